@@ -1,0 +1,5 @@
+"""``python -m appliance``: the ``kiosk`` command."""
+
+from appliance.cli import main
+
+main()

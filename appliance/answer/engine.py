@@ -1,0 +1,253 @@
+"""The answer engine: a question in, one :class:`~appliance.answer.types.Answer` out.
+
+Order of decisions, cheapest and most urgent first:
+
+1. **emergency** — triage rules (microseconds); scripted guidance with the site's numbers and an
+   alert in the journal. Never waits for retrieval or a model.
+2. small talk — who it is (it says it is an AI), greetings, thanks: scripted.
+3. **handoff** — matters for a person (disputes, complaints, family or privacy, distress, asking
+   for staff): a kind scripted reply with how to reach staff, and a handoff record.
+4. retrieval — below the calibrated confidence threshold: **no_answer**, with the closest topics
+   and staff contact, recorded as a knowledge-base gap.
+5. **answer** — by the LLM when one is loaded (grounded and cited, see
+   :mod:`~appliance.answer.generative`), else extractive; an LLM answer that fails its checks is
+   replaced by the extractive one.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+
+from appliance.answer.extractive import ExtractiveAnswerer
+from appliance.answer.generative import ChatModel, GroundingGate, PromptSource, build_messages, generate
+from appliance.answer.scripts import Scripts
+from appliance.answer.types import Answer, Source
+from appliance.config import LLMSettings, RetrievalSettings
+from appliance.journal import Journal
+from appliance.knowledge.retrieval import DocResult, Retriever, SearchResponse
+from appliance.knowledge.store import Chunk
+from appliance.knowledge.text import detect_lang
+from appliance.site import Site
+from appliance.triage import Triage
+
+log = logging.getLogger(__name__)
+
+
+def _source(result: DocResult, chunk: Chunk) -> Source:
+    return Source(result.doc.doc_id, result.doc.title, chunk.heading_path[-1], result.doc.source)
+
+
+class AnswerEngine:
+    """Answers residents' questions from the knowledge base.
+
+    Args:
+        retriever: searches the knowledge base.
+        site: the site profile (names, hours, numbers).
+        triage: emergency, handoff and small-talk rules.
+        llm: a loaded chat model, or None for extractive answers.
+        journal: where turns, handoffs, gaps and alerts are recorded (None: not recorded).
+        retrieval: thresholds and sizes.
+        llm_settings: generation limits.
+    """
+
+    def __init__(
+        self,
+        retriever: Retriever,
+        site: Site,
+        triage: Triage,
+        *,
+        llm: ChatModel | None = None,
+        journal: Journal | None = None,
+        retrieval: RetrievalSettings | None = None,
+        llm_settings: LLMSettings | None = None,
+        default_lang: str = "zh",
+    ):
+        self.retriever = retriever
+        self.analyzer = retriever.analyzer
+        self.site = site
+        self.triage = triage
+        self.llm = llm
+        self.journal = journal
+        self.settings = retrieval or RetrievalSettings()
+        self.llm_settings = llm_settings or LLMSettings()
+        self.default_lang = default_lang
+        self.scripts = Scripts(site)
+        self.extractive = ExtractiveAnswerer()
+
+    def ask(self, question: str, *, on_text: Callable[[str], None] | None = None) -> Answer:
+        """Answer one question.
+
+        Args:
+            question: what the resident said or typed.
+            on_text: called with answer text as it becomes final (once for scripted and extractive
+                answers, sentence by sentence for LLM answers).
+
+        Returns:
+            The answer; it is also recorded in the journal when one is configured.
+        """
+        t0 = time.perf_counter()
+        answer = self._decide(question, on_text, t0)
+        answer.timings_ms["total"] = (time.perf_counter() - t0) * 1e3
+        if self.journal is not None:
+            try:
+                self.journal.record(answer, kb_version=self.retriever.kb.version)
+            except Exception:  # the journal must never stop an answer
+                log.exception("journal write failed")
+        return answer
+
+    # ------------------------------------------------------------------------------------------
+
+    def _lang(self, question: str) -> str:
+        return detect_lang(question) if question.strip() else self.default_lang
+
+    def _decide(self, question: str, on_text: Callable[[str], None] | None, t0: float) -> Answer:
+        lang = self._lang(question)
+        norm = self.analyzer.normalize(question)
+        timings: dict[str, float] = {}
+
+        def scripted(text: str, mode: str, reason: str | None = None, sources: Sequence[Source] = ()) -> Answer:
+            if on_text:
+                on_text(text)
+            return Answer(question, text, mode, "scripted", list(sources), timings, lang, None, reason)
+
+        if not norm:
+            return scripted(self.scripts.text("empty", lang), "no_answer", "empty")
+
+        emergency = self.triage.emergency(norm)
+        timings["triage"] = (time.perf_counter() - t0) * 1e3
+        if emergency is not None:
+            return scripted(self.scripts.emergency(emergency, lang), "emergency", emergency.id)
+
+        small = self.triage.small_talk(norm)
+        if small is not None:
+            return scripted(self.scripts.text(small, lang), "answer", small)
+
+        handoff = self.triage.handoff(norm)
+        timings["triage"] = (time.perf_counter() - t0) * 1e3
+        if handoff is not None:
+            text = self.scripts.handoff(handoff.id, lang)
+            response = self.retriever.search(question, k=1)
+            related = []
+            if response.top and response.confidence >= self.settings.min_confidence:
+                related = [_source(response.top, response.top.section)]
+                title = response.top.doc.title
+                text += " " + (f"Related guide: “{title}”." if lang == "en" else f"相关指南：《{title}》。")
+            return scripted(text, "handoff", handoff.id, related)
+
+        t1 = time.perf_counter()
+        response = self.retriever.search(question, k=self.settings.top_k)
+        timings["retrieval"] = (time.perf_counter() - t1) * 1e3
+        if not response.top or response.confidence < self.settings.min_confidence:
+            return self._no_answer(question, lang, response, timings, on_text)
+
+        answer = None
+        if self.llm is not None:
+            answer = self._llm_answer(question, lang, response, timings, on_text)
+        if answer is None or not answer.answer:
+            reason = answer.reason if answer is not None else None
+            answer = self._extractive_answer(question, lang, response, timings, on_text)
+            answer.reason = reason
+        return answer
+
+    def _no_answer(self, question, lang, response: SearchResponse, timings, on_text) -> Answer:
+        closest = [r.doc.title for r in response.results[:3]]
+        text = self.scripts.text("no_answer", lang)
+        if closest:
+            sep = ", " if lang == "en" else "、"
+            quoted = sep.join(f"“{t}”" if lang == "en" else f"《{t}》" for t in closest)
+            text += " " + self.scripts.text("no_answer_closest", lang, closest=quoted)
+        if on_text:
+            on_text(text)
+        return Answer(
+            question, text, "no_answer", "scripted", [], timings, lang, response.confidence, "low_confidence", closest
+        )
+
+    def _extractive_answer(self, question, lang, response: SearchResponse, timings, on_text) -> Answer:
+        t = time.perf_counter()
+        top = response.top
+        assert top is not None
+        sections = [c for c in self.retriever.kb.doc_chunks(top.doc.doc_id) if not c.is_question]
+        extract = self.extractive.answer(question, lang, top.doc, sections, top.section)
+        text = extract.text + " " + self.scripts.text("source_line", lang, title=top.doc.title)
+        timings["compose"] = (time.perf_counter() - t) * 1e3
+        if on_text:
+            on_text(text)
+        sources = [_source(top, c) for c in extract.sections]
+        return Answer(question, text, "answer", "extractive", sources, timings, lang, response.confidence)
+
+    def prompt_sources(self, response: SearchResponse) -> list[tuple[DocResult, Chunk]]:
+        """The sections put in the LLM prompt: the top document's best section and its key sections,
+        then the best section of close runners-up, up to ``llm_sections``."""
+        top = response.top
+        assert top is not None
+        limit = self.settings.llm_sections
+        chosen: list[tuple[DocResult, Chunk]] = [(top, top.section)]
+        key_kinds = ("process", "emergency_steps", "materials", "conditions", "place_hours", "place", "hours")
+        doc_sections = [c for c in self.retriever.kb.doc_chunks(top.doc.doc_id) if not c.is_question]
+        for kind in key_kinds:
+            for c in doc_sections:
+                if len(chosen) >= limit - 1:
+                    break
+                if c.kind == kind and all(c.id != x.id for _, x in chosen):
+                    chosen.append((top, c))
+        for other in response.results[1:]:
+            if len(chosen) >= limit:
+                break
+            if other.score >= 0.9 * top.score:
+                chosen.append((other, other.section))
+        for c in doc_sections:
+            if len(chosen) >= limit:
+                break
+            if all(c.id != x.id for _, x in chosen):
+                chosen.append((top, c))
+        return chosen
+
+    def _llm_answer(self, question, lang, response: SearchResponse, timings, on_text) -> Answer | None:
+        assert self.llm is not None
+        chosen = self.prompt_sources(response)
+        prompt_sources = [
+            PromptSource(i, r.doc.title, c.heading_path[-1], c.text) for i, (r, c) in enumerate(chosen, start=1)
+        ]
+        s = self.site
+        allowed = "\n".join(
+            [
+                question,
+                s.duty_phone,
+                s.property_hotline,
+                s.office_hours,
+                s.address,
+                *(v for v in s.emergency.model_dump().values() if v),
+                *(p.text for p in prompt_sources),
+            ]
+        )
+        gate = GroundingGate(len(prompt_sources), allowed)
+        messages = build_messages(question, lang, s, prompt_sources)
+        try:
+            result = generate(
+                self.llm,
+                messages,
+                gate,
+                max_tokens=self.llm_settings.max_tokens,
+                temperature=self.llm_settings.temperature,
+                on_text=on_text,
+            )
+        except Exception as exc:
+            log.exception("LLM generation failed; answering extractively")
+            return Answer(question, "", "answer", "llm", [], timings, lang, response.confidence, f"llm_error: {exc}")
+        timings["llm_first_token"] = result.first_token_ms or 0.0
+        timings["llm"] = result.total_ms
+        if not result.text:
+            reason = "llm_uncited" if result.rejected and "citation" in result.rejected else "llm_unsupported_number"
+            log.info("LLM answer not shown (%s): %r", result.rejected, result.raw[:200])
+            return Answer(question, "", "answer", "llm", [], timings, lang, response.confidence, reason)
+        text = result.text
+        if result.rejected:
+            tail = " " + self.scripts.text("llm_cut", lang, title=response.top.doc.title)
+            text += tail
+            if on_text:
+                on_text(tail)
+        sources = [_source(*chosen[n - 1]) for n in result.cited]
+        reason = f"llm_cut: {result.rejected}" if result.rejected else None
+        return Answer(question, text, "answer", "llm", sources, timings, lang, response.confidence, reason)

@@ -1,0 +1,142 @@
+"""Wiring: settings in, a ready answer engine out (the composition root of the text appliance).
+
+Each function builds one piece; :class:`Appliance` holds what the front ends need and closes it.
+Models are optional everywhere: a missing one leaves a note (naming the ``kiosk models`` command
+that installs it) and the appliance carries on lexical-only and extractive.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from appliance.answer.engine import AnswerEngine
+from appliance.config import Settings
+from appliance.journal import Journal, Redactor
+from appliance.knowledge.ingest import Ingestor, IngestReport
+from appliance.knowledge.readers import ReadLimits
+from appliance.knowledge.retrieval import Embedder, Retriever
+from appliance.knowledge.store import KnowledgeBase
+from appliance.knowledge.text import Analyzer
+from appliance.site import Site, load_site, load_synonyms, site_file_in_use
+from appliance.triage import Triage
+from models.loader import load_embedder, load_llm
+from models.store import ModelStore
+
+log = logging.getLogger(__name__)
+
+
+def demo_kb_dir() -> Path:
+    """The shipped demo knowledge base (Markdown guides of a fictional community)."""
+    return Path(str(resources.files("appliance") / "demo" / "kb"))
+
+
+def load_site_for(settings: Settings) -> Site:
+    """The site profile in use (see :func:`appliance.site.site_file_in_use`)."""
+    return load_site(site_file_in_use(settings))
+
+
+def make_analyzer(settings: Settings, site: Site) -> Analyzer:
+    """The text analyzer with the site's synonyms."""
+    return Analyzer(load_synonyms(site.synonyms_file), cache_dir=settings.cache_dir)
+
+
+def make_ingestor(settings: Settings, kb: KnowledgeBase, embedder: Embedder | None) -> Ingestor:
+    """An ingestor with the configured limits."""
+    limits = ReadLimits(settings.ingest.max_text_chars, settings.ingest.max_section_chars)
+    return Ingestor(kb, embedder, limits, int(settings.ingest.max_file_mb * 2**20))
+
+
+def ensure_demo(settings: Settings, kb: KnowledgeBase, embedder: Embedder | None) -> IngestReport | None:
+    """Fill an empty knowledge base from the shipped demo; None when it was not empty."""
+    if not kb.is_empty():
+        return None
+    log.info("knowledge base %s is empty: building it from the demo guides", kb.db.path)
+    return make_ingestor(settings, kb, embedder).ingest([demo_kb_dir()])
+
+
+@dataclass
+class Appliance:
+    """What a front end needs: the engine and what it was built from.
+
+    Attributes:
+        notes: messages for the operator (a missing model and how to install it, the example site
+            profile in use, the demo knowledge base being built).
+    """
+
+    settings: Settings
+    site: Site
+    kb: KnowledgeBase
+    engine: AnswerEngine
+    journal: Journal | None
+    notes: list[str] = field(default_factory=list)
+
+    def close(self) -> None:
+        """Close the knowledge base and the journal."""
+        self.kb.close()
+        if self.journal is not None:
+            self.journal.close()
+
+    def __enter__(self) -> Appliance:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def build_appliance(
+    settings: Settings, *, kb_path: Path | None = None, use_llm: bool = True, journal: bool = True
+) -> Appliance:
+    """Open the knowledge base (building it from the demo when empty), load the models that are
+    installed, and assemble the answer engine.
+
+    Args:
+        kb_path: a knowledge-base file other than the configured one (``--kb``).
+        use_llm: False to answer extractively even when an LLM is installed.
+        journal: False to record nothing (benchmarks, evaluation).
+
+    Raises:
+        appliance.site.SiteError, appliance.knowledge.store.KnowledgeBaseError: unusable files.
+    """
+    notes: list[str] = []
+    site = load_site_for(settings)
+    if site.example:
+        notes.append(f"using the EXAMPLE site profile (a fictional community): {site.source}")
+    store = ModelStore(settings.models_path)
+    embedder, note = load_embedder(settings, store)
+    if note:
+        notes.append(note + "; searching by keywords only")
+    analyzer = make_analyzer(settings, site)
+    analyzer.warm_up()
+    kb = KnowledgeBase.open(kb_path or settings.kb_file, analyzer)
+    report = ensure_demo(settings, kb, embedder)
+    if report is not None:
+        notes.append(f"built the knowledge base {kb.db.path} from the demo guides ({report.documents} documents)")
+    if embedder is not None and kb.embedding_model != embedder.name:
+        notes.append(
+            f"the knowledge base has {'no vectors' if not kb.embedding_model else 'vectors of ' + kb.embedding_model}; "
+            f"run `kiosk kb reindex` to use {embedder.name}"
+        )
+    llm = None
+    if use_llm:
+        llm, note = load_llm(settings, store)
+        if note:
+            notes.append(note + "; answering extractively from the guides")
+    retriever = Retriever(kb, embedder, candidates=settings.retrieval.candidates, rrf_k=settings.retrieval.rrf_k)
+    jr = None
+    if journal:
+        keep = [site.duty_phone, site.property_hotline, *(v for v in site.emergency.model_dump().values() if v)]
+        jr = Journal(settings.journal_file, Redactor(keep))
+    engine = AnswerEngine(
+        retriever,
+        site,
+        Triage.load(),
+        llm=llm,
+        journal=jr,
+        retrieval=settings.retrieval,
+        llm_settings=settings.llm,
+        default_lang=settings.language,
+    )
+    return Appliance(settings, site, kb, engine, jr, notes)

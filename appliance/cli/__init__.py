@@ -1,0 +1,54 @@
+"""The ``kiosk`` command: one entry point for residents' front ends, staff and field engineers."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from appliance.cli import ask, bench, kb, models, system
+from appliance.cli.common import fail
+from appliance.config import ConfigError, load_settings
+
+app = typer.Typer(
+    name="kiosk",
+    help="Offline reception assistant for a community service centre: knowledge base, answers, models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(kb.app, name="kb")
+app.add_typer(models.app, name="models")
+app.add_typer(bench.app, name="bench")
+app.add_typer(system.config_app, name="config")
+app.add_typer(system.journal_app, name="journal")
+app.command("ask")(ask.ask)
+app.command("run")(ask.run)
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="TOML settings file (overrides /etc/kiosk and ~/.config)")
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log what happens (to stderr)")] = False,
+) -> None:
+    """Offline reception assistant for a community service centre."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        ctx.obj = load_settings(config)
+    except ConfigError as exc:
+        fail(str(exc))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,79 @@
+"""Helpers shared by the CLI commands: settings from the context, output, errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+
+from appliance.config import Settings
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+KB_OPTION = typer.Option("--kb", help="knowledge-base file (default: DATA_DIR/kb.sqlite)")
+JSON_OPTION = typer.Option("--json", help="print JSON (one object per line)")
+
+
+def settings(ctx: typer.Context) -> Settings:
+    """The settings loaded by the top-level callback."""
+    return ctx.obj
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """Print an error to stderr and exit with ``code``."""
+    err.print(f"[bold red]error:[/] {message}", markup=True)
+    raise typer.Exit(code)
+
+
+def note(message: str) -> None:
+    """An operator note on stderr (kept out of JSON on stdout)."""
+    err.print(f"[yellow]note:[/] {message}", markup=True)
+
+
+def print_json(obj: Any) -> None:
+    """One JSON object on one line, UTF-8, flushed (for pipes)."""
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def input_lines(arg: str) -> Iterator[str]:
+    """``arg`` itself, or with ``-`` every non-blank line of stdin."""
+    if arg == "-":
+        for line in sys.stdin:
+            if line.strip():
+                yield line.rstrip("\n")
+    else:
+        yield arg
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn the project's expected errors into a clear message and exit code 2."""
+    import sqlite3
+
+    from appliance.knowledge.db import sqlite_module
+    from appliance.knowledge.store import KnowledgeBaseError
+    from appliance.site import SiteError
+    from models.catalog import CatalogError
+    from models.store import ModelError
+
+    try:
+        yield
+    except (KnowledgeBaseError, SiteError, ModelError, CatalogError, ValueError, FileNotFoundError) as exc:
+        fail(str(exc))
+    except (sqlite3.DatabaseError, sqlite_module()[0].DatabaseError) as exc:
+        fail(f"database error: {exc} (is the file a kiosk knowledge base or journal?)")
+
+
+def existing_file(path: Path, what: str) -> Path:
+    """``path`` if it is a file, else exit with a message."""
+    if not path.is_file():
+        fail(f"{what} not found: {path}")
+    return path

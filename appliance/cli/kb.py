@@ -1,0 +1,294 @@
+"""``kiosk kb``: build, search, check and calibrate the knowledge base."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from appliance.cli.common import (
+    JSON_OPTION,
+    KB_OPTION,
+    err,
+    fail,
+    input_lines,
+    note,
+    out,
+    print_json,
+    settings,
+    user_errors,
+)
+
+app = typer.Typer(help="Build, search, check and calibrate the knowledge base.", no_args_is_help=True)
+
+
+def _open(ctx: typer.Context, kb: Path | None):
+    from appliance.bootstrap import load_site_for, make_analyzer
+    from appliance.knowledge.store import KnowledgeBase
+
+    s = settings(ctx)
+    with user_errors():
+        site = load_site_for(s)
+        return KnowledgeBase.open(kb or s.kb_file, make_analyzer(s, site))
+
+
+def _embedder(ctx: typer.Context, required: bool = False):
+    from models.loader import load_embedder
+    from models.store import ModelStore
+
+    s = settings(ctx)
+    embedder, message = load_embedder(s, ModelStore(s.models_path))
+    if message:
+        (fail if required else note)(message + ("" if required else "; keyword index only"))
+    return embedder
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    )
+
+
+def _retriever(ctx: typer.Context, knowledge):
+    from appliance.knowledge.retrieval import Retriever
+
+    s = settings(ctx)
+    return Retriever(knowledge, _embedder(ctx), candidates=s.retrieval.candidates, rrf_k=s.retrieval.rrf_k)
+
+
+@app.command()
+def ingest(
+    ctx: typer.Context,
+    paths: Annotated[list[Path], typer.Argument(help="files or folders (.md .txt .docx .pdf .html .jsonl)")],
+    kb: Annotated[Path | None, KB_OPTION] = None,
+    force: Annotated[bool, typer.Option("--force", help="re-ingest files even when unchanged")] = False,
+) -> None:
+    """Add or update service guides. Unchanged files are skipped; a changed file replaces its old
+    sections; a broken file is skipped and reported, the rest of the base is untouched."""
+    from appliance.bootstrap import make_ingestor
+    from appliance.knowledge.ingest import reindex
+
+    knowledge = _open(ctx, kb)
+    embedder = _embedder(ctx)
+    with knowledge, user_errors():
+        if embedder is not None and knowledge.embedding_model is None and not knowledge.is_empty():
+            note(f"embedding the existing knowledge base with {embedder.name} first")
+            reindex(knowledge, embedder)
+        ingestor = make_ingestor(settings(ctx), knowledge, embedder)
+        with _progress() as progress:
+            task = progress.add_task("ingesting", total=None)
+            report = ingestor.ingest(
+                paths,
+                force=force,
+                on_start=lambda n: progress.update(task, total=n),
+                on_file=lambda p: progress.update(task, advance=1, description=p.name[:40]),
+            )
+        counts = knowledge.counts()
+    out.print(
+        f"added {report.count('added')}, updated {report.count('updated')}, unchanged {report.count('unchanged')}, "
+        f"failed {report.count('failed')} file(s); {report.documents} document(s) written. "
+        f"Knowledge base: {counts['documents']} documents, {counts['sections']} sections, "
+        f"{counts['questions']} sample questions."
+    )
+    if report.failed:
+        table = Table("skipped file", "reason", title="Files skipped (nothing of them was written)")
+        for o in report.failed:
+            table.add_row(o.path, o.reason or "")
+        out.print(table)
+        raise typer.Exit(1)
+
+
+@app.command()
+def search(
+    ctx: typer.Context,
+    query: Annotated[str, typer.Argument(help="the question; '-' reads one per stdin line (JSON lines out)")],
+    kb: Annotated[Path | None, KB_OPTION] = None,
+    as_json: Annotated[bool, JSON_OPTION] = False,
+    k: Annotated[int, typer.Option("-k", help="documents to return", min=1, max=50)] = 5,
+) -> None:
+    """Search the knowledge base. JSON: {"query", "confidence", "results": [{"doc_id", "title",
+    "source", "section", "score", "text"}]}."""
+    knowledge = _open(ctx, kb)
+    with knowledge, user_errors():
+        retriever = _retriever(ctx, knowledge)
+        for q in input_lines(query):
+            response = retriever.search(q, k=k)
+            results = [
+                {
+                    "doc_id": r.doc.doc_id,
+                    "title": r.doc.title,
+                    "source": r.doc.source,
+                    "section": " / ".join(r.section.heading_path[1:]) or r.doc.title,
+                    "score": round(r.score, 6),
+                    "text": r.section.text,
+                }
+                for r in response.results
+            ]
+            if as_json or query == "-":
+                print_json({"query": q, "confidence": round(response.confidence, 4), "results": results})
+                continue
+            table = Table(
+                "#",
+                "title",
+                "section",
+                "score",
+                "source",
+                title=f"{q}  (confidence {response.confidence:.2f}, {response.mode})",
+            )
+            for i, r in enumerate(results, start=1):
+                table.add_row(str(i), r["title"], r["section"], f"{r['score']:.4f}", r["source"])
+            out.print(table)
+            if response.expansions:
+                out.print(f"[dim]expanded with: {'、'.join(response.expansions)}[/]", markup=True)
+
+
+@app.command("eval")
+def eval_(
+    ctx: typer.Context,
+    files: Annotated[list[Path], typer.Argument(help='JSON lines {"question", "expected"} or question<TAB>title')],
+    kb: Annotated[Path | None, KB_OPTION] = None,
+    as_json: Annotated[bool, JSON_OPTION] = False,
+    show_misses: Annotated[bool, typer.Option("--misses", help="list questions whose top result is wrong")] = False,
+) -> None:
+    """Report hit@1, hit@5 and MRR for questions with their expected document title, plus how
+    often the engine would answer (confidence ≥ threshold) and the calibration of the confidence."""
+    from appliance.knowledge.evaluation import evaluate, load_questions
+
+    with user_errors():
+        questions = load_questions(files)
+    knowledge = _open(ctx, kb)
+    with knowledge, user_errors():
+        report = evaluate(_retriever(ctx, knowledge), questions, settings(ctx).retrieval.min_confidence)
+    if as_json:
+        print_json(report.summary())
+        return
+    out.print(
+        f"{report.n} answerable question(s): hit@1 {report.hit_at_1:.3f}  hit@5 {report.hit_at_5:.3f}  "
+        f"MRR {report.mrr:.3f}\n"
+        f"answered at confidence ≥ {report.threshold:.2f}: {report.answered:.1%} of them, "
+        f"{report.answered_correct:.1%} of those right\n"
+        f"{report.n_out_of_scope} out-of-scope question(s): {report.false_answer_rate:.1%} would be answered\n"
+        f"confidence calibration: Brier {report.calibration['brier']:.3f}, ECE {report.calibration['ece']:.3f}"
+    )
+    if show_misses:
+        for r in report.results:
+            if (r.expected and r.rank != 1) or (not r.expected and r.confidence >= report.threshold):
+                out.print(
+                    f"  {r.question}  → {r.top} (want {r.expected}, rank {r.rank}, conf {r.confidence:.2f})",
+                    markup=False,
+                )
+
+
+@app.command()
+def calibrate(
+    ctx: typer.Context,
+    files: Annotated[
+        list[Path], typer.Argument(help="labelled questions, as for `kb eval` (include out-of-scope ones)")
+    ],
+    kb: Annotated[Path | None, KB_OPTION] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="print the fit without storing it")] = False,
+) -> None:
+    """Fit the confidence model to this knowledge base and these questions, and store it in the
+    knowledge base (used from then on by search and ask)."""
+    from appliance.knowledge.evaluation import calibrate as fit
+    from appliance.knowledge.evaluation import load_questions
+
+    with user_errors():
+        questions = load_questions(files)
+    knowledge = _open(ctx, kb)
+    with knowledge, user_errors():
+        retriever = _retriever(ctx, knowledge)
+        cal = fit(retriever, questions, note=f"{len(questions)} questions from {', '.join(f.name for f in files)}")
+        out.print(
+            f"{retriever.mode} confidence model: bias {cal.bias:.3f}, "
+            + ", ".join(f"{f} {w:.3f}" for f, w in zip(cal.features, cal.weights, strict=True))
+        )
+        out.print(
+            f"on these questions: Brier {cal.metrics['brier']:.3f}, ECE {cal.metrics['ece']:.3f}, "
+            f"accuracy {cal.metrics['accuracy']:.3f} (n={cal.metrics['n']})"
+        )
+        if not dry_run:
+            with knowledge.conn:
+                knowledge.set_meta(f"calibration_{retriever.mode}", cal.to_json())
+            out.print(f"stored in {knowledge.db.path}")
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context, kb: Annotated[Path | None, KB_OPTION] = None, as_json: Annotated[bool, JSON_OPTION] = False
+) -> None:
+    """List the documents in the knowledge base."""
+    knowledge = _open(ctx, kb)
+    with knowledge:
+        docs = knowledge.documents()
+        if as_json:
+            for d in docs:
+                print_json(
+                    {
+                        "doc_id": d.doc_id,
+                        "title": d.title,
+                        "source": d.source,
+                        "lang": d.lang,
+                        "category": d.category,
+                        "questions": len(d.questions),
+                    }
+                )
+            return
+        table = Table(
+            "doc_id", "title", "lang", "category", "source", title=f"{len(docs)} documents (kb v{knowledge.version})"
+        )
+        for d in docs:
+            table.add_row(d.doc_id, d.title, d.lang, d.category or "", d.source)
+        out.print(table)
+
+
+@app.command()
+def remove(
+    ctx: typer.Context,
+    sources: Annotated[list[Path], typer.Argument(help="ingested file paths whose documents to delete")],
+    kb: Annotated[Path | None, KB_OPTION] = None,
+) -> None:
+    """Delete the documents that came from the given files."""
+    knowledge = _open(ctx, kb)
+    with knowledge, user_errors():
+        for src in sources:
+            n = knowledge.remove_source(str(src.resolve()))
+            out.print(f"{src}: {n} document(s) removed" if n else f"{src}: not in the knowledge base")
+
+
+@app.command()
+def reindex(ctx: typer.Context, kb: Annotated[Path | None, KB_OPTION] = None) -> None:
+    """Re-embed every section with the configured embedding model (after installing or changing it)."""
+    from appliance.knowledge.ingest import reindex as run_reindex
+
+    knowledge = _open(ctx, kb)
+    embedder = _embedder(ctx, required=True)
+    with knowledge, user_errors(), _progress() as progress:
+        task = progress.add_task("embedding", total=None)
+        n = run_reindex(
+            knowledge, embedder, on_batch=lambda done, total: progress.update(task, completed=done, total=total)
+        )
+    out.print(f"embedded {n} chunks with {embedder.name}")
+
+
+@app.command()
+def stats(ctx: typer.Context, kb: Annotated[Path | None, KB_OPTION] = None) -> None:
+    """Counts, version, vectors and where the file is."""
+    knowledge = _open(ctx, kb)
+    with knowledge:
+        c = knowledge.counts()
+        out.print(
+            f"{knowledge.db.path}\nversion {knowledge.version}, updated {knowledge.meta('updated_at') or '-'}\n"
+            f"{c['sources']} files, {c['documents']} documents, {c['sections']} sections, "
+            f"{c['questions']} sample questions\n"
+            f"vectors: {knowledge.embedding_model or 'none'}"
+            + ("" if knowledge.db.has_vec else f" (sqlite-vec unavailable: {knowledge.db.vec_error})")
+        )

@@ -1,0 +1,146 @@
+"""``kiosk models``: what is installed, and installing it (download, or an archive carried in)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from appliance.cli.common import fail, out, settings, user_errors
+
+app = typer.Typer(help="List, download, import, export and verify models.", no_args_is_help=True)
+
+
+def _store(ctx: typer.Context):
+    from models.store import ModelStore
+
+    with user_errors():
+        return ModelStore(settings(ctx).models_path)
+
+
+def _human(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+@app.command("list")
+def list_(ctx: typer.Context) -> None:
+    """Show every catalogue model (and models imported from archives): installed or missing."""
+    store = _store(ctx)
+    s = settings(ctx)
+    default = set(store.catalog.defaults.get(s.language, []))
+    configured = {s.llm.model: "llm", s.embedding.model: "embedding"}
+    table = Table("model", "role", "size", "licence", "state", "", title=f"Models in {store.root}")
+    missing_defaults = []
+    for name in [*store.catalog.models, *store.local_models()]:
+        st = store.status(name)
+        entry = store.entry_for(name)
+        mark = "configured" if name in configured else ("default" if name in default else "")
+        colour = {"installed": "green", "missing": "red", "incomplete": "yellow"}.get(st.state, "dim")
+        table.add_row(
+            name, st.role, _human(entry.size) if entry.size else "", entry.license, f"[{colour}]{st.state}[/]", mark
+        )
+        if st.state in ("missing", "incomplete") and (name in default or name in configured):
+            missing_defaults.append(name)
+    out.print(table)
+    if missing_defaults:
+        out.print(
+            "Install the missing ones with: "
+            + " ".join(f"`kiosk models pull {n}`" for n in missing_defaults)
+            + "  (no internet: `kiosk models import ARCHIVE`)"
+        )
+
+
+@app.command()
+def pull(
+    ctx: typer.Context,
+    names: Annotated[
+        list[str] | None, typer.Argument(help="catalogue names (default: the site language's default set)")
+    ] = None,
+) -> None:
+    """Download models from Hugging Face at their pinned revisions and verify their checksums.
+    Interrupted downloads resume."""
+    from models.store import ModelError
+    from models.transfer import pull as do_pull
+
+    store = _store(ctx)
+    names = names or [
+        n for n in store.catalog.defaults.get(settings(ctx).language, []) if not store.catalog.models[n].package
+    ]
+    failed = 0
+    for name in names:
+        with user_errors():
+            entry = store.catalog.get(name)
+        if store.installed(name) is not None:
+            out.print(f"{name}: already installed")
+            continue
+        out.print(f"{name}: downloading {_human(entry.size)} from {entry.repo}@{(entry.revision or '')[:10]}")
+        try:
+            do_pull(store, name)
+            out.print(f"{name}: [green]installed and verified[/]", markup=True)
+        except ModelError as exc:
+            failed += 1
+            out.print(f"{name}: [red]failed[/]: {exc}", markup=True)
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command("import")
+def import_(
+    ctx: typer.Context, archive: Annotated[Path, typer.Argument(help="a .tar/.tar.gz from `kiosk models export`")]
+) -> None:
+    """Install models from an archive (for sites without internet)."""
+    from models.transfer import import_archive
+
+    if not archive.is_file():
+        fail(f"archive not found: {archive}")
+    with user_errors():
+        outcomes = import_archive(_store(ctx), archive)
+    for o in outcomes:
+        colour = "green" if o.status == "installed" else "red"
+        out.print(f"{o.name}: [{colour}]{o.status}[/] {o.detail}", markup=True)
+    if any(o.status != "installed" for o in outcomes):
+        raise typer.Exit(1)
+
+
+@app.command()
+def export(
+    ctx: typer.Context,
+    names: Annotated[list[str], typer.Argument(help="installed models to pack")],
+    out_file: Annotated[Path, typer.Option("--out", "-o", help="archive to write (.tar or .tar.gz)")],
+) -> None:
+    """Pack installed models into an archive to carry to a site without internet."""
+    from models.transfer import export_archive
+
+    with user_errors():
+        path = export_archive(_store(ctx), names, out_file)
+    out.print(f"wrote {path} ({_human(path.stat().st_size)})")
+
+
+@app.command()
+def verify(
+    ctx: typer.Context,
+    names: Annotated[list[str] | None, typer.Argument(help="models to check (default: all installed)")] = None,
+) -> None:
+    """Re-hash installed model files and compare them with their install records."""
+    store = _store(ctx)
+    names = names or [
+        n
+        for n in [*store.catalog.models, *store.local_models()]
+        if store.status(n).state == "installed" and not store.entry_for(n).package
+    ]
+    bad = 0
+    for name in names:
+        problems = store.verify(name)
+        if problems:
+            bad += 1
+            out.print(f"{name}: [red]{'; '.join(problems)}[/]", markup=True)
+        else:
+            out.print(f"{name}: [green]ok[/]", markup=True)
+    if bad:
+        raise typer.Exit(1)

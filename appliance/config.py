@@ -1,0 +1,202 @@
+"""The one settings object of the appliance.
+
+Precedence, lowest to highest:
+
+1. the defaults in this module;
+2. one TOML file: the one named by ``--config`` (or ``KIOSK_CONFIG``) when given, else
+   ``/etc/kiosk/kiosk.toml`` when it exists, else ``kiosk.toml`` in the user config dir
+   (``~/.config/kiosk/kiosk.toml`` on Linux);
+3. ``KIOSK_*`` environment variables (nested fields with ``__``: ``KIOSK_LLM__MODEL=...``).
+
+Every piece of data (knowledge base, journal, models, caches) lives under ``data_dir``: the XDG data
+dir (``~/.local/share/kiosk``) by default, ``/var/lib/kiosk`` on a deployed device (set in
+``deploy/kiosk.toml``). Relative paths in a TOML file are taken relative to that file's folder.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+APP_NAME = "kiosk"
+SYSTEM_CONFIG = Path("/etc/kiosk/kiosk.toml")
+
+
+def user_config_file() -> Path:
+    """The per-user config file path (it need not exist)."""
+    return Path(platformdirs.user_config_dir(APP_NAME)) / "kiosk.toml"
+
+
+class ConfigError(RuntimeError):
+    """A config file that cannot be read or does not validate."""
+
+
+class LLMSettings(BaseModel):
+    """The local language model (llama-cpp-python, GGUF)."""
+
+    enabled: bool = True
+    model: str | None = Field(
+        default="qwen2.5-1.5b-instruct-q4_k_m", description="catalogue name in models/catalog.toml"
+    )
+    path: Path | None = Field(default=None, description="explicit GGUF file; overrides `model`")
+    n_ctx: int = Field(default=4096, ge=512, description="context window, tokens")
+    n_threads: int | None = Field(default=None, ge=1, description="CPU threads; None = all cores")
+    max_tokens: int = Field(default=220, ge=16, description="answer length cap, tokens")
+    temperature: float = Field(default=0.2, ge=0.0, le=2.0)
+    seed: int = 1234
+
+
+class EmbeddingSettings(BaseModel):
+    """The embedding model for the vector half of hybrid retrieval (llama-cpp-python, GGUF)."""
+
+    enabled: bool = True
+    model: str | None = Field(default="bge-small-zh-v1.5-q8_0", description="catalogue name")
+    path: Path | None = Field(default=None, description="explicit GGUF file; overrides `model`")
+    n_threads: int | None = Field(default=None, ge=1)
+
+
+class RetrievalSettings(BaseModel):
+    """Retrieval and answer-policy knobs."""
+
+    top_k: int = Field(default=5, ge=1, le=50, description="documents returned")
+    candidates: int = Field(default=100, ge=5, le=1000, description="chunks taken from each ranker")
+    rrf_k: int = Field(default=60, ge=1, description="RRF constant k (Cormack, Clarke & Buettcher, SIGIR 2009)")
+    min_confidence: float = Field(
+        default=0.5, ge=0.0, le=1.0, description="below this calibrated confidence: no_answer"
+    )
+    llm_sections: int = Field(default=3, ge=1, le=8, description="sections put in the LLM prompt")
+
+
+class IngestSettings(BaseModel):
+    """Limits that make ingest refuse files no service guide would be."""
+
+    max_file_mb: float = Field(default=50.0, gt=0, description="raw file size cap, MiB")
+    max_text_chars: int = Field(default=1_000_000, gt=0, description="extracted text cap, characters, per file")
+    max_section_chars: int = Field(
+        default=900, ge=200, description="longer sections are split into parts of about this size"
+    )
+
+
+class Settings(BaseSettings):
+    """All configuration of one appliance. Construct with :func:`load_settings`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="KIOSK_", env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
+
+    data_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_data_dir(APP_NAME)))
+    kb_path: Path | None = Field(default=None, description="default: DATA_DIR/kb.sqlite")
+    journal_path: Path | None = Field(default=None, description="default: DATA_DIR/journal.sqlite")
+    models_dir: Path | None = Field(default=None, description="default: DATA_DIR/models")
+    site_file: Path | None = Field(default=None, description="default: DATA_DIR/site.toml, else the shipped example")
+    language: str = Field(default="zh", description="default answer language: zh or en")
+
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The TOML file arrives as init kwargs (see load_settings); the environment overrides it.
+        return (env_settings, init_settings)
+
+    # Derived paths -------------------------------------------------------------------------
+    @property
+    def kb_file(self) -> Path:
+        """The knowledge-base SQLite file."""
+        return self.kb_path or self.data_dir / "kb.sqlite"
+
+    @property
+    def journal_file(self) -> Path:
+        """The journal SQLite file."""
+        return self.journal_path or self.data_dir / "journal.sqlite"
+
+    @property
+    def models_path(self) -> Path:
+        """The folder where `kiosk models` installs model files, one sub-folder per model."""
+        return self.models_dir or self.data_dir / "models"
+
+    @property
+    def cache_dir(self) -> Path:
+        """Scratch space that may be deleted at any time (tokenizer caches)."""
+        return self.data_dir / "cache"
+
+
+_PATH_KEYS = {
+    (): ("data_dir", "kb_path", "journal_path", "models_dir", "site_file"),
+    ("llm",): ("path",),
+    ("embedding",): ("path",),
+}
+
+
+def _resolve_relative(data: dict[str, Any], base: Path) -> dict[str, Any]:
+    for prefix, keys in _PATH_KEYS.items():
+        table = data
+        for part in prefix:
+            table = table.get(part) if isinstance(table.get(part), dict) else None
+            if table is None:
+                break
+        if table is None:
+            continue
+        for key in keys:
+            value = table.get(key)
+            if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
+                table[key] = str(base / value)
+            elif isinstance(value, str):
+                table[key] = str(Path(value).expanduser())
+    return data
+
+
+def config_file_in_use(explicit: Path | None = None) -> Path | None:
+    """The TOML file :func:`load_settings` reads, or None when there is none.
+
+    Raises:
+        ConfigError: an explicitly named file does not exist.
+    """
+    explicit = explicit or (Path(os.environ["KIOSK_CONFIG"]) if os.environ.get("KIOSK_CONFIG") else None)
+    if explicit is not None:
+        if not explicit.is_file():
+            raise ConfigError(f"config file not found: {explicit}")
+        return explicit
+    for candidate in (SYSTEM_CONFIG, user_config_file()):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_settings(config: Path | None = None) -> Settings:
+    """Build the settings: defaults, then one TOML file, then ``KIOSK_*`` variables.
+
+    Args:
+        config: an explicit TOML file (``--config``); overrides the search described above.
+
+    Raises:
+        ConfigError: the file is missing, is not valid TOML, or has unknown or invalid keys.
+    """
+    path = config_file_in_use(config)
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+        data = _resolve_relative(data, path.parent.resolve())
+    try:
+        return Settings(**data)
+    except ValueError as exc:  # pydantic.ValidationError is a ValueError
+        where = f" in {path}" if path else ""
+        raise ConfigError(f"invalid settings{where}:\n{exc}") from exc

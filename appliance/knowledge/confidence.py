@@ -1,0 +1,170 @@
+"""Calibrated retrieval confidence: P(the top document answers the question).
+
+Raw BM25 and RRF scores are not probabilities and drift with the size of the collection, so the
+answer engine cannot act on them directly. Instead a few bounded features of the top result are
+mapped through a logistic model fitted on labelled questions (Platt scaling: J. Platt, "Probabilistic
+Outputs for Support Vector Machines", 1999), which yields a probability the engine can threshold.
+
+Features (all in [0, 1]):
+
+* ``coverage``: IDF-weighted share of the question's topic terms found in the top document. IDF is
+  BM25's, ``ln(1 + (N - df + 0.5) / (df + 0.5))`` (Robertson & Zaragoza, "The Probabilistic
+  Relevance Framework: BM25 and Beyond", 2009); a term absent from the whole knowledge base counts
+  with the largest IDF, so questions about things the base does not cover score low.
+* ``question_sim``: character-bigram Dice coefficient between the question and the closest of the
+  document's title and sample questions.
+* ``margin``: (s1 - s2) / s1 over the fused document scores of the first two results.
+* ``vector_sim``: cosine similarity of the best vector match in the top document (hybrid only).
+
+The shipped parameters were fitted with :func:`fit_logistic` on the demo knowledge base and its
+evaluation questions (``kiosk kb calibrate``); a site refits them on its own questions, and the
+result is stored in the knowledge base.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+LEXICAL_FEATURES = ("coverage", "question_sim", "margin")
+HYBRID_FEATURES = (*LEXICAL_FEATURES, "vector_sim")
+
+
+def bm25_idf(df: int, n: int) -> float:
+    """BM25 inverse document frequency, ``ln(1 + (n - df + 0.5) / (df + 0.5))`` (always > 0)."""
+    return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+
+
+def char_bigrams(text: str) -> set[str]:
+    """Character bigrams of ``text`` with spaces and punctuation removed (single char -> itself)."""
+    chars = [c for c in text if c.isalnum()]
+    if len(chars) == 1:
+        return {chars[0]}
+    return {chars[i] + chars[i + 1] for i in range(len(chars) - 1)}
+
+
+def dice(a: set[str], b: set[str]) -> float:
+    """Dice coefficient 2|A∩B| / (|A|+|B|) (0 for two empty sets)."""
+    return 2 * len(a & b) / (len(a) + len(b)) if a or b else 0.0
+
+
+@dataclass
+class Calibration:
+    """A logistic model over named features.
+
+    Attributes:
+        features: feature names, in the order of ``weights``.
+        weights: one weight per feature.
+        bias: intercept.
+        fitted_on: a note on the data it was fitted on.
+    """
+
+    features: tuple[str, ...]
+    weights: tuple[float, ...]
+    bias: float
+    fitted_on: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    def probability(self, values: dict[str, float]) -> float:
+        """σ(bias + Σ wᵢ·xᵢ) for the model's features (a missing feature counts as 0)."""
+        z = self.bias + sum(w * values.get(f, 0.0) for f, w in zip(self.features, self.weights, strict=True))
+        return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
+
+    def to_json(self) -> str:
+        """Serialise (stored in the knowledge base's meta table)."""
+        return json.dumps(
+            {
+                "features": list(self.features),
+                "weights": list(self.weights),
+                "bias": self.bias,
+                "fitted_on": self.fitted_on,
+                "metrics": self.metrics,
+            },
+            ensure_ascii=False,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Calibration:
+        """Inverse of :meth:`to_json`."""
+        d = json.loads(text)
+        return cls(
+            tuple(d["features"]),
+            tuple(float(w) for w in d["weights"]),
+            float(d["bias"]),
+            d.get("fitted_on", ""),
+            dict(d.get("metrics", {})),
+        )
+
+
+# Fitted with `kiosk kb calibrate` on the shipped demo knowledge base (lexical, no embedding
+# model) against appliance/demo/eval/*.jsonl plus out-of-scope questions; see the issue note.
+DEFAULT_LEXICAL = Calibration(features=LEXICAL_FEATURES, weights=(6.0, 6.0, 2.0), bias=-6.5, fitted_on="initial guess")
+DEFAULT_HYBRID = Calibration(
+    features=HYBRID_FEATURES, weights=(5.0, 5.0, 2.0, 4.0), bias=-8.0, fitted_on="initial guess"
+)
+
+
+def fit_logistic(
+    rows: Sequence[dict[str, float]],
+    labels: Sequence[int],
+    features: Sequence[str],
+    *,
+    l2: float = 0.01,
+    iterations: int = 500,
+    note: str = "",
+) -> Calibration:
+    """Fit a logistic model by Newton's method (iteratively reweighted least squares) with a small
+    L2 penalty on the weights (not the bias), so that separable data still gives finite weights.
+
+    Args:
+        rows: feature values per example.
+        labels: 1 when the top result was right, else 0.
+        features: which features to use, in order.
+
+    Raises:
+        ValueError: fewer than two examples of either label.
+    """
+    y = np.asarray(labels, dtype=np.float64)
+    if y.sum() < 2 or (1 - y).sum() < 2:
+        raise ValueError("calibration needs at least two right and two wrong top results")
+    x = np.array([[r.get(f, 0.0) for f in features] for r in rows], dtype=np.float64)
+    x = np.hstack([np.ones((len(x), 1)), x])
+    theta = np.zeros(x.shape[1])
+    penalty = np.full(x.shape[1], l2 * len(y))
+    penalty[0] = 0.0
+    for _ in range(iterations):
+        p = 1.0 / (1.0 + np.exp(-np.clip(x @ theta, -60, 60)))
+        grad = x.T @ (p - y) + penalty * theta
+        hess = (x * (p * (1 - p))[:, None]).T @ x + np.diag(penalty) + 1e-9 * np.eye(x.shape[1])
+        step = np.linalg.solve(hess, grad)
+        theta -= step
+        if np.max(np.abs(step)) < 1e-8:
+            break
+    cal = Calibration(tuple(features), tuple(float(w) for w in theta[1:]), float(theta[0]), note)
+    probs = np.array([cal.probability(r) for r in rows])
+    cal.metrics = calibration_metrics(probs, y)
+    return cal
+
+
+def calibration_metrics(probs: Iterable[float], labels: Iterable[float], bins: int = 10) -> dict[str, float]:
+    """Brier score, expected calibration error (equal-width bins) and accuracy at 0.5."""
+    p = np.asarray(list(probs), dtype=np.float64)
+    y = np.asarray(list(labels), dtype=np.float64)
+    if len(p) == 0:
+        return {"brier": 0.0, "ece": 0.0, "accuracy": 0.0, "n": 0}
+    ece = 0.0
+    edges = np.linspace(0, 1, bins + 1)
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        mask = (p >= lo) & ((p < hi) if hi < 1 else (p <= hi))
+        if mask.any():
+            ece += mask.mean() * abs(p[mask].mean() - y[mask].mean())
+    return {
+        "brier": float(np.mean((p - y) ** 2)),
+        "ece": float(ece),
+        "accuracy": float(np.mean((p >= 0.5) == (y == 1))),
+        "n": int(len(p)),
+    }

@@ -1,0 +1,191 @@
+"""Ingest: files and folders in, knowledge-base rows out, one transaction per file.
+
+For every file: size check, read, sha256; unchanged files (same path, same hash) are skipped;
+otherwise the file is parsed, its chunks embedded (when an embedding model is given) and its
+documents replace the ones the file had before, all in one transaction. A file that fails at any
+step is skipped and reported with its reason; the database keeps its previous state for it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from appliance.knowledge.readers import SUFFIXES, ReadError, ReadLimits, read_file
+from appliance.knowledge.retrieval import Embedder
+from appliance.knowledge.store import KnowledgeBase, KnowledgeBaseError, chunk_embedding_text
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    """What happened to one file.
+
+    Attributes:
+        status: 'added', 'updated', 'unchanged' or 'failed'.
+        documents: documents now stored from the file (0 when failed).
+        reason: why it failed, in words for staff; None otherwise.
+    """
+
+    path: str
+    status: str
+    documents: int = 0
+    reason: str | None = None
+
+
+@dataclass
+class IngestReport:
+    """The outcome of one ingest run, file by file."""
+
+    outcomes: list[FileOutcome] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        """How many files ended with ``status``."""
+        return sum(1 for o in self.outcomes if o.status == status)
+
+    @property
+    def failed(self) -> list[FileOutcome]:
+        """The files that were skipped because of an error."""
+        return [o for o in self.outcomes if o.status == "failed"]
+
+    @property
+    def documents(self) -> int:
+        """Documents stored by this run (added or updated files)."""
+        return sum(o.documents for o in self.outcomes if o.status in ("added", "updated"))
+
+
+def discover(paths: Iterable[Path]) -> tuple[list[Path], list[FileOutcome]]:
+    """Expand folders (recursively, hidden entries skipped) into supported files, sorted.
+
+    Returns:
+        The files to ingest, and failed outcomes for paths that do not exist or that were named
+        explicitly but have an unsupported type.
+    """
+    files: list[Path] = []
+    problems: list[FileOutcome] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(
+                p
+                for p in path.rglob("*")
+                if p.is_file()
+                and p.suffix.lower() in SUFFIXES
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
+            files.extend(found)
+        elif path.is_file():
+            if path.suffix.lower() in SUFFIXES:
+                files.append(path)
+            else:
+                problems.append(FileOutcome(str(path), "failed", reason=f"unsupported file type '{path.suffix}'"))
+        else:
+            problems.append(FileOutcome(str(path), "failed", reason="no such file or folder"))
+    return list(dict.fromkeys(files)), problems
+
+
+class Ingestor:
+    """Puts files into a knowledge base.
+
+    Args:
+        kb: the knowledge base to write.
+        embedder: embedding model for the vector table, or None for lexical-only.
+        limits: reader caps.
+        max_file_bytes: files larger than this are refused before being read.
+    """
+
+    def __init__(
+        self,
+        kb: KnowledgeBase,
+        embedder: Embedder | None = None,
+        limits: ReadLimits | None = None,
+        max_file_bytes: int = 50 * 1024 * 1024,
+    ):
+        self.kb = kb
+        self.embedder = embedder
+        self.limits = limits or ReadLimits()
+        self.max_file_bytes = max_file_bytes
+
+    def ingest(
+        self,
+        paths: Sequence[Path],
+        *,
+        force: bool = False,
+        on_file: Callable[[Path], None] | None = None,
+        on_start: Callable[[int], None] | None = None,
+    ) -> IngestReport:
+        """Ingest files and folders.
+
+        Args:
+            force: re-ingest files even when unchanged.
+            on_file: called after each file (progress display).
+            on_start: called once with the number of files found.
+        """
+        files, problems = discover(paths)
+        report = IngestReport(outcomes=list(problems))
+        if on_start:
+            on_start(len(files))
+        for path in files:
+            report.outcomes.append(self.ingest_file(path, force=force))
+            if on_file:
+                on_file(path)
+        return report
+
+    def ingest_file(self, path: Path, *, force: bool = False) -> FileOutcome:
+        """Ingest one file; never raises for a bad file (the outcome says what went wrong)."""
+        source = str(path.resolve())
+        try:
+            size = path.stat().st_size
+            if size > self.max_file_bytes:
+                raise ReadError(f"file too large: {size / 2**20:.1f} MiB (limit {self.max_file_bytes / 2**20:.0f} MiB)")
+            data = path.read_bytes()
+            digest = hashlib.sha256(data).hexdigest()
+            previous = self.kb.source_hash(source)
+            if previous == digest and not force:
+                return FileOutcome(source, "unchanged", self.kb.source_document_count(source))
+            docs = read_file(path, data, self.limits)
+            vectors = None
+            if self.embedder is not None:
+                planned = self.kb.planned_chunks(docs)
+                texts = [chunk_embedding_text(docs[i].title, hp, text, q) for i, _, _, hp, text, q in planned]
+                vectors = self.embedder.embed(texts) if texts else np.zeros((0, self.embedder.dim), np.float32)
+            ids = self.kb.replace_source(
+                source, digest, size, docs, vectors, self.embedder.name if self.embedder else None
+            )
+            return FileOutcome(source, "updated" if previous else "added", len(ids))
+        except (ReadError, KnowledgeBaseError, OSError) as exc:
+            return FileOutcome(source, "failed", reason=str(exc))
+        except Exception as exc:  # a reader bug must not stop the batch; say what it was
+            log.exception("unexpected error ingesting %s", source)
+            return FileOutcome(source, "failed", reason=f"unexpected error: {exc.__class__.__name__}: {exc}")
+
+
+def reindex(
+    kb: KnowledgeBase, embedder: Embedder | None, batch: int = 64, on_batch: Callable[[int, int], None] | None = None
+) -> int:
+    """Re-embed every chunk with ``embedder`` (or drop all vectors when it is None).
+
+    Needed when the embedding model changes, or when a knowledge base built lexical-only gets an
+    embedding model. One transaction: the old vectors stay until the new ones are all computed.
+
+    Returns:
+        The number of chunks embedded.
+    """
+    if embedder is None:
+        kb.set_vectors("", {})
+        return 0
+    items = kb.all_chunk_texts()
+    vectors: dict[int, np.ndarray] = {}
+    for start in range(0, len(items), batch):
+        part = items[start : start + batch]
+        for (cid, _), vec in zip(part, embedder.embed([t for _, t in part]), strict=True):
+            vectors[cid] = vec
+        if on_batch:
+            on_batch(min(start + batch, len(items)), len(items))
+    kb.set_vectors(embedder.name, vectors)
+    return len(vectors)

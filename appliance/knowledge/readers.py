@@ -1,0 +1,455 @@
+"""Readers: one function per file format, each turning a file into :class:`Document` objects.
+
+Formats: Markdown (``.md``, optional YAML front matter), plain text (``.txt``), Word (``.docx``,
+python-docx), PDF (``.pdf``, pypdf), HTML (``.html``/``.htm``, Beautiful Soup) and JSON lines
+(``.jsonl``: one record per line with ``title`` and ``body`` or ``text``, optional ``id``,
+``questions``, ``lang``, ``category``; records exported from a government-service portal with
+``matter_name``, ``accept_standard``, ``material_intro`` ... are mapped to the standard sections).
+
+Every failure is a :class:`ReadError` whose message says what is wrong in words a site's staff can
+act on; the ingest step skips the file and reports it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import zipfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from appliance.knowledge.model import Document
+from appliance.knowledge.sectioning import SectionBuilder
+from appliance.knowledge.text import detect_lang
+
+SUFFIXES = (".md", ".markdown", ".txt", ".docx", ".pdf", ".html", ".htm", ".jsonl")
+
+
+class ReadError(ValueError):
+    """A file that cannot be turned into documents; the message is the reason shown to staff."""
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """Caps that make a reader refuse input no service guide would be.
+
+    Attributes:
+        max_text_chars: extracted text per file, characters.
+        max_section_chars: sections longer than this are split into parts.
+    """
+
+    max_text_chars: int = 1_000_000
+    max_section_chars: int = 900
+
+
+# --------------------------------------------------------------------------------------------
+# Text decoding
+
+
+def decode_text(data: bytes) -> str:
+    """Decode a text file: UTF-8 (BOM optional), UTF-16 with BOM, or GB18030 (GBK/GB2312).
+
+    Raises:
+        ReadError: a binary file (NUL bytes), UTF-8 that breaks part-way (the byte offset is given,
+            so the file can be fixed rather than ingested with damaged characters), or bytes that
+            are neither UTF-8 nor GB18030.
+    """
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise ReadError(f"invalid UTF-16 text at byte {exc.start}") from exc
+    if b"\x00" in data[:65536]:
+        raise ReadError("binary file, not text (contains NUL bytes)")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        good_prefix = data[: exc.start].decode("utf-8", errors="replace")
+        if any(ord(ch) > 0x7F for ch in good_prefix):
+            raise ReadError(
+                f"invalid UTF-8 at byte {exc.start} (the file is UTF-8 up to there); re-save it as UTF-8"
+            ) from exc
+    try:
+        text = data.decode("gb18030")
+    except UnicodeDecodeError as exc:
+        raise ReadError("not UTF-8 or GB18030 text (binary or damaged file)") from exc
+    non_ascii = [ch for ch in text if ord(ch) > 0x7F]
+    cjk = sum(1 for ch in non_ascii if "\u3000" <= ch <= "\u9fff" or "\uff00" <= ch <= "\uffef")
+    if non_ascii and cjk / len(non_ascii) < 0.9:
+        raise ReadError("not UTF-8 or GB18030 text (binary or damaged file)")
+    return text
+
+
+def _check_size(text: str, limits: ReadLimits) -> None:
+    if len(text) > limits.max_text_chars:
+        raise ReadError(
+            f"too much text: {len(text):,} characters (limit {limits.max_text_chars:,}); "
+            "split it into one file per service guide"
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Markdown
+
+_MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+_MD_EMPHASIS = re.compile(r"(\*\*|__|\*|`)")
+_HTML_TAG = re.compile(r"<[^>]+>")
+
+
+def _md_inline(line: str) -> str:
+    line = _MD_LINK.sub(r"\1", line)
+    line = _HTML_TAG.sub("", line)
+    return _MD_EMPHASIS.sub("", line)
+
+
+def _feed_markdown(builder: SectionBuilder, text: str) -> None:
+    from markdown_it import MarkdownIt
+
+    lines = text.split("\n")
+    tokens = MarkdownIt("commonmark").parse(text)
+    heading_lines: dict[int, tuple[int, int, str]] = {}
+    for i, tok in enumerate(tokens):
+        if tok.type == "heading_open" and tok.map:
+            start, end = tok.map
+            heading_lines[start] = (end, int(tok.tag[1]), tokens[i + 1].content)
+    fenced = {ln for tok in tokens if tok.type in ("fence", "code_block") and tok.map for ln in range(*tok.map)}
+    n = 0
+    while n < len(lines):
+        if n in heading_lines:
+            end, level, content = heading_lines[n]
+            builder.heading(level, _md_inline(content))
+            n = end
+            continue
+        line = lines[n]
+        if n not in fenced and re.fullmatch(r"\s*(?:-{3,}|\*{3,}|_{3,})\s*", line):
+            line = ""
+        builder.line(line if n in fenced else _md_inline(line))
+        n += 1
+
+
+def read_markdown(path: Path, data: bytes, limits: ReadLimits) -> list[Document]:
+    """A Markdown guide: ATX/setext headings make sections; YAML front matter may give ``id``,
+    ``title``, ``lang``, ``category`` and ``questions``."""
+    import frontmatter
+
+    text = decode_text(data)
+    _check_size(text, limits)
+    try:
+        post = frontmatter.loads(text)
+    except Exception as exc:  # YAML errors come in several types
+        raise ReadError(f"bad front matter: {exc}") from exc
+    meta: dict[str, Any] = dict(post.metadata)
+    builder = SectionBuilder(title=_opt_str(meta.get("title")), max_section_chars=limits.max_section_chars)
+    _feed_markdown(builder, post.content)
+    return [_finish(builder, path, meta, post.content)]
+
+
+# --------------------------------------------------------------------------------------------
+# Plain text and PDF
+
+
+def _feed_plain(builder: SectionBuilder, text: str, take_title: bool) -> None:
+    lines = text.split("\n")
+    if take_title:
+        for i, line in enumerate(lines):
+            if line.strip():
+                if len(line.strip()) <= 40 and builder.title is None:
+                    builder.title = line.strip()
+                    lines = lines[i + 1 :]
+                break
+    for line in lines:
+        builder.plain_line(line)
+
+
+def read_text(path: Path, data: bytes, limits: ReadLimits) -> list[Document]:
+    """A plain-text guide: the first short line is the title; headings are found by wording."""
+    text = decode_text(data).replace("\r\n", "\n").replace("\r", "\n")
+    _check_size(text, limits)
+    builder = SectionBuilder(max_section_chars=limits.max_section_chars)
+    _feed_plain(builder, text, take_title=True)
+    return [_finish(builder, path, {}, text)]
+
+
+def read_pdf(path: Path, data: bytes, limits: ReadLimits) -> list[Document]:
+    """A PDF with a text layer. Encrypted files open only when their password is empty.
+
+    Raises:
+        ReadError: not a PDF, damaged, password-protected, or without any text (scanned pages).
+    """
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise ReadError("encrypted PDF: it needs a password; save an unprotected copy")
+        pages = [page.extract_text() or "" for page in reader.pages]
+        metadata_title = (reader.metadata.title if reader.metadata else None) or None
+    except ReadError:
+        raise
+    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, OSError, RecursionError) as exc:
+        raise ReadError(f"damaged or not a PDF: {exc.__class__.__name__}: {exc}") from exc
+    except Exception as exc:  # pypdf raises plain Exceptions for some broken encryption data
+        raise ReadError(f"damaged or not a PDF: {exc.__class__.__name__}: {exc}") from exc
+    text = "\n".join(pages).replace("\r\n", "\n")
+    if not text.strip():
+        raise ReadError("PDF has no text layer (scanned pages?); OCR is not supported, supply the text")
+    _check_size(text, limits)
+    builder = SectionBuilder(max_section_chars=limits.max_section_chars)
+    _feed_plain(builder, text, take_title=True)
+    if builder.title is None and metadata_title:
+        builder.title = str(metadata_title)
+    return [_finish(builder, path, {}, text)]
+
+
+# --------------------------------------------------------------------------------------------
+# Word
+
+
+def _docx_heading_level(paragraph: Any) -> int | None:
+    style = (paragraph.style.name or "").lower() if paragraph.style is not None else ""
+    if style == "title":
+        return 1
+    match = re.match(r"(?:heading|标题)\s*(\d)", style)
+    return int(match.group(1)) if match else None
+
+
+def read_docx(path: Path, data: bytes, limits: ReadLimits) -> list[Document]:
+    """A Word guide: "Heading n"/"Title" styles make headings, otherwise headings are found by
+    wording; table rows become "cell：cell" lines.
+
+    Raises:
+        ReadError: not a .docx (for example an old binary .doc renamed) or a truncated archive.
+    """
+    import docx
+    from docx.opc.exceptions import PackageNotFoundError
+    from docx.table import Table
+
+    try:
+        document = docx.Document(io.BytesIO(data))
+        blocks = list(document.iter_inner_content())
+    except (zipfile.BadZipFile, PackageNotFoundError) as exc:
+        raise ReadError("damaged or not a .docx file (the zip archive cannot be opened)") from exc
+    except (KeyError, ValueError, OSError, EOFError) as exc:
+        raise ReadError(f"damaged .docx file: {exc.__class__.__name__}: {exc}") from exc
+    builder = SectionBuilder(max_section_chars=limits.max_section_chars)
+    total = 0
+    for block in blocks:
+        if isinstance(block, Table):
+            lines = list(_table_lines(row.cells for row in block.rows))
+        else:
+            text = block.text.strip()
+            level = _docx_heading_level(block) if text else None
+            if level is not None:
+                builder.heading(level, text)
+                continue
+            lines = [block.text]
+        for line in lines:
+            total += len(line)
+            if builder.title is None and line.strip() and len(line.strip()) <= 40 and not total - len(line):
+                builder.title = line.strip()
+                continue
+            builder.plain_line(line)
+    if total > limits.max_text_chars:
+        _check_size("x" * total, limits)
+    return [_finish(builder, path, {}, "")]
+
+
+def _table_lines(rows: Iterable[Iterable[Any]]) -> Iterable[str]:
+    for cells in rows:
+        texts: list[str] = []
+        for cell in cells:
+            t = " ".join(cell.text.split())
+            if t and (not texts or texts[-1] != t):  # merged cells repeat their text
+                texts.append(t)
+        if len(texts) == 2:
+            yield f"{texts[0]}：{texts[1]}"
+        elif texts:
+            yield " | ".join(texts)
+
+
+# --------------------------------------------------------------------------------------------
+# HTML
+
+_BLOCKS = ("p", "li", "tr", "dt", "dd", "pre", "blockquote", "h1", "h2", "h3", "h4", "h5", "h6")
+
+
+def read_html(path: Path, data: bytes, limits: ReadLimits) -> list[Document]:
+    """An HTML page: h1–h6 make headings; paragraphs, list items and table rows make lines;
+    scripts, styles and navigation are dropped."""
+    from bs4 import BeautifulSoup
+
+    if b"\x00" in data[:65536]:
+        raise ReadError("binary file, not HTML (contains NUL bytes)")
+    soup = BeautifulSoup(data, "html.parser")
+    for junk in soup(["script", "style", "noscript", "nav", "header", "footer", "template", "svg"]):
+        junk.decompose()
+    page_title = soup.title.get_text(" ", strip=True) if soup.title else None
+    body = soup.body or soup
+    builder = SectionBuilder(max_section_chars=limits.max_section_chars)
+    total = 0
+    for el in body.find_all(_BLOCKS):
+        if el.name[0] != "h" and el.find_parent(_BLOCKS[:-6]) is not None:
+            continue  # nested inside a block already taken whole
+        if el.name == "tr":
+            line = next(iter(_table_lines([el.find_all(["td", "th"])])), "")
+        else:
+            line = el.get_text(" ", strip=True)
+        total += len(line)
+        if el.name in ("h1", "h2", "h3", "h4", "h5", "h6"):
+            builder.heading(int(el.name[1]), line)
+        elif line:
+            builder.plain_line(f"- {line}" if el.name == "li" else line)
+    if total > limits.max_text_chars:
+        _check_size("x" * total, limits)
+    if total == 0:
+        raise ReadError("HTML page has no text")
+    if builder.title is None and page_title:
+        builder.title = page_title
+    return [_finish(builder, path, {}, "")]
+
+
+# --------------------------------------------------------------------------------------------
+# JSON lines
+
+_PORTAL_SECTIONS = (
+    ("办理条件", "accept_standard"),
+    ("所需材料", "material_intro"),
+    ("办理地点", "handle_location"),
+    ("法定办结时限", "handle_time"),
+    ("承诺办结时限", "handle_time_limit"),
+    ("咨询电话", "consult_phone"),
+    ("投诉电话", "complain_phone"),
+)
+
+
+def _portal_record(rec: dict[str, Any]) -> dict[str, Any]:
+    """Map a government-service-portal guide (matter_name, accept_standard, ...) to title/body."""
+
+    def value(key: str) -> str:
+        v = rec.get(key)
+        if isinstance(v, list):
+            items = [str(x).strip() for x in v if str(x).strip() and str(x).strip() != "无"]
+            return "\n".join(f"- {x}" for x in items)
+        v = "" if v is None else str(v).strip()
+        return "" if v in ("无", "null") else re.sub(r"^(办理地点|咨询电话)[:：]\s*", "", v)
+
+    overview = []
+    if value("DEPT_NAME"):
+        overview.append(f"实施部门：{value('DEPT_NAME')}")
+    if value("matter_type"):
+        overview.append(f"事项类型：{value('matter_type')}（{value('matter_level') or value('district')}）")
+    objects = rec.get("service_object_name")
+    if isinstance(objects, list) and objects:
+        overview.append("服务对象：" + "、".join(str(o) for o in objects))
+    if value("TASK_NAME") and value("TASK_NAME") != value("matter_name"):
+        overview.append(f"办理项：{value('TASK_NAME')}")
+    body = ["\n".join(overview)] + [f"## {h}\n{value(k)}" for h, k in _PORTAL_SECTIONS if value(k)]
+    return {
+        "title": value("matter_name"),
+        "body": "\n\n".join(body),
+        "id": value("TASK_CODE") or None,
+        "category": "、".join(str(c) for c in rec.get("theme_category") or []) or None,
+    }
+
+
+def read_jsonl(path: Path, data: bytes, limits: ReadLimits) -> list[Document]:
+    """A JSON-lines file: one guide per line. Any bad line rejects the whole file (so a file is
+    never half ingested), and the message gives the line number."""
+    text = decode_text(data)
+    _check_size(text, limits)
+    docs: list[Document] = []
+    for number, raw in enumerate(text.split("\n"), start=1):
+        if not raw.strip():
+            continue
+        try:
+            rec = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ReadError(f"line {number}: invalid JSON ({exc.msg} at column {exc.colno})") from exc
+        if not isinstance(rec, dict):
+            raise ReadError(f"line {number}: expected a JSON object, got {type(rec).__name__}")
+        if "title" not in rec and "matter_name" in rec:
+            rec = _portal_record(rec)
+        title = rec.get("title")
+        body = rec.get("body", rec.get("text"))
+        if not isinstance(title, str) or not title.strip():
+            raise ReadError(f"line {number}: missing or empty 'title'")
+        if not isinstance(body, str) or not body.strip():
+            raise ReadError(f"line {number}: missing or empty 'body' (or 'text')")
+        questions = rec.get("questions") or []
+        if not isinstance(questions, list) or not all(isinstance(q, str) for q in questions):
+            raise ReadError(f"line {number}: 'questions' must be a list of strings")
+        builder = SectionBuilder(title=title, max_section_chars=limits.max_section_chars)
+        if re.search(r"^#{1,6}\s", body, flags=re.M):
+            _feed_markdown(builder, body)
+        else:
+            _feed_plain(builder, body, take_title=False)
+        key = rec.get("id")
+        meta = {
+            "id": str(key) if key is not None else None,
+            "questions": questions,
+            "lang": rec.get("lang"),
+            "category": rec.get("category"),
+        }
+        docs.append(_finish(builder, path, meta, f"{title}\n{body}"))
+    if not docs:
+        raise ReadError("no records (empty file)")
+    return docs
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def _opt_str(value: Any) -> str | None:
+    return str(value).strip() if value is not None and str(value).strip() else None
+
+
+def _finish(builder: SectionBuilder, path: Path, meta: dict[str, Any], text_for_lang: str) -> Document:
+    questions = meta.get("questions") or []
+    if isinstance(questions, str):
+        questions = [questions]
+    doc = builder.build(
+        fallback_title=path.stem,
+        key=_opt_str(meta.get("id")),
+        lang="zh",
+        category=_opt_str(meta.get("category")),
+        questions=[str(q) for q in questions],
+    )
+    if not doc.sections:
+        raise ReadError(f"'{doc.title}': no text besides headings")
+    lang = _opt_str(meta.get("lang"))
+    sample = doc.title + " " + " ".join(s.text for s in doc.sections[:3])
+    doc.lang = lang if lang in ("zh", "en") else detect_lang(sample or text_for_lang)
+    return doc
+
+
+_READERS: dict[str, Callable[[Path, bytes, ReadLimits], list[Document]]] = {
+    ".md": read_markdown,
+    ".markdown": read_markdown,
+    ".txt": read_text,
+    ".docx": read_docx,
+    ".pdf": read_pdf,
+    ".html": read_html,
+    ".htm": read_html,
+    ".jsonl": read_jsonl,
+}
+
+
+def read_file(path: Path, data: bytes, limits: ReadLimits | None = None) -> list[Document]:
+    """Read ``data`` (the bytes of ``path``) with the reader for its suffix.
+
+    Returns:
+        One document, or one per record for ``.jsonl``.
+
+    Raises:
+        ReadError: unsupported suffix, or the reader's reason for refusing the file.
+    """
+    reader = _READERS.get(path.suffix.lower())
+    if reader is None:
+        raise ReadError(f"unsupported file type '{path.suffix}' (supported: {', '.join(SUFFIXES)})")
+    if not data.strip():
+        raise ReadError("empty file")
+    return reader(path, data, limits or ReadLimits())

@@ -1,0 +1,455 @@
+"""The knowledge base: one SQLite file of sources, documents, chunks, an FTS5 index and vectors.
+
+Tables (plain SQLite, see :data:`SCHEMA`):
+
+* ``sources``   one row per ingested file: path, sha256 of its bytes, when, how many documents;
+* ``documents`` one row per guide: id, source path, title, language, category, sample questions;
+* ``chunks``    the retrievable units: every section (or part of a long section) and every sample
+  question, with the heading path and the section kind;
+* ``chunks_fts`` FTS5 over the jieba-segmented title, heading and body of each chunk (BM25), with
+  ``chunks_vocab`` (fts5vocab) for term document frequencies;
+* ``chunks_vec`` a sqlite-vec ``vec0`` table of chunk embeddings, present only when an embedding
+  model was configured at ingest;
+* ``meta``      schema version, knowledge-base version (bumped on every change), embedding model.
+
+Writes happen one source file per transaction (:meth:`KnowledgeBase.replace_source`), so a
+failure leaves the previous state intact.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from appliance.knowledge.db import Database, connect
+from appliance.knowledge.model import Document
+from appliance.knowledge.text import Analyzer
+
+SCHEMA_VERSION = "1"
+QUESTION_HEADING = "常见问法"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sources (
+    path TEXT PRIMARY KEY,
+    sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    ingested_at TEXT NOT NULL,
+    n_docs INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS documents (
+    doc_id TEXT PRIMARY KEY,
+    source TEXT NOT NULL REFERENCES sources(path) ON DELETE CASCADE,
+    ord INTEGER NOT NULL,
+    title TEXT NOT NULL,
+    lang TEXT NOT NULL,
+    category TEXT,
+    questions TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS documents_source ON documents(source);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY,
+    doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
+    ord INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    heading_path TEXT NOT NULL,
+    text TEXT NOT NULL,
+    is_question INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
+    title, heading, body, tokenize = 'unicode61 remove_diacritics 2'
+);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_vocab USING fts5vocab(chunks_fts, 'row');
+"""
+
+
+class KnowledgeBaseError(RuntimeError):
+    """A knowledge-base file that cannot be used as asked (wrong schema, embedding mismatch)."""
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A retrievable unit as stored.
+
+    Attributes:
+        id: rowid shared by ``chunks``, ``chunks_fts`` and ``chunks_vec``.
+        heading_path: document title first, then the headings down to this section.
+        is_question: True for a sample question (its text is the question).
+    """
+
+    id: int
+    doc_id: str
+    ord: int
+    kind: str
+    heading_path: tuple[str, ...]
+    text: str
+    is_question: bool
+
+
+@dataclass(frozen=True)
+class DocInfo:
+    """A document's catalogue entry."""
+
+    doc_id: str
+    title: str
+    source: str
+    lang: str
+    category: str | None
+    questions: tuple[str, ...]
+
+
+def chunk_embedding_text(title: str, heading_path: Sequence[str], text: str, is_question: bool) -> str:
+    """The text embedded for a chunk: a question as asked; a section with its title and heading."""
+    if is_question:
+        return text
+    heading = " / ".join(h for h in heading_path[1:] if h)
+    return f"{title}\n{heading}\n{text}" if heading else f"{title}\n{text}"
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+class KnowledgeBase:
+    """Reads and writes one knowledge-base file.
+
+    Args:
+        db: an open database (see :func:`appliance.knowledge.db.connect`).
+        analyzer: the text analyzer; must be the same for ingest and search.
+
+    Raises:
+        KnowledgeBaseError: the file was written by another schema version.
+    """
+
+    def __init__(self, db: Database, analyzer: Analyzer):
+        self.db = db
+        self.conn = db.conn
+        self.analyzer = analyzer
+        self._ensure_schema()
+
+    @classmethod
+    def open(cls, path: Path, analyzer: Analyzer, *, readonly: bool = False) -> KnowledgeBase:
+        """Open (or create) the knowledge base at ``path``."""
+        return cls(connect(path, readonly=readonly), analyzer)
+
+    def close(self) -> None:
+        """Close the underlying connection."""
+        self.db.close()
+
+    # -- schema and meta ---------------------------------------------------------------------
+
+    def _ensure_schema(self) -> None:
+        tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "meta" in tables:
+            version = self.meta("schema_version")
+            if version != SCHEMA_VERSION:
+                raise KnowledgeBaseError(
+                    f"{self.db.path}: knowledge-base schema {version!r}, this kiosk reads {SCHEMA_VERSION!r}; "
+                    "rebuild it with `kiosk kb ingest` into a new file"
+                )
+            return
+        with self.conn:
+            self.conn.executescript(SCHEMA)
+            self.conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+            self.conn.execute("INSERT INTO meta VALUES ('kb_version', '0')")
+            self.conn.execute("INSERT INTO meta VALUES ('created_at', ?)", (_now(),))
+
+    def meta(self, key: str) -> str | None:
+        """A value from the ``meta`` table, or None."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str | None) -> None:
+        """Set (or with None delete) a ``meta`` value, in the caller's transaction."""
+        if value is None:
+            self.conn.execute("DELETE FROM meta WHERE key = ?", (key,))
+        else:
+            self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    @property
+    def version(self) -> int:
+        """Knowledge-base version: incremented by every change, shown on screens and in health."""
+        return int(self.meta("kb_version") or 0)
+
+    def _bump_version(self) -> None:
+        self.set_meta("kb_version", str(self.version + 1))
+        self.set_meta("updated_at", _now())
+
+    @property
+    def embedding_model(self) -> str | None:
+        """Name of the model the stored vectors were made with, or None when there are none."""
+        return self.meta("embedding_model")
+
+    @property
+    def has_vectors(self) -> bool:
+        """True when chunk vectors exist and sqlite-vec is loaded, so vector search can run."""
+        return self.db.has_vec and self.embedding_model is not None
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def source_hash(self, path: str) -> str | None:
+        """The sha256 recorded for a source file, or None if it was never ingested."""
+        row = self.conn.execute("SELECT sha256 FROM sources WHERE path = ?", (path,)).fetchone()
+        return row[0] if row else None
+
+    def source_document_count(self, path: str) -> int:
+        """How many documents a source file has in the knowledge base."""
+        return self.conn.execute("SELECT count(*) FROM documents WHERE source = ?", (path,)).fetchone()[0]
+
+    def _doc_id(self, source: str, ordinal: int, doc: Document) -> str:
+        if doc.key:
+            return doc.key
+        return hashlib.sha1(f"{source}#{ordinal}".encode()).hexdigest()[:16]
+
+    def _ensure_vec_table(self, model: str, dim: int) -> None:
+        current = self.embedding_model
+        if current is not None and (current != model or int(self.meta("embedding_dim") or 0) != dim):
+            raise KnowledgeBaseError(
+                f"this knowledge base holds vectors from {current!r}; the configured embedding model is "
+                f"{model!r}; run `kiosk kb reindex` to re-embed it"
+            )
+        if current is None:
+            self.conn.execute(
+                f"CREATE VIRTUAL TABLE IF NOT EXISTS chunks_vec USING vec0(embedding float[{dim}] distance_metric=cosine)"
+            )
+            self.set_meta("embedding_model", model)
+            self.set_meta("embedding_dim", str(dim))
+
+    def _delete_source_rows(self, path: str) -> int:
+        ids = [
+            r[0]
+            for r in self.conn.execute(
+                "SELECT c.id FROM chunks c JOIN documents d ON c.doc_id = d.doc_id WHERE d.source = ?", (path,)
+            )
+        ]
+        self._delete_chunk_index(ids)
+        cur = self.conn.execute("DELETE FROM documents WHERE source = ?", (path,))
+        self.conn.execute("DELETE FROM sources WHERE path = ?", (path,))
+        return cur.rowcount
+
+    def _delete_chunk_index(self, ids: list[int]) -> None:
+        has_vec_table = self.embedding_model is not None
+        for start in range(0, len(ids), 500):
+            batch = ids[start : start + 500]
+            marks = ",".join("?" * len(batch))
+            self.conn.execute(f"DELETE FROM chunks_fts WHERE rowid IN ({marks})", batch)
+            if has_vec_table:
+                if not self.db.has_vec:
+                    raise KnowledgeBaseError(
+                        f"this knowledge base has vectors but sqlite-vec is unavailable here ({self.db.vec_error})"
+                    )
+                self.conn.execute(f"DELETE FROM chunks_vec WHERE rowid IN ({marks})", batch)
+
+    def planned_chunks(self, docs: Sequence[Document]) -> list[tuple[int, int, str, tuple[str, ...], str, bool]]:
+        """The chunks ``docs`` will be stored as: (doc index, ord, kind, heading path, text, is_question).
+
+        Exposed so that ingest can embed exactly these texts before the write transaction.
+        """
+        out = []
+        for i, doc in enumerate(docs):
+            ordinal = 0
+            for section in doc.sections:
+                out.append((i, ordinal, section.kind, section.heading_path, section.text, False))
+                ordinal += 1
+            for question in doc.questions:
+                out.append((i, ordinal, "question", (doc.title, QUESTION_HEADING), question, True))
+                ordinal += 1
+        return out
+
+    def replace_source(
+        self,
+        path: str,
+        sha256: str,
+        size: int,
+        docs: Sequence[Document],
+        embeddings: np.ndarray | None = None,
+        embedding_model: str | None = None,
+    ) -> list[str]:
+        """Replace everything from source ``path`` by ``docs``, in one transaction.
+
+        Args:
+            embeddings: float32 array of shape (n_chunks, dim), one row per entry of
+                :meth:`planned_chunks` (docs), L2-normalised; None for no vectors.
+            embedding_model: the name recorded with the vectors.
+
+        Returns:
+            The stored document ids.
+
+        Raises:
+            KnowledgeBaseError: a document id is already used by another source, or the vectors do
+                not match the ones already stored. Nothing is written in that case.
+        """
+        planned = self.planned_chunks(docs)
+        if embeddings is not None and embeddings.shape[0] != len(planned):
+            raise ValueError(f"{embeddings.shape[0]} embeddings for {len(planned)} chunks")
+        doc_ids = [self._doc_id(path, i, d) for i, d in enumerate(docs)]
+        dupes = {d for d in doc_ids if doc_ids.count(d) > 1}
+        if dupes:
+            raise KnowledgeBaseError(f"document id used twice in this file: {', '.join(sorted(dupes))}")
+        with self.conn:
+            for doc_id in doc_ids:
+                row = self.conn.execute("SELECT source FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
+                if row and row[0] != path:
+                    raise KnowledgeBaseError(f"document id {doc_id!r} is already used by {row[0]}")
+            self._delete_source_rows(path)
+            if embeddings is not None and embedding_model:
+                if self.embedding_model is None and not self.is_empty():
+                    raise KnowledgeBaseError(
+                        "this knowledge base has no vectors yet; run `kiosk kb reindex` to embed it, then ingest again"
+                    )
+                self._ensure_vec_table(embedding_model, int(embeddings.shape[1]))
+            elif self.embedding_model is not None and planned:
+                raise KnowledgeBaseError(
+                    f"this knowledge base holds vectors from {self.embedding_model!r} but no embedding model "
+                    "is available now; install it (`kiosk models pull`) or ingest into a new file"
+                )
+            self.conn.execute("INSERT INTO sources VALUES (?, ?, ?, ?, ?)", (path, sha256, size, _now(), len(docs)))
+            for i, (doc, doc_id) in enumerate(zip(docs, doc_ids, strict=True)):
+                self.conn.execute(
+                    "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (doc_id, path, i, doc.title, doc.lang, doc.category, json.dumps(doc.questions, ensure_ascii=False)),
+                )
+            title_tokens = [self.analyzer.index_text(d.title) for d in docs]
+            for n, (i, ordinal, kind, heading_path, text, is_q) in enumerate(planned):
+                cur = self.conn.execute(
+                    "INSERT INTO chunks (doc_id, ord, kind, heading_path, text, is_question) VALUES (?, ?, ?, ?, ?, ?)",
+                    (doc_ids[i], ordinal, kind, json.dumps(heading_path, ensure_ascii=False), text, int(is_q)),
+                )
+                rowid = cur.lastrowid
+                heading = "" if is_q else " ".join(heading_path[1:])
+                self.conn.execute(
+                    "INSERT INTO chunks_fts (rowid, title, heading, body) VALUES (?, ?, ?, ?)",
+                    (rowid, title_tokens[i], self.analyzer.index_text(heading), self.analyzer.index_text(text)),
+                )
+                if embeddings is not None:
+                    self.conn.execute(
+                        "INSERT INTO chunks_vec (rowid, embedding) VALUES (?, ?)",
+                        (rowid, np.ascontiguousarray(embeddings[n], dtype=np.float32).tobytes()),
+                    )
+            self._bump_version()
+        return doc_ids
+
+    def remove_source(self, path: str) -> int:
+        """Delete a source file's documents; returns how many were removed."""
+        with self.conn:
+            n = self._delete_source_rows(path)
+            if n:
+                self._bump_version()
+        return n
+
+    def set_vectors(self, model: str, vectors: dict[int, np.ndarray]) -> None:
+        """Replace all chunk vectors by ``vectors`` (chunk id -> float32 vector), in one transaction.
+
+        Used by ``kiosk kb reindex`` when the embedding model changes.
+        """
+        dims = {v.shape[0] for v in vectors.values()}
+        if len(dims) > 1:
+            raise ValueError(f"vectors of several sizes: {sorted(dims)}")
+        with self.conn:
+            self.conn.execute("DROP TABLE IF EXISTS chunks_vec")
+            self.set_meta("embedding_model", None)
+            self.set_meta("embedding_dim", None)
+            if vectors:
+                self._ensure_vec_table(model, dims.pop())
+                self.conn.executemany(
+                    "INSERT INTO chunks_vec (rowid, embedding) VALUES (?, ?)",
+                    ((cid, np.ascontiguousarray(v, dtype=np.float32).tobytes()) for cid, v in vectors.items()),
+                )
+            self._bump_version()
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def is_empty(self) -> bool:
+        """True when no document is stored."""
+        return self.conn.execute("SELECT 1 FROM documents LIMIT 1").fetchone() is None
+
+    def counts(self) -> dict[str, int]:
+        """Numbers of sources, documents, sections and sample questions."""
+        q = self.conn.execute
+        return {
+            "sources": q("SELECT count(*) FROM sources").fetchone()[0],
+            "documents": q("SELECT count(*) FROM documents").fetchone()[0],
+            "sections": q("SELECT count(*) FROM chunks WHERE is_question = 0").fetchone()[0],
+            "questions": q("SELECT count(*) FROM chunks WHERE is_question = 1").fetchone()[0],
+        }
+
+    def documents(self) -> list[DocInfo]:
+        """All documents, by source and order."""
+        rows = self.conn.execute(
+            "SELECT doc_id, title, source, lang, category, questions FROM documents ORDER BY source, ord"
+        ).fetchall()
+        return [self._doc_info(r) for r in rows]
+
+    @staticmethod
+    def _doc_info(row: Sequence[Any]) -> DocInfo:
+        return DocInfo(row[0], row[1], row[2], row[3], row[4], tuple(json.loads(row[5])))
+
+    def docs_by_id(self, doc_ids: Sequence[str]) -> dict[str, DocInfo]:
+        """Catalogue entries of the given documents."""
+        if not doc_ids:
+            return {}
+        marks = ",".join("?" * len(doc_ids))
+        rows = self.conn.execute(
+            f"SELECT doc_id, title, source, lang, category, questions FROM documents WHERE doc_id IN ({marks})",
+            list(doc_ids),
+        ).fetchall()
+        return {r[0]: self._doc_info(r) for r in rows}
+
+    @staticmethod
+    def _chunk(row: Sequence[Any]) -> Chunk:
+        return Chunk(row[0], row[1], row[2], row[3], tuple(json.loads(row[4])), row[5], bool(row[6]))
+
+    def chunks_by_id(self, ids: Sequence[int]) -> dict[int, Chunk]:
+        """Chunks by rowid."""
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self.conn.execute(
+            f"SELECT id, doc_id, ord, kind, heading_path, text, is_question FROM chunks WHERE id IN ({marks})",
+            list(ids),
+        ).fetchall()
+        return {r[0]: self._chunk(r) for r in rows}
+
+    def doc_chunks(self, doc_id: str) -> list[Chunk]:
+        """All chunks of a document in order (sections first, then sample questions)."""
+        rows = self.conn.execute(
+            "SELECT id, doc_id, ord, kind, heading_path, text, is_question FROM chunks WHERE doc_id = ? ORDER BY ord",
+            (doc_id,),
+        ).fetchall()
+        return [self._chunk(r) for r in rows]
+
+    def doc_terms(self, doc_id: str) -> set[str]:
+        """Every index term of a document (title, headings, sections, questions)."""
+        terms: set[str] = set()
+        for title, heading, body in self.conn.execute(
+            "SELECT f.title, f.heading, f.body FROM chunks_fts f JOIN chunks c ON c.id = f.rowid WHERE c.doc_id = ?",
+            (doc_id,),
+        ):
+            terms.update(title.split())
+            terms.update(heading.split())
+            terms.update(body.split())
+        return terms
+
+    def document_frequencies(self, terms: Sequence[str]) -> tuple[dict[str, int], int]:
+        """Chunk frequency of each term and the number of chunks (for IDF)."""
+        total = self.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        if not terms:
+            return {}, total
+        marks = ",".join("?" * len(terms))
+        rows = self.conn.execute(f"SELECT term, doc FROM chunks_vocab WHERE term IN ({marks})", list(terms))
+        return {t: n for t, n in rows}, total
+
+    def all_chunk_texts(self) -> list[tuple[int, str]]:
+        """(chunk id, text to embed) for every chunk, for re-embedding."""
+        rows = self.conn.execute(
+            "SELECT c.id, d.title, c.heading_path, c.text, c.is_question FROM chunks c JOIN documents d USING (doc_id)"
+        ).fetchall()
+        return [(r[0], chunk_embedding_text(r[1], json.loads(r[2]), r[3], bool(r[4]))) for r in rows]
