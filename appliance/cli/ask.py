@@ -91,8 +91,10 @@ def run(
     kb: Annotated[Path | None, KB_OPTION] = None,
     no_llm: Annotated[bool, typer.Option("--no-llm", help="answer extractively even if an LLM is installed")] = False,
 ) -> None:
-    """Run the appliance. This version has the text front end (--text); the voice loop and the
-    touchscreen are added by later releases and use the same engine."""
+    """Run the appliance (this version: the text front end, --text).
+
+    The voice loop and the touchscreen, added by later releases, drive the same engine.
+    """
     if not text:
         fail("this version runs the text front end only: use `kiosk run --text`")
     from appliance.bootstrap import build_appliance

@@ -42,9 +42,11 @@ def retrieval(
     hybrid: Annotated[bool, typer.Option(help="also time hybrid retrieval (512-dim hashing embedder)")] = True,
     cold_start_runs: Annotated[int, typer.Option(help="fresh `kiosk ask` processes to time (0: skip)")] = 5,
 ) -> None:
-    """Ingest throughput and query latency p50/p95 at each size, on the real Guangdong guides, and
-    the cold start of `kiosk ask` without an LLM. Targets on a 2-core machine: p95 ≤ 20 ms lexical
-    and ≤ 50 ms hybrid at 10k sections; cold start ≤ 1.5 s."""
+    """Ingest throughput, query latency p50/p95 and cold start of `kiosk ask`.
+
+    At each synthetic size and on the real Guangdong guides. Targets on a 2-core machine: p95 ≤ 20 ms
+    lexical and ≤ 50 ms hybrid at 10k sections; cold start ≤ 1.5 s without an LLM.
+    """
     from appliance import bench
     from appliance.bootstrap import load_site_for, make_analyzer
 

@@ -71,8 +71,11 @@ def ingest(
     kb: Annotated[Path | None, KB_OPTION] = None,
     force: Annotated[bool, typer.Option("--force", help="re-ingest files even when unchanged")] = False,
 ) -> None:
-    """Add or update service guides. Unchanged files are skipped; a changed file replaces its old
-    sections; a broken file is skipped and reported, the rest of the base is untouched."""
+    """Add or update service guides from files or folders.
+
+    Unchanged files are skipped; a changed file replaces its old sections; a broken file is skipped
+    and reported, and the rest of the knowledge base is untouched. Exit code 1 when a file failed.
+    """
     from appliance.bootstrap import make_ingestor
     from appliance.knowledge.ingest import reindex
 
@@ -114,8 +117,10 @@ def search(
     as_json: Annotated[bool, JSON_OPTION] = False,
     k: Annotated[int, typer.Option("-k", help="documents to return", min=1, max=50)] = 5,
 ) -> None:
-    """Search the knowledge base. JSON: {"query", "confidence", "results": [{"doc_id", "title",
-    "source", "section", "score", "text"}]}."""
+    """Search the knowledge base (with '-', one query per stdin line, JSON lines out).
+
+    JSON: {"query", "confidence", "results": [{"doc_id", "title", "source", "section", "score", "text"}]}.
+    """
     knowledge = _open(ctx, kb)
     with knowledge, user_errors():
         retriever = _retriever(ctx, knowledge)
@@ -158,8 +163,11 @@ def eval_(
     as_json: Annotated[bool, JSON_OPTION] = False,
     show_misses: Annotated[bool, typer.Option("--misses", help="list questions whose top result is wrong")] = False,
 ) -> None:
-    """Report hit@1, hit@5 and MRR for questions with their expected document title, plus how
-    often the engine would answer (confidence ≥ threshold) and the calibration of the confidence."""
+    """Report hit@1, hit@5 and MRR for questions labelled with their expected guide.
+
+    Also how often the engine would answer (confidence ≥ threshold), how often out-of-scope
+    questions would be answered, and how well calibrated the confidence is.
+    """
     from appliance.knowledge.evaluation import evaluate, load_questions
 
     with user_errors():
@@ -196,8 +204,10 @@ def calibrate(
     kb: Annotated[Path | None, KB_OPTION] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print the fit without storing it")] = False,
 ) -> None:
-    """Fit the confidence model to this knowledge base and these questions, and store it in the
-    knowledge base (used from then on by search and ask)."""
+    """Fit the confidence model to this knowledge base and labelled questions.
+
+    The fit is stored in the knowledge base and used from then on by search and ask.
+    """
     from appliance.knowledge.evaluation import calibrate as fit
     from appliance.knowledge.evaluation import load_questions
 
@@ -277,6 +287,10 @@ def reindex(ctx: typer.Context, kb: Annotated[Path | None, KB_OPTION] = None) ->
             knowledge, embedder, on_batch=lambda done, total: progress.update(task, completed=done, total=total)
         )
     out.print(f"embedded {n} chunks with {embedder.name}")
+    out.print(
+        "Now fit the confidence model to the new vectors: `kiosk kb calibrate QUESTIONS.jsonl` "
+        "(labelled residents' questions, including some the knowledge base should not answer)."
+    )
 
 
 @app.command()

@@ -63,8 +63,10 @@ def pull(
         list[str] | None, typer.Argument(help="catalogue names (default: the site language's default set)")
     ] = None,
 ) -> None:
-    """Download models from Hugging Face at their pinned revisions and verify their checksums.
-    Interrupted downloads resume."""
+    """Download models from Hugging Face at pinned revisions, verifying checksums.
+
+    Interrupted downloads resume. Without internet use `kiosk models import`.
+    """
     from models.store import ModelError
     from models.transfer import pull as do_pull
 

@@ -16,7 +16,10 @@ journal_app = typer.Typer(help="Read the journal: recent questions, handoffs, ga
 
 @config_app.command("show")
 def show(ctx: typer.Context) -> None:
-    """Print the effective settings (after the TOML file and KIOSK_* variables) and the files in use."""
+    """Print the effective settings and the files in use.
+
+    The settings shown are after the TOML file and KIOSK_* variables are applied.
+    """
     from appliance.config import config_file_in_use
     from appliance.site import site_file_in_use
 

@@ -44,6 +44,8 @@ from appliance.knowledge.store import Chunk, DocInfo, KnowledgeBase
 BM25_WEIGHTS = (2.0, 1.0, 1.0)
 #: Chunk scores summed into a document's BM25 score.
 PASSAGES_PER_DOC = 3
+#: Matched IDF mass, in units of the largest IDF, at which the ``evidence`` feature saturates.
+EVIDENCE_TERMS = 3.0
 
 
 class Embedder(Protocol):
@@ -287,14 +289,17 @@ class Retriever:
         weights = {t: bm25_idf(df[t], n) if df.get(t) else max_idf for t in terms}
         doc_terms = self.kb.doc_terms(top.doc.doc_id)
         total = sum(weights.values())
-        coverage = sum(w for t, w in weights.items() if t in doc_terms) / total if total else 0.0
+        matched = sum(w for t, w in weights.items() if t in doc_terms)
+        coverage = matched / total if total else 0.0
+        evidence = min(1.0, matched / (EVIDENCE_TERMS * max_idf)) if max_idf > 0 else 0.0
 
         grams = char_bigrams(self.analyzer.normalize(query))
         candidates = [top.doc.title, *top.doc.questions]
         question_sim = max((dice(grams, char_bigrams(self.analyzer.normalize(c))) for c in candidates), default=0.0)
 
-        margin = max(0.0, (top.bm25 - runner_up_bm25) / top.bm25) if top.bm25 > 0 else 0.0
-        out = {"coverage": coverage, "question_sim": question_sim, "margin": margin}
+        separation = max(0.0, (top.bm25 - runner_up_bm25) / top.bm25) if top.bm25 > 0 else 0.0
+        margin = evidence * separation
+        out = {"coverage": coverage, "question_sim": question_sim, "evidence": evidence, "margin": margin}
         if self.mode == "hybrid":
             out["vector_sim"] = max(0.0, top.vector_sim or 0.0)
         return out

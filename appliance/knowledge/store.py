@@ -144,6 +144,12 @@ class KnowledgeBase:
         """Close the underlying connection."""
         self.db.close()
 
+    def __enter__(self) -> KnowledgeBase:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # -- schema and meta ---------------------------------------------------------------------
 
     def _ensure_schema(self) -> None:
