@@ -60,6 +60,11 @@ def _progress() -> Progress:
 def _retriever(ctx: typer.Context, knowledge):
     from appliance.knowledge.retrieval import Retriever
 
+    if knowledge.is_empty():
+        note(
+            f"the knowledge base {knowledge.db.path} is empty: `kiosk kb ingest PATH` fills it "
+            "(`kiosk ask` fills an empty one with the demo guides)"
+        )
     s = settings(ctx)
     return Retriever(knowledge, _embedder(ctx), candidates=s.retrieval.candidates, rrf_k=s.retrieval.rrf_k)
 
@@ -102,10 +107,9 @@ def ingest(
         f"{counts['questions']} sample questions."
     )
     if report.failed:
-        table = Table("skipped file", "reason", title="Files skipped (nothing of them was written)")
+        out.print(f"{len(report.failed)} file(s) skipped; nothing of them was written:")
         for o in report.failed:
-            table.add_row(o.path, o.reason or "")
-        out.print(table)
+            out.print(f"  {o.path}: {o.reason}", markup=False)
         raise typer.Exit(1)
 
 

@@ -67,8 +67,12 @@ def decode_text(data: bytes) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        good_prefix = data[: exc.start].decode("utf-8", errors="replace")
-        if any(ord(ch) > 0x7F for ch in good_prefix):
+        # Valid UTF-8 up to the error, with real Chinese text in it: a UTF-8 file with damage. (A
+        # GB18030 file can look like UTF-8 for a character or two, never for a run of CJK text.)
+        prefix = data[: exc.start].decode("utf-8", errors="replace")
+        non_ascii = [ch for ch in prefix if ord(ch) > 0x7F]
+        cjk = sum(1 for ch in non_ascii if "\u4e00" <= ch <= "\u9fff")
+        if cjk >= 4 and cjk >= 0.9 * len(non_ascii):
             raise ReadError(
                 f"invalid UTF-8 at byte {exc.start} (the file is UTF-8 up to there); re-save it as UTF-8"
             ) from exc
@@ -358,9 +362,8 @@ def _portal_record(rec: dict[str, Any]) -> dict[str, Any]:
 
 def read_jsonl(path: Path, data: bytes, limits: ReadLimits) -> list[Document]:
     """A JSON-lines file: one guide per line. Any bad line rejects the whole file (so a file is
-    never half ingested), and the message gives the line number."""
+    never half ingested), and the message gives the line number. The text limit applies per record."""
     text = decode_text(data)
-    _check_size(text, limits)
     docs: list[Document] = []
     for number, raw in enumerate(text.split("\n"), start=1):
         if not raw.strip():
@@ -379,6 +382,10 @@ def read_jsonl(path: Path, data: bytes, limits: ReadLimits) -> list[Document]:
             raise ReadError(f"line {number}: missing or empty 'title'")
         if not isinstance(body, str) or not body.strip():
             raise ReadError(f"line {number}: missing or empty 'body' (or 'text')")
+        try:
+            _check_size(body, limits)
+        except ReadError as exc:
+            raise ReadError(f"line {number}: {exc}") from exc
         questions = rec.get("questions") or []
         if not isinstance(questions, list) or not all(isinstance(q, str) for q in questions):
             raise ReadError(f"line {number}: 'questions' must be a list of strings")

@@ -50,8 +50,10 @@ class Triage:
     (see :meth:`appliance.knowledge.text.Analyzer.normalize`)."""
 
     emergencies: tuple[EmergencyCategory, ...]
+    urgent: tuple[str, ...]
+    past: tuple[str, ...]
+    personal: tuple[str, ...]
     informational: tuple[str, ...]
-    live: tuple[str, ...]
     handoffs: tuple[HandoffRule, ...]
     smalltalk: dict[str, tuple[re.Pattern[str], ...]]
 
@@ -92,11 +94,19 @@ class Triage:
             for h in it.get("handoff", [])
         )
         smalltalk = {k: compile_all(v, f"smalltalk {k}") for k, v in it.get("smalltalk", {}).items()}
-        return cls(emergencies, tuple(em.get("informational", [])), tuple(em.get("live", [])), handoffs, smalltalk)
+        words = {k: tuple(em.get(k, [])) for k in ("urgent", "past", "personal", "informational")}
+        return cls(emergencies, handoffs=handoffs, smalltalk=smalltalk, **words)
 
     def is_informational(self, text: str) -> bool:
-        """True when the question reads as a general question about a topic, not a live situation."""
-        return any(w in text for w in self.informational) and not any(w in text for w in self.live)
+        """True when the question reads as a general question about a topic, not a live situation
+        (urgent words, then past, then a concrete person, then hypothetical words; see emergency.toml)."""
+        if any(w in text for w in self.urgent):
+            return False
+        if any(w in text for w in self.past):
+            return True
+        if any(w in text for w in self.personal):
+            return False
+        return any(w in text for w in self.informational)
 
     def emergency(self, text: str) -> EmergencyCategory | None:
         """The first emergency category the question matches, or None."""

@@ -1,0 +1,173 @@
+"""The `kiosk` command, end to end, in-process (typer's runner) and as a real process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from appliance.cli import app
+from tests.docmakers import make_docx
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {"KIOSK_DATA_DIR": str(tmp_path / "data")}
+
+
+def invoke(args, env, input=None):
+    return runner.invoke(app, args, env=env, input=input, catch_exceptions=False)
+
+
+def test_help_on_every_command() -> None:
+    root = typer.main.get_command(app)
+
+    def walk(cmd, path: list[str]):
+        yield path
+        if hasattr(cmd, "commands"):
+            for name, sub in cmd.commands.items():
+                yield from walk(sub, [*path, name])
+
+    paths = list(walk(root, []))
+    assert (
+        ["ask"] in paths
+        and ["kb", "search"] in paths
+        and ["models", "import"] in paths
+        and ["bench", "retrieval"] in paths
+    )
+    for path in paths:
+        result = runner.invoke(app, [*path, "--help"])
+        assert result.exit_code == 0, (path, result.output)
+        assert "Usage" in result.output
+
+
+def test_ask_json_builds_the_demo_kb_on_first_use(env, tmp_path: Path) -> None:
+    r = invoke(["ask", "--json", "我社保卡掉了怎么办"], env)
+    assert r.exit_code == 0, r.output
+    obj = json.loads(r.stdout.strip().splitlines()[-1])
+    assert set(obj) >= {"question", "answer", "mode", "generator", "sources", "timings_ms"}
+    assert obj["mode"] == "answer" and obj["generator"] == "extractive"
+    assert obj["sources"][0]["title"] == "社会保障卡挂失与补办"
+    assert set(obj["sources"][0]) == {"doc_id", "title", "section", "source"}
+    assert "built the knowledge base" in r.stderr and "kiosk models pull" in r.stderr
+    assert (tmp_path / "data" / "kb.sqlite").is_file() and (tmp_path / "data" / "journal.sqlite").is_file()
+
+
+def test_ask_batch_from_stdin(env) -> None:
+    r = invoke(["ask", "--json", "-"], env, input="老年卡在哪里办\n\n电梯里有人被困住了\n帮我订机票\n")
+    lines = [json.loads(x) for x in r.stdout.strip().splitlines()]
+    assert [x["mode"] for x in lines] == ["answer", "emergency", "no_answer"]
+    assert lines[1]["generator"] == "scripted" and lines[2]["reason"] == "low_confidence"
+
+
+def test_ask_text_output(env) -> None:
+    r = invoke(["ask", "经适房怎么申请"], env)
+    assert r.exit_code == 0 and "共有产权保障住房申请" in r.stdout and "来源" in r.stdout
+
+
+def test_kb_search_batch_lines(env) -> None:
+    invoke(["ask", "--json", "你好"], env)  # builds the demo kb
+    r = invoke(["kb", "search", "-", "-k", "3"], env, input="社保卡丢了\nHow do I sort my rubbish?\n")
+    lines = [json.loads(x) for x in r.stdout.strip().splitlines()]
+    assert [x["query"] for x in lines] == ["社保卡丢了", "How do I sort my rubbish?"]
+    assert len(lines[0]["results"]) == 3
+    for x in lines:
+        assert 1 <= len(x["results"]) <= 3
+        for res in x["results"]:
+            assert set(res) == {"doc_id", "title", "source", "section", "score", "text"}
+            assert Path(res["source"]).is_file() and res["text"]
+    assert lines[0]["results"][0]["title"] == "社会保障卡挂失与补办"
+    assert lines[1]["results"][0]["title"] == "Household Waste Sorting"
+
+
+def test_kb_ingest_reports_broken_files(env, tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "ok.md").write_text("# 测试指南\n\n## 所需材料\n- 身份证\n", encoding="utf-8")
+    (docs / "bad.docx").write_bytes(make_docx()[:1500])
+    kb = tmp_path / "own.sqlite"
+    r = invoke(["kb", "ingest", str(docs), "--kb", str(kb)], env)
+    assert r.exit_code == 1
+    assert "added 1" in r.stdout and "failed 1" in r.stdout and "bad.docx" in r.stdout
+    r = invoke(["kb", "ingest", str(docs), "--kb", str(kb)], env)
+    assert "unchanged 1" in r.stdout
+    r = invoke(["kb", "list", "--kb", str(kb), "--json"], env)
+    assert [json.loads(x)["title"] for x in r.stdout.strip().splitlines()] == ["测试指南"]
+    r = invoke(["kb", "stats", "--kb", str(kb)], env)
+    assert "1 documents" in r.stdout and "vectors: none" in r.stdout
+    r = invoke(["kb", "remove", str(docs / "ok.md"), "--kb", str(kb)], env)
+    assert "1 document(s) removed" in r.stdout
+
+
+def test_kb_eval_and_calibrate(env, tmp_path: Path) -> None:
+    questions = tmp_path / "q.jsonl"
+    rows = [
+        {"question": "社保卡丢了咋补", "expected": "社会保障卡挂失与补办"},
+        {"question": "养狗要去哪登记", "expected": "养犬登记"},
+        {"question": "电动车能不能在家充电", "expected": "电动自行车安全充电"},
+        {"question": "我想订机票", "expected": None},
+        {"question": "今天股票行情", "expected": None},
+    ]
+    questions.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
+    r = invoke(["kb", "eval", str(questions), "--json"], env)
+    assert "is empty" in r.stderr  # an empty base is pointed out, not silently searched
+    invoke(["ask", "你好"], env)  # builds the demo knowledge base
+    r = invoke(["kb", "eval", str(questions), "--json"], env)
+    summary = json.loads(r.stdout.strip().splitlines()[-1])
+    assert summary["n"] == 3 and summary["n_out_of_scope"] == 2
+    assert summary["hit_at_1"] == 1.0 and summary["mrr"] == 1.0
+    r = invoke(["kb", "calibrate", str(questions), "--dry-run"], env)
+    assert r.exit_code == 0 and "lexical confidence model" in r.stdout and "stored" not in r.stdout
+
+
+def test_run_text_conversation(env) -> None:
+    r = invoke(["run", "--text"], env, input="你是谁\n我社保卡掉了怎么办\n楼下着火了\nexit\n")
+    assert r.exit_code == 0
+    assert "AI" in r.stdout and "社会保障卡挂失与补办" in r.stdout and "119" in r.stdout
+    assert "紧急情况" in r.stdout
+    r = invoke(["run"], env)
+    assert r.exit_code == 2 and "--text" in r.stderr
+
+
+def test_models_list_config_and_journal(env) -> None:
+    r = invoke(["models", "list"], env)
+    assert r.exit_code == 0 and "qwen2.5-1.5b-instruct-q4_k_m" in r.stdout and "missing" in r.stdout
+    assert "kiosk models pull" in r.stdout
+    r = invoke(["config", "show"], env)
+    shown = json.loads(r.stdout)
+    assert shown["_files"]["kb"].endswith("kb.sqlite") and shown["llm"]["model"]
+    invoke(["ask", "我要投诉物业"], env)
+    r = invoke(["journal", "show", "handoffs", "--json"], env)
+    [row] = [json.loads(x) for x in r.stdout.strip().splitlines()]
+    assert row["reason"] == "complaint"
+
+
+def test_bad_config_and_missing_archive(env, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("nonsense = 1\n")
+    r = invoke(["--config", str(bad), "ask", "你好"], env)
+    assert r.exit_code == 2 and "nonsense" in r.stderr
+    r = invoke(["models", "import", str(tmp_path / "none.tar")], env)
+    assert r.exit_code == 2 and "not found" in r.stderr
+
+
+def test_console_script_in_a_fresh_process(tmp_path: Path) -> None:
+    """The README's first command, as a new process would run it."""
+    environment = {**os.environ, "KIOSK_DATA_DIR": str(tmp_path / "data"), "HOME": str(tmp_path)}
+    out = subprocess.run(
+        [sys.executable, "-m", "appliance", "ask", "我社保卡掉了怎么办"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert "社会保障卡挂失与补办" in out.stdout and "12333" in out.stdout

@@ -1,0 +1,240 @@
+"""The answer engine's decisions, the journal it writes, and the LLM grounding gate."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from appliance.answer.engine import AnswerEngine
+from appliance.answer.generative import GroundingGate
+from appliance.journal import Journal, Redactor
+from appliance.knowledge.retrieval import Retriever
+from appliance.triage import Triage
+
+
+class ScriptedLLM:
+    """A chat model that replies with a fixed text, piece by piece, and records its prompts."""
+
+    name = "scripted"
+
+    def __init__(self, reply: str, piece: int = 3, fail: bool = False):
+        self.reply, self.piece, self.fail = reply, piece, fail
+        self.prompts: list[Sequence[dict[str, str]]] = []
+        self.pieces_sent = 0
+
+    def stream_chat(self, messages, *, max_tokens: int, temperature: float) -> Iterator[str]:
+        self.prompts.append(messages)
+        if self.fail:
+            raise RuntimeError("model crashed")
+        for i in range(0, len(self.reply), self.piece):
+            self.pieces_sent += 1
+            yield self.reply[i : i + self.piece]
+
+
+class Exploding:
+    """Stands in for a component that must not be used on this path."""
+
+    def __getattr__(self, name):
+        raise AssertionError(f"{name} was used")
+
+
+@pytest.fixture
+def journal(tmp_path: Path, site) -> Journal:
+    j = Journal(tmp_path / "journal.sqlite", Redactor([site.duty_phone, site.property_hotline]))
+    yield j
+    j.close()
+
+
+def engine(demo_kb, site, journal=None, llm=None) -> AnswerEngine:
+    return AnswerEngine(Retriever(demo_kb), site, Triage.load(), llm=llm, journal=journal)
+
+
+def test_answer_extractive_with_sources(demo_kb, site, journal) -> None:
+    a = engine(demo_kb, site, journal).ask("我社保卡掉了怎么办")
+    assert (a.mode, a.generator, a.lang) == ("answer", "extractive", "zh")
+    assert "社会保障卡挂失与补办" in a.answer
+    assert "12333" in a.answer and "挂失" in a.answer and "身份证" in a.answer  # steps and materials
+    assert {s.title for s in a.sources} == {"社会保障卡挂失与补办"}
+    assert all(s.source.endswith("shebaoka-guashi-buban.md") for s in a.sources)
+    assert {"办理流程", "所需材料"} <= {s.section for s in a.sources}
+    assert a.timings_ms["total"] >= a.timings_ms["retrieval"] > 0
+    [row] = journal.rows("turns")
+    assert row["mode"] == "answer" and json.loads(row["sources"])[0]["title"] == "社会保障卡挂失与补办"
+
+
+@pytest.mark.parametrize(
+    ("question", "must"),
+    [
+        ("社保卡补办要带什么材料", ["身份证", "证件照"]),
+        ("老年卡在哪里办", ["幸福路88号"]),
+        ("高龄津贴每月发多少钱", ["100元"]),
+        ("最低生活保障申请的条件", ["收入"]),
+    ],
+)
+def test_extractive_answers_follow_the_question(demo_kb, site, question, must) -> None:
+    a = engine(demo_kb, site).ask(question)
+    assert a.mode == "answer"
+    for word in must:
+        assert word in a.answer, (word, a.answer)
+
+
+def test_english_question_gets_english_answer(demo_kb, site) -> None:
+    a = engine(demo_kb, site).ask("Where do I sort batteries and old medicine?")
+    assert a.lang == "en" and a.mode == "answer"
+    assert a.sources[0].title == "Household Waste Sorting"
+    assert "About" in a.answer and "Source" in a.answer
+
+
+def test_emergency_never_waits_for_retrieval_or_model(demo_kb, site, journal) -> None:
+    class NoSearch:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def __getattr__(self, name):
+            if name == "search":
+                raise AssertionError("retrieval ran for an emergency")
+            return getattr(self.inner, name)
+
+    e = AnswerEngine(NoSearch(Retriever(demo_kb)), site, Triage.load(), llm=Exploding(), journal=journal)
+    streamed: list[str] = []
+    a = e.ask("电梯里有人被困住了，快来人", on_text=streamed.append)
+    assert (a.mode, a.generator, a.reason) == ("emergency", "scripted", "lift_entrapment")
+    assert site.property_hotline in a.answer and "119" in a.answer
+    assert streamed == [a.answer]
+    [alert] = journal.rows("alerts")
+    assert alert["category"] == "lift_entrapment" and "电梯" in alert["question"]
+
+
+def test_emergency_numbers_come_from_the_site(demo_kb, site) -> None:
+    local = site.model_copy(
+        update={"emergency": site.emergency.model_copy(update={"gas": "96777", "crisis_line": None})}
+    )
+    gas = engine(demo_kb, local).ask("厨房里闻到很浓的煤气味")
+    assert gas.mode == "emergency" and "96777" in gas.answer
+    crisis = engine(demo_kb, local).ask("我真的不想活了")
+    assert crisis.mode == "emergency" and "12356" in crisis.answer and "120" in crisis.answer
+    en = engine(demo_kb, site).ask("My father collapsed and is not breathing")
+    assert en.lang == "en" and en.mode == "emergency" and "120" in en.answer and "Call" in en.answer
+
+
+def test_handoff_is_kind_recorded_and_points_to_staff(demo_kb, site, journal) -> None:
+    a = engine(demo_kb, site, journal).ask("楼上漏水不肯赔，我们两家吵起来了，能不能帮忙调解")
+    assert (a.mode, a.generator, a.reason) == ("handoff", "scripted", "dispute")
+    assert site.duty_phone in a.answer and "调解" in a.answer
+    assert a.sources and a.sources[0].title == "房屋漏水与邻里纠纷处理"
+    [h] = journal.rows("handoffs")
+    assert h["reason"] == "dispute" and h["status"] == "open" and "漏水" in h["question"]
+
+
+def test_no_answer_offers_topics_and_records_a_gap(demo_kb, site, journal) -> None:
+    a = engine(demo_kb, site, journal).ask("帮我订一张去上海的机票")
+    assert (a.mode, a.generator, a.reason) == ("no_answer", "scripted", "low_confidence")
+    assert site.duty_phone in a.answer and "没有找到" in a.answer
+    assert a.confidence < 0.5
+    [gap] = journal.rows("gaps")
+    assert gap["question"] == "帮我订一张去上海的机票"
+    assert json.loads(gap["closest"]) == a.suggestions
+
+
+def test_says_it_is_an_ai(demo_kb, site) -> None:
+    for q in ("你是谁？", "你是真人还是机器人", "Are you a human?"):
+        a = engine(demo_kb, site).ask(q)
+        assert a.mode == "answer" and a.generator == "scripted"
+        assert "AI" in a.answer and ("不是真人" in a.answer or "not a person" in a.answer)
+
+
+def test_empty_question(demo_kb, site) -> None:
+    a = engine(demo_kb, site).ask("   ")
+    assert a.mode == "no_answer" and a.reason == "empty"
+
+
+def test_journal_redacts_personal_numbers(demo_kb, site, journal) -> None:
+    q = "我电话138 1234 5678，身份证11010119900307123X，银行卡6222021234567890123，家里座机021-87654321，社保卡丢了"
+    a = engine(demo_kb, site, journal).ask(q)
+    assert a.mode == "answer" and a.sources[0].title == "社会保障卡挂失与补办"
+    stored = journal.rows("turns")[0]["question"]
+    for secret in ("5678", "11010119900307123X", "6222021234567890123", "87654321"):
+        assert secret not in stored
+    assert stored.count("[") == 4 and "[手机号]" in stored and "[身份证号]" in stored
+
+
+def test_redactor_keeps_site_numbers() -> None:
+    r = Redactor(["010-0000-1234"])
+    assert r("值班电话 010-0000-1234，我的是 010-8765-4321") == "值班电话 010-0000-1234，我的是 [电话]"
+    assert r("12333 和 110 不是个人号码") == "12333 和 110 不是个人号码"
+
+
+# -- LLM path ---------------------------------------------------------------------------------
+
+
+def test_llm_answer_cited_and_streamed(demo_kb, site, journal) -> None:
+    reply = "社保卡丢了要先打12333挂失[1]。然后带身份证到社保窗口补办[2]。"
+    llm = ScriptedLLM(reply)
+    seen: list[str] = []
+    a = engine(demo_kb, site, journal, llm).ask("我社保卡掉了怎么办", on_text=seen.append)
+    assert (a.mode, a.generator) == ("answer", "llm")
+    assert a.answer == reply
+    assert len(seen) == 2 and "".join(seen) == reply  # released sentence by sentence
+    assert [s.title for s in a.sources] == ["社会保障卡挂失与补办"] * 2
+    assert a.timings_ms["llm_first_token"] <= a.timings_ms["llm"]
+    system, user = llm.prompts[0][0]["content"], llm.prompts[0][-1]["content"]
+    assert "AI" in system and "[1]" in system and site.duty_phone in system
+    assert "【资料】" in user and "《社会保障卡挂失与补办》" in user and "我社保卡掉了怎么办" in user
+
+
+def test_llm_answer_without_citation_is_not_shown(demo_kb, site, journal) -> None:
+    llm = ScriptedLLM("社保卡丢了就去补办。很简单的。")
+    seen: list[str] = []
+    a = engine(demo_kb, site, journal, llm).ask("我社保卡掉了怎么办", on_text=seen.append)
+    assert a.generator == "extractive" and a.reason == "llm_uncited"
+    assert seen == [a.answer]  # nothing of the uncited text reached the resident
+    assert "很简单" not in a.answer
+    assert journal.rows("turns")[0]["reason"] == "llm_uncited"
+
+
+def test_llm_invented_number_stops_the_answer(demo_kb, site) -> None:
+    llm = ScriptedLLM("先打12333挂失[1]。补卡要交47元工本费[1]。然后等十天。" + "再说点别的。" * 50)
+    seen: list[str] = []
+    a = engine(demo_kb, site, llm=llm).ask("我社保卡掉了怎么办", on_text=seen.append)
+    assert a.generator == "llm" and a.reason.startswith("llm_cut")
+    assert a.answer.startswith("先打12333挂失[1]。") and "47" not in a.answer and "47" not in "".join(seen)
+    assert "社会保障卡挂失与补办" in a.answer  # pointed to the guide for the rest
+    assert llm.pieces_sent < len(llm.reply) // llm.piece  # generation was stopped early
+
+
+def test_llm_failure_falls_back(demo_kb, site) -> None:
+    a = engine(demo_kb, site, llm=ScriptedLLM("", fail=True)).ask("我社保卡掉了怎么办")
+    assert a.generator == "extractive" and a.reason.startswith("llm_error")
+
+
+def test_llm_english_prompt(demo_kb, site) -> None:
+    llm = ScriptedLLM("Report the loss by calling 12333 [1].")
+    a = engine(demo_kb, site, llm=llm).ask("I lost my social security card")
+    assert a.generator == "llm" and a.lang == "en"
+    assert "Answer in English" in llm.prompts[0][0]["content"] and "[Sources]" in llm.prompts[0][-1]["content"]
+
+
+def test_grounding_gate_units() -> None:
+    gate = GroundingGate(2, "电话 010-0000-1234，工本费20元，15天")
+    assert gate.feed("工本费是20元") == ""  # not a whole sentence yet
+    assert gate.feed("。") == ""  # whole, but nothing cited yet: held
+    assert gate.feed("打010-0000-1234咨询【2】。") == "工本费是20元。打010-0000-1234咨询【2】。"
+    assert gate.cited == [2]
+    assert gate.feed("有效期15天[1]；") == "有效期15天[1]；"
+    assert gate.feed("超过30天作废[1]。") == "" and gate.rejected == "unsupported number '30'"
+    assert gate.feed("更多。") == ""
+    gate.finish()
+    assert gate.text.endswith("有效期15天[1]；")
+
+    uncited = GroundingGate(1, "")
+    uncited.feed("没有出处的回答。")
+    assert uncited.finish() == "" and uncited.rejected == "no citation of a retrieved source"
+    out_of_range = GroundingGate(1, "")
+    out_of_range.feed("引用了不存在的资料[3]。")
+    out_of_range.finish()
+    assert out_of_range.cited == [] and out_of_range.rejected
+    tail = GroundingGate(1, "")
+    assert tail.feed("最后一句没有句号[1]") == "" and tail.finish() == "最后一句没有句号[1]"

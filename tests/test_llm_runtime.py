@@ -1,0 +1,106 @@
+"""The real llama-cpp-python path, on a tiny GGUF model the tests build with the gguf package."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from appliance.answer.engine import AnswerEngine
+from appliance.config import Settings
+from appliance.knowledge.ingest import Ingestor
+from appliance.knowledge.retrieval import Retriever
+from appliance.knowledge.store import KnowledgeBase
+from appliance.triage import Triage
+from models.embedding import LlamaEmbedder
+from models.llm import LlamaChatModel
+from models.loader import load_embedder, load_llm
+from models.store import ModelError, ModelStore
+from models.tiny import TINY_CHAT_TEMPLATE
+
+
+@pytest.fixture(scope="module")
+def chat(tiny_gguf: Path) -> LlamaChatModel:
+    return LlamaChatModel(tiny_gguf, "tiny", n_ctx=2048, n_threads=2)
+
+
+@pytest.fixture(scope="module")
+def embedder(tiny_gguf: Path) -> LlamaEmbedder:
+    return LlamaEmbedder(tiny_gguf, "tiny-embed", n_threads=2)
+
+
+def test_chat_uses_the_models_own_template_and_streams(chat: LlamaChatModel) -> None:
+    assert chat.chat_template == TINY_CHAT_TEMPLATE
+    assert chat._llama.chat_format == "chat_template.default"  # llama-cpp-python renders the GGUF's template
+    pieces = list(
+        chat.stream_chat(
+            [{"role": "system", "content": "规则"}, {"role": "user", "content": "社保卡丢了"}],
+            max_tokens=24,
+            temperature=0.0,
+        )
+    )
+    assert len(pieces) >= 2 and all(isinstance(p, str) for p in pieces)
+    again = list(
+        chat.stream_chat(
+            [{"role": "system", "content": "规则"}, {"role": "user", "content": "社保卡丢了"}],
+            max_tokens=24,
+            temperature=0.0,
+        )
+    )
+    assert "".join(again) == "".join(pieces)  # greedy decoding is repeatable
+    assert chat.count_tokens("<|user|>") == 1  # the template's markers are control tokens
+
+
+def test_embeddings_shape_norm_and_determinism(embedder: LlamaEmbedder) -> None:
+    v = embedder.embed(["社保卡丢了怎么办", "老年卡在哪里办", "社保卡丢了怎么办"])
+    assert v.shape == (3, embedder.dim) and embedder.dim == 64 and v.dtype == np.float32
+    assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
+    assert np.allclose(v[0], v[2]) and not np.allclose(v[0], v[1])
+    assert embedder.embed([]).shape == (0, 64)
+
+
+def test_hybrid_knowledge_base_with_a_real_embedder(tmp_path: Path, analyzer, embedder: LlamaEmbedder) -> None:
+    from appliance.bootstrap import demo_kb_dir
+
+    kb = KnowledgeBase.open(tmp_path / "kb.sqlite", analyzer)
+    guides = sorted((demo_kb_dir() / "zh").glob("*.md"))[:6]
+    report = Ingestor(kb, embedder).ingest(guides)
+    assert not report.failed
+    counts = kb.counts()
+    assert kb.embedding_model == "tiny-embed"
+    assert kb.conn.execute("SELECT count(*) FROM chunks_vec").fetchone()[0] == counts["sections"] + counts["questions"]
+    r = Retriever(kb, embedder).search("社保卡丢了怎么补办")
+    assert r.mode == "hybrid" and r.top is not None and r.timings_ms["vector"] > 0
+    assert any(h.vector_sim is not None for res in r.results for h in res.hits)
+    kb.close()
+
+
+def test_engine_with_a_real_llm_falls_back_when_uncited(demo_kb, site, chat: LlamaChatModel) -> None:
+    """A random tiny model cannot cite its sources, so its text must never be shown."""
+    engine = AnswerEngine(Retriever(demo_kb), site, Triage.load(), llm=chat)
+    shown: list[str] = []
+    a = engine.ask("我社保卡掉了怎么办", on_text=shown.append)
+    assert a.generator == "extractive" and a.reason in ("llm_uncited", "llm_unsupported_number")
+    assert a.timings_ms["llm"] > 0 and "llm_first_token" in a.timings_ms  # the model did run
+    assert shown == [a.answer] and "社会保障卡挂失与补办" in a.answer
+
+
+def test_loader_paths_and_messages(settings: Settings, tiny_gguf: Path) -> None:
+    store = ModelStore(settings.models_path)
+    llm, note = load_llm(settings, store)
+    assert llm is None and "kiosk models pull qwen2.5-1.5b-instruct-q4_k_m" in note
+    emb, note = load_embedder(settings, store)
+    assert emb is None and "kiosk models pull bge-small-zh-v1.5-q8_0" in note and "kiosk models import" in note
+    s = settings.model_copy(update={"llm": settings.llm.model_copy(update={"path": tiny_gguf, "n_ctx": 1024})})
+    llm, note = load_llm(s, store)
+    assert note is None and isinstance(llm, LlamaChatModel)
+    off = settings.model_copy(update={"llm": settings.llm.model_copy(update={"enabled": False})})
+    assert load_llm(off, store) == (None, None)
+    broken = tiny_gguf.parent / "broken.gguf"
+    broken.write_bytes(b"GGUF" + b"\0" * 64)
+    s = settings.model_copy(update={"llm": settings.llm.model_copy(update={"path": broken})})
+    llm, note = load_llm(s, store)
+    assert llm is None and "cannot load" in note
+    with pytest.raises(ModelError, match="not found"):
+        LlamaChatModel(tiny_gguf.parent / "absent.gguf", "x")

@@ -1,0 +1,146 @@
+"""Retrieval quality on held-out questions, normalisation, and hybrid fusion with vectors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from appliance.knowledge.ingest import Ingestor, reindex
+from appliance.knowledge.retrieval import Retriever, fts_match_expression
+from appliance.knowledge.store import KnowledgeBase, KnowledgeBaseError
+from tests.data_questions import ANSWERABLE, OUT_OF_SCOPE
+
+
+def test_the_readme_question(demo_kb: KnowledgeBase) -> None:
+    r = Retriever(demo_kb).search("我社保卡掉了怎么办")
+    assert r.top.doc.title == "社会保障卡挂失与补办"
+    assert r.confidence > 0.8
+    assert not r.top.section.is_question  # the reported section is content, not a sample question
+
+
+@pytest.mark.parametrize("variant", ["我的社保卡掉了，怎麼辦？", "社保卡丟了怎麼辦", "ＳＯＳ我社保卡掉了　怎么办"])
+def test_traditional_full_width_and_spacing(demo_kb: KnowledgeBase, variant: str) -> None:
+    assert Retriever(demo_kb).search(variant).top.doc.title == "社会保障卡挂失与补办"
+
+
+def test_colloquial_synonyms(demo_kb: KnowledgeBase) -> None:
+    r = Retriever(demo_kb).search("经适房")
+    assert "共有产权保障住房" in r.expansions
+    assert r.top.doc.title == "共有产权保障住房申请"
+
+
+def test_held_out_questions(demo_kb: KnowledgeBase) -> None:
+    """Questions that are not in any guide's sample questions: a regression guard on quality."""
+    retriever = Retriever(demo_kb)
+    hits, answered, answered_right = 0, 0, 0
+    for question, title in ANSWERABLE:
+        r = retriever.search(question)
+        right = r.top is not None and r.top.doc.title == title
+        hits += right
+        if r.confidence >= 0.5:
+            answered += 1
+            answered_right += right
+    n = len(ANSWERABLE)
+    assert hits / n >= 0.85
+    assert answered / n >= 0.8
+    assert answered_right / answered >= 0.85
+    false_answers = sum(retriever.search(q).confidence >= 0.5 for q in OUT_OF_SCOPE)
+    assert false_answers / len(OUT_OF_SCOPE) <= 0.25
+
+
+def test_english_question_finds_english_guide(demo_kb: KnowledgeBase) -> None:
+    r = Retriever(demo_kb).search("I lost my social security card, what do I do?")
+    assert r.top.doc.title == "Replacing a Lost Social Security Card" and r.top.doc.lang == "en"
+
+
+def test_nothing_to_search(demo_kb: KnowledgeBase) -> None:
+    r = Retriever(demo_kb).search("啊？")
+    assert r.results == [] and r.confidence == 0.0
+
+
+def test_fts_expression_quotes_terms() -> None:
+    assert fts_match_expression(['a"b', "社保"]) == '"a""b" OR "社保"'
+
+
+class TopicEmbedder:
+    """A test embedder: texts mentioning a topic word point along that topic's axis."""
+
+    name = "topic-test"
+    dim = 8
+    topics = {"犬": 0, "狗": 0, "毛孩子": 0, "汪星人": 0, "垃圾": 1, "电梯": 2}
+
+    def embed(self, texts):
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, t in enumerate(texts):
+            hits = [axis for word, axis in self.topics.items() if word in t]
+            out[i, hits[0] if hits else 7] = 1.0
+            out[i, 6] = 0.1
+            out[i] /= np.linalg.norm(out[i])
+        return out
+
+
+def _mini_kb(folder: Path, analyzer, embedder) -> KnowledgeBase:
+    folder.mkdir()
+    (folder / "dog.md").write_text("# 养犬登记\n\n## 办理地点\n明湖派出所，带犬只免疫证明\n", encoding="utf-8")
+    (folder / "repair.md").write_text("# 物业报修\n\n## 报修范围\n楼道灯损坏、装修报备\n", encoding="utf-8")
+    (folder / "waste.md").write_text("# 垃圾分类\n\n## 分类标准\n厨余垃圾投绿色桶\n", encoding="utf-8")
+    kb = KnowledgeBase.open(folder / "kb.sqlite", analyzer)
+    assert not Ingestor(kb, embedder).ingest([folder]).failed
+    return kb
+
+
+def test_hybrid_fusion_finds_what_words_miss(tmp_path: Path, analyzer) -> None:
+    kb = _mini_kb(tmp_path / "kb", analyzer, TopicEmbedder())
+    assert kb.has_vectors and kb.embedding_model == "topic-test"
+    query = "家里的汪星人要去哪报备"  # no word of the dog guide; "报备" is in the repair guide
+    lexical = Retriever(kb).search(query)
+    hybrid = Retriever(kb, TopicEmbedder()).search(query)
+    assert lexical.mode == "lexical" and hybrid.mode == "hybrid"
+    assert "养犬登记" not in [r.doc.title for r in lexical.results]
+    titles = [r.doc.title for r in hybrid.results]
+    assert titles[:2] == ["物业报修", "养犬登记"] or titles[:2] == ["养犬登记", "物业报修"]
+    dog = hybrid.results[titles.index("养犬登记")]
+    assert dog.bm25 == 0 and dog.vector_sim > 0.9 and dog.section.heading_path[-1] == "办理地点"
+    # with no word matching at all, the vector ranking alone decides
+    only_vector = Retriever(kb, TopicEmbedder()).search("毛孩子")
+    assert only_vector.top.doc.title == "养犬登记" and "vector_sim" in only_vector.features
+    kb.close()
+
+
+def test_vectors_of_another_model_are_not_used(tmp_path: Path, analyzer) -> None:
+    kb = KnowledgeBase.open(tmp_path / "kb.sqlite", analyzer)
+    (tmp_path / "g.md").write_text("# 养犬登记\n\n## 办理地点\n派出所\n", encoding="utf-8")
+    Ingestor(kb, TopicEmbedder()).ingest([tmp_path / "g.md"])
+
+    class Other(TopicEmbedder):
+        name = "other-model"
+
+    assert Retriever(kb, Other()).mode == "lexical"  # never mix embeddings of two models
+    (tmp_path / "h.md").write_text("# 电梯\n\n## 求助电话\n物业\n", encoding="utf-8")
+    [outcome] = Ingestor(kb, Other()).ingest([tmp_path / "h.md"]).outcomes
+    assert outcome.status == "failed" and "kiosk kb reindex" in outcome.reason
+    [outcome] = Ingestor(kb, None).ingest([tmp_path / "h.md"]).outcomes  # no model now: refused too
+    assert outcome.status == "failed" and "topic-test" in outcome.reason
+    kb.close()
+
+
+def test_reindex_adds_and_replaces_vectors(demo_kb: KnowledgeBase) -> None:
+    assert not demo_kb.has_vectors
+    n = reindex(demo_kb, TopicEmbedder())
+    counts = demo_kb.counts()
+    assert n == counts["sections"] + counts["questions"]
+    assert demo_kb.has_vectors and Retriever(demo_kb, TopicEmbedder()).mode == "hybrid"
+    assert demo_kb.conn.execute("SELECT count(*) FROM chunks_vec").fetchone()[0] == n
+    reindex(demo_kb, None)
+    assert not demo_kb.has_vectors
+
+
+def test_schema_mismatch_is_refused(tmp_path: Path, analyzer) -> None:
+    kb = KnowledgeBase.open(tmp_path / "kb.sqlite", analyzer)
+    with kb.conn:
+        kb.set_meta("schema_version", "999")
+    kb.close()
+    with pytest.raises(KnowledgeBaseError, match="schema"):
+        KnowledgeBase.open(tmp_path / "kb.sqlite", analyzer)

@@ -1,0 +1,46 @@
+"""Normalisation, segmentation and query terms."""
+
+from __future__ import annotations
+
+from appliance.knowledge.text import Analyzer, detect_lang
+
+
+def test_normalize_width_traditional_and_space(analyzer: Analyzer) -> None:
+    assert analyzer.normalize("我的社保卡掉了，怎麼辦？") == "我的社保卡掉了,怎么办?"
+    assert analyzer.normalize("ＡＢＣ　１２３３３") == "abc 12333"
+    assert analyzer.normalize("  經濟適用房\n\t申請  ") == "经济适用房 申请"
+
+
+def test_query_terms_drop_function_words(analyzer: Analyzer) -> None:
+    terms = analyzer.query_terms("请问我社保卡掉了怎么办呢")
+    assert "社保卡" in terms
+    for stop in ("请问", "我", "了", "怎么办", "呢"):
+        assert stop not in terms
+
+
+def test_colloquial_terms_are_expanded(analyzer: Analyzer) -> None:
+    assert "共有产权保障住房" in analyzer.expand("经适房怎么申请")
+    assert analyzer.expansions_for("我想办个老年卡") == ["老年人优待证"]
+    assert analyzer.expansions_for("老年人优待证在哪办") == []  # already official: nothing added
+    terms = analyzer.query_terms("經適房")  # traditional input still expands
+    assert "产权" in terms and "住房" in terms
+
+
+def test_bigrams_and_long_numbers(analyzer: Analyzer) -> None:
+    assert analyzer.bigrams("经适房 abc 补办") == ["经适", "适房", "补办"]
+    terms = analyzer.query_terms("我电话13812345678，社保卡丢了")
+    assert "13812345678" not in terms and "社保卡" in terms
+    assert "12333" in analyzer.query_terms("12333是什么电话")  # short service numbers stay
+
+
+def test_index_text_is_space_separated_tokens(analyzer: Analyzer) -> None:
+    text = analyzer.index_text("社会保障卡挂失")
+    tokens = text.split()
+    assert "社会保障" in tokens and "挂失" in tokens and "保障" in tokens and "障卡" in tokens
+
+
+def test_detect_lang() -> None:
+    assert detect_lang("社保卡") == "zh"
+    assert detect_lang("Where is the office?") == "en"
+    assert detect_lang("12333") == "zh"
+    assert detect_lang("Where do I get 社保卡?") == "zh"
