@@ -1,0 +1,1 @@
+"""The appliance: orchestration, knowledge base, answer engine, journal and the kiosk CLI."""

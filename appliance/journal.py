@@ -9,7 +9,9 @@ One SQLite file (``DATA_DIR/journal.sqlite``), plain tables:
 * ``alerts``   emergencies: category, question, time, acknowledged.
 
 Residents' phone numbers, ID-card numbers and bank-card numbers are redacted before anything is
-written (:class:`Redactor`); the site's own published numbers are kept.
+written (:class:`Redactor`); the site's own published numbers are kept. Answers are redacted too
+when an LLM wrote them (it may repeat what the resident said); extractive and scripted answers
+are reviewed content and are stored as they were given.
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Model catalogue, installation, and the llama-cpp-python LLM and embedding runtimes."""

@@ -238,3 +238,17 @@ def test_grounding_gate_units() -> None:
     assert out_of_range.cited == [] and out_of_range.rejected
     tail = GroundingGate(1, "")
     assert tail.feed("最后一句没有句号[1]") == "" and tail.finish() == "最后一句没有句号[1]"
+
+
+@pytest.mark.parametrize(
+    ("question", "mode"),
+    [("电梯里有人被困住了", "emergency"), ("我要投诉", "handoff"), ("帮我订机票", "no_answer"), ("老年卡在哪办", "answer")],
+)
+def test_mode_is_announced_once_before_any_text(demo_kb, site, question, mode) -> None:
+    events: list[tuple[str, str]] = []
+    a = engine(demo_kb, site, llm=ScriptedLLM("老年人优待证到社区窗口办理[1]。")).ask(
+        question, on_text=lambda t: events.append(("text", t)), on_mode=lambda m: events.append(("mode", m))
+    )
+    assert a.mode == mode
+    assert events[0] == ("mode", mode) and [e for e in events if e[0] == "mode"] == [("mode", mode)]
+    assert "".join(t for kind, t in events if kind == "text") == a.answer

@@ -1,0 +1,1 @@
+"""The touchscreen (Qt): filled by the touchscreen release."""

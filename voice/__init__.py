@@ -1,0 +1,1 @@
+"""The voice pipeline (VAD, ASR, TTS, audio I/O): filled by the voice release."""

@@ -76,19 +76,35 @@ class AnswerEngine:
         self.scripts = Scripts(site)
         self.extractive = ExtractiveAnswerer()
 
-    def ask(self, question: str, *, on_text: Callable[[str], None] | None = None) -> Answer:
+    def ask(
+        self,
+        question: str,
+        *,
+        on_text: Callable[[str], None] | None = None,
+        on_mode: Callable[[str], None] | None = None,
+    ) -> Answer:
         """Answer one question.
 
         Args:
             question: what the resident said or typed.
             on_text: called with answer text as it becomes final (once for scripted and extractive
                 answers, sentence by sentence for LLM answers).
+            on_mode: called once with the mode ('emergency', 'handoff', 'no_answer', 'answer') as
+                soon as it is decided, before any text: a front end can switch screens at once.
 
         Returns:
             The answer; it is also recorded in the journal when one is configured.
         """
         t0 = time.perf_counter()
-        answer = self._decide(question, on_text, t0)
+        announced: list[str] = []
+
+        def text_after_mode(mode: str) -> Callable[[str], None] | None:
+            if on_mode is not None and not announced:
+                announced.append(mode)
+                on_mode(mode)
+            return on_text
+
+        answer = self._decide(question, text_after_mode, t0)
         answer.timings_ms["total"] = (time.perf_counter() - t0) * 1e3
         if self.journal is not None:
             try:
@@ -102,12 +118,16 @@ class AnswerEngine:
     def _lang(self, question: str) -> str:
         return detect_lang(question) if question.strip() else self.default_lang
 
-    def _decide(self, question: str, on_text: Callable[[str], None] | None, t0: float) -> Answer:
+    def _decide(
+        self, question: str, mode_then_text: Callable[[str], Callable[[str], None] | None], t0: float
+    ) -> Answer:
+        """Decide and answer; ``mode_then_text(mode)`` announces the mode and gives the text callback."""
         lang = self._lang(question)
         norm = self.analyzer.normalize(question)
         timings: dict[str, float] = {}
 
         def scripted(text: str, mode: str, reason: str | None = None, sources: Sequence[Source] = ()) -> Answer:
+            on_text = mode_then_text(mode)
             if on_text:
                 on_text(text)
             return Answer(question, text, mode, "scripted", list(sources), timings, lang, None, reason)
@@ -140,8 +160,9 @@ class AnswerEngine:
         response = self.retriever.search(question, k=self.settings.top_k)
         timings["retrieval"] = (time.perf_counter() - t1) * 1e3
         if not response.top or response.confidence < self.settings.min_confidence:
-            return self._no_answer(question, lang, response, timings, on_text)
+            return self._no_answer(question, lang, response, timings, mode_then_text("no_answer"))
 
+        on_text = mode_then_text("answer")
         answer = None
         if self.llm is not None:
             answer = self._llm_answer(question, lang, response, timings, on_text)

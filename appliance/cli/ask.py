@@ -10,6 +10,7 @@ import typer
 
 from appliance.answer.types import Answer
 from appliance.cli.common import JSON_OPTION, KB_OPTION, fail, input_lines, note, out, print_json, settings, user_errors
+from appliance.knowledge.text import detect_lang
 
 MODE_LABELS = {
     "zh": {"emergency": "紧急情况", "handoff": "转工作人员", "no_answer": "没有找到答案", "answer": ""},
@@ -17,7 +18,8 @@ MODE_LABELS = {
 }
 
 
-def _print_sources(answer: Answer) -> None:
+def _print_footer(answer: Answer) -> None:
+    """Sources (title, section, file) and the mode, generator and timings, after the answer text."""
     label = "Sources" if answer.lang == "en" else "来源"
     if answer.sources:
         seen: dict[tuple[str, str], None] = {}
@@ -28,18 +30,33 @@ def _print_sources(answer: Answer) -> None:
             where = f" — {section}" if section and section != title else ""
             src = next(s.source for s in answer.sources if s.title == title)
             out.print(f"  《{title}》{where}  [dim]{src}[/]", markup=True)
-
-
-def _print_answer(answer: Answer, streamed: bool) -> None:
-    tag = MODE_LABELS["en" if answer.lang == "en" else "zh"].get(answer.mode, "")
-    if tag:
-        colour = "bold red" if answer.mode == "emergency" else "yellow"
-        out.print(f"[{colour}][{tag}][/]", markup=True)
-    if not streamed:
-        out.print(answer.answer, markup=False)
-    _print_sources(answer)
     timings = " ".join(f"{k}={v:.0f}ms" for k, v in answer.timings_ms.items())
     out.print(f"[dim]{answer.mode}/{answer.generator} {timings}[/]", markup=True)
+
+
+def _print_mode(mode: str, lang: str) -> None:
+    tag = MODE_LABELS["en" if lang == "en" else "zh"].get(mode, "")
+    if tag:
+        colour = "bold red" if mode == "emergency" else "yellow"
+        out.print(f"[{colour}][{tag}][/]", markup=True)
+
+
+def _ask_streaming(engine, question: str) -> Answer:
+    """Ask, printing the mode as soon as it is decided and the text as it is released."""
+    lang = detect_lang(question)
+    streamed = False
+
+    def show(text: str) -> None:
+        nonlocal streamed
+        streamed = True
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+    answer = engine.ask(question, on_text=show, on_mode=lambda mode: _print_mode(mode, lang))
+    if streamed:
+        sys.stdout.write("\n")
+    _print_footer(answer)
+    return answer
 
 
 def ask(
@@ -67,20 +84,9 @@ def ask(
             if as_json:
                 print_json(appliance.engine.ask(q).to_json())
                 continue
-            streamed = False
-
-            def show(text: str) -> None:
-                nonlocal streamed
-                streamed = True
-                sys.stdout.write(text)
-                sys.stdout.flush()
-
-            answer = appliance.engine.ask(q, on_text=show if appliance.engine.llm is not None else None)
-            if streamed:
-                sys.stdout.write("\n")
             if question == "-":
                 out.print(f"[bold]? {q}[/]", markup=True)
-            _print_answer(answer, streamed)
+            _ask_streaming(appliance.engine, q)
 
 
 def run(
@@ -124,15 +130,5 @@ def run(
                 continue
             if not interactive:
                 out.print(f"[bold]您：[/]{q}", markup=True)
-            out.print("[bold]助手：[/]", end="", markup=True)
-            streamed = False
-
-            def show(piece: str) -> None:
-                nonlocal streamed
-                streamed = True
-                sys.stdout.write(piece)
-                sys.stdout.flush()
-
-            answer = engine.ask(q, on_text=show)
-            sys.stdout.write("\n")
-            _print_answer(answer, streamed)
+            out.print("[bold]助手：[/]", markup=True)
+            _ask_streaming(engine, q)

@@ -1,0 +1,1 @@
+"""The knowledge base: readers, sectioning, text analysis, SQLite store, retrieval, evaluation."""
