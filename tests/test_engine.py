@@ -242,7 +242,12 @@ def test_grounding_gate_units() -> None:
 
 @pytest.mark.parametrize(
     ("question", "mode"),
-    [("电梯里有人被困住了", "emergency"), ("我要投诉", "handoff"), ("帮我订机票", "no_answer"), ("老年卡在哪办", "answer")],
+    [
+        ("电梯里有人被困住了", "emergency"),
+        ("我要投诉", "handoff"),
+        ("帮我订机票", "no_answer"),
+        ("老年卡在哪办", "answer"),
+    ],
 )
 def test_mode_is_announced_once_before_any_text(demo_kb, site, question, mode) -> None:
     events: list[tuple[str, str]] = []
