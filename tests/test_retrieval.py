@@ -133,6 +133,10 @@ def test_reindex_adds_and_replaces_vectors(demo_kb: KnowledgeBase) -> None:
     assert n == counts["sections"] + counts["questions"]
     assert demo_kb.has_vectors and Retriever(demo_kb, TopicEmbedder()).mode == "hybrid"
     assert demo_kb.conn.execute("SELECT count(*) FROM chunks_vec").fetchone()[0] == n
+    with demo_kb.conn:
+        demo_kb.set_meta("calibration_hybrid", '{"features": [], "weights": [], "bias": 9}')
+    reindex(demo_kb, TopicEmbedder())
+    assert demo_kb.meta("calibration_hybrid") is None  # a fit to the old vectors does not survive them
     reindex(demo_kb, None)
     assert not demo_kb.has_vectors
 

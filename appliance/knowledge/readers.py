@@ -87,10 +87,10 @@ def decode_text(data: bytes) -> str:
     return text
 
 
-def _check_size(text: str, limits: ReadLimits) -> None:
-    if len(text) > limits.max_text_chars:
+def _check_size(n_chars: int, limits: ReadLimits) -> None:
+    if n_chars > limits.max_text_chars:
         raise ReadError(
-            f"too much text: {len(text):,} characters (limit {limits.max_text_chars:,}); "
+            f"too much text: {n_chars:,} characters (limit {limits.max_text_chars:,}); "
             "split it into one file per service guide"
         )
 
@@ -140,7 +140,7 @@ def read_markdown(path: Path, data: bytes, limits: ReadLimits) -> list[Document]
     import frontmatter
 
     text = decode_text(data)
-    _check_size(text, limits)
+    _check_size(len(text), limits)
     try:
         post = frontmatter.loads(text)
     except Exception as exc:  # YAML errors come in several types
@@ -171,7 +171,7 @@ def _feed_plain(builder: SectionBuilder, text: str, take_title: bool) -> None:
 def read_text(path: Path, data: bytes, limits: ReadLimits) -> list[Document]:
     """A plain-text guide: the first short line is the title; headings are found by wording."""
     text = decode_text(data).replace("\r\n", "\n").replace("\r", "\n")
-    _check_size(text, limits)
+    _check_size(len(text), limits)
     builder = SectionBuilder(max_section_chars=limits.max_section_chars)
     _feed_plain(builder, text, take_title=True)
     return [_finish(builder, path, {}, text)]
@@ -201,7 +201,7 @@ def read_pdf(path: Path, data: bytes, limits: ReadLimits) -> list[Document]:
     text = "\n".join(pages).replace("\r\n", "\n")
     if not text.strip():
         raise ReadError("PDF has no text layer (scanned pages?); OCR is not supported, supply the text")
-    _check_size(text, limits)
+    _check_size(len(text), limits)
     builder = SectionBuilder(max_section_chars=limits.max_section_chars)
     _feed_plain(builder, text, take_title=True)
     if builder.title is None and metadata_title:
@@ -240,7 +240,7 @@ def read_docx(path: Path, data: bytes, limits: ReadLimits) -> list[Document]:
     except (KeyError, ValueError, OSError, EOFError) as exc:
         raise ReadError(f"damaged .docx file: {exc.__class__.__name__}: {exc}") from exc
     builder = SectionBuilder(max_section_chars=limits.max_section_chars)
-    total = 0
+    total = 0  # characters of text, for the size limit; 0 also means "nothing seen yet"
     for block in blocks:
         if isinstance(block, Table):
             lines = list(_table_lines(row.cells for row in block.rows))
@@ -252,13 +252,13 @@ def read_docx(path: Path, data: bytes, limits: ReadLimits) -> list[Document]:
                 continue
             lines = [block.text]
         for line in lines:
-            total += len(line)
-            if builder.title is None and line.strip() and len(line.strip()) <= 40 and not total - len(line):
-                builder.title = line.strip()
+            first_text = total == 0 and bool(line.strip())
+            total += len(line.strip())
+            if first_text and builder.title is None and len(line.strip()) <= 40:
+                builder.title = line.strip()  # an unstyled document's first short line is its title
                 continue
             builder.plain_line(line)
-    if total > limits.max_text_chars:
-        _check_size("x" * total, limits)
+    _check_size(total, limits)
     return [_finish(builder, path, {}, "")]
 
 
@@ -307,8 +307,7 @@ def read_html(path: Path, data: bytes, limits: ReadLimits) -> list[Document]:
             builder.heading(int(el.name[1]), line)
         elif line:
             builder.plain_line(f"- {line}" if el.name == "li" else line)
-    if total > limits.max_text_chars:
-        _check_size("x" * total, limits)
+    _check_size(total, limits)
     if total == 0:
         raise ReadError("HTML page has no text")
     if builder.title is None and page_title:
@@ -383,7 +382,7 @@ def read_jsonl(path: Path, data: bytes, limits: ReadLimits) -> list[Document]:
         if not isinstance(body, str) or not body.strip():
             raise ReadError(f"line {number}: missing or empty 'body' (or 'text')")
         try:
-            _check_size(body, limits)
+            _check_size(len(body), limits)
         except ReadError as exc:
             raise ReadError(f"line {number}: {exc}") from exc
         questions = rec.get("questions") or []

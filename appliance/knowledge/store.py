@@ -354,7 +354,8 @@ class KnowledgeBase:
     def set_vectors(self, model: str, vectors: dict[int, np.ndarray]) -> None:
         """Replace all chunk vectors by ``vectors`` (chunk id -> float32 vector), in one transaction.
 
-        Used by ``kiosk kb reindex`` when the embedding model changes.
+        Used by ``kiosk kb reindex`` when the embedding model changes. A hybrid confidence model
+        fitted to the old vectors is dropped with them.
         """
         dims = {v.shape[0] for v in vectors.values()}
         if len(dims) > 1:
@@ -363,6 +364,7 @@ class KnowledgeBase:
             self.conn.execute("DROP TABLE IF EXISTS chunks_vec")
             self.set_meta("embedding_model", None)
             self.set_meta("embedding_dim", None)
+            self.set_meta("calibration_hybrid", None)  # fitted to the old vectors
             if vectors:
                 self._ensure_vec_table(model, dims.pop())
                 self.conn.executemany(
