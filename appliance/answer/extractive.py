@@ -87,6 +87,10 @@ LABELS = {
     },
 }
 
+#: Sections the default answer draws on anyway; a best match of another kind ("分类标准") leads.
+_KEY_KINDS = frozenset(
+    ("overview", "conditions", "materials", "process", "place", "hours", "place_hours", "phone", "emergency_steps")
+)
 _CONDITIONAL = re.compile(r"^[^，,：:]{1,14}的[：:，,]|^(如|若|如果|If|For )", re.I)
 _CLAUSE_END = re.compile(r"[。；;！!？?]|(?<=[，,])")
 _LABEL_PREFIX = re.compile(
@@ -190,17 +194,7 @@ class _Composer:
         else:
             errand = any(k in by_kind for k in ("process", "materials", "conditions"))
             overview = by_kind.get("overview")
-            if best.kind not in (
-                "overview",
-                "conditions",
-                "materials",
-                "process",
-                "place",
-                "hours",
-                "place_hours",
-                "phone",
-                "emergency_steps",
-            ):
+            if best.kind not in _KEY_KINDS:
                 add(best.kind, self._brief(best, 110), best)
             elif not errand and overview:
                 add("overview", self._first_sentence(overview[0], 70), overview[0])
