@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -13,25 +12,7 @@ from appliance.answer.generative import GroundingGate
 from appliance.journal import Journal, Redactor
 from appliance.knowledge.retrieval import Retriever
 from appliance.triage import Triage
-
-
-class ScriptedLLM:
-    """A chat model that replies with a fixed text, piece by piece, and records its prompts."""
-
-    name = "scripted"
-
-    def __init__(self, reply: str, piece: int = 3, fail: bool = False):
-        self.reply, self.piece, self.fail = reply, piece, fail
-        self.prompts: list[Sequence[dict[str, str]]] = []
-        self.pieces_sent = 0
-
-    def stream_chat(self, messages, *, max_tokens: int, temperature: float) -> Iterator[str]:
-        self.prompts.append(messages)
-        if self.fail:
-            raise RuntimeError("model crashed")
-        for i in range(0, len(self.reply), self.piece):
-            self.pieces_sent += 1
-            yield self.reply[i : i + self.piece]
+from tests.scripted import ScriptedLLM
 
 
 class Exploding:

@@ -1,0 +1,241 @@
+"""Speech recognition: faster-whisper (CTranslate2) from a local model folder, with guards.
+
+* **Model**: a CTranslate2 Whisper folder installed by ``kiosk models`` (catalogue
+  ``faster-whisper-small``), int8 on CPU, float16 on CUDA (``compute_type="auto"``).
+* **Vocabulary prompt**: Whisper's ``initial_prompt`` conditions the decoder on text that "came
+  before"; a prompt listing the knowledge base's service names (共有产权保障住房, 居住证 …) makes
+  the decoder prefer those spellings over homophones (Radford et al. 2022, §3.8 and the prompting
+  guide in openai/whisper discussions #963). It is capped at ``PROMPT_MAX_CHARS``: Whisper keeps
+  at most 223 prompt tokens (half its 448-token text context).
+* **Simplified Chinese**: Whisper often writes Traditional characters for Mandarin; the text is
+  converted with OpenCC ``t2s``.
+* **Hallucination guard**: on silence, noise or music, Whisper invents fluent text, most often the
+  subtitle credits of its training data (字幕由Amara.org社区提供, 请不吝点赞 订阅 转发 打赏…,
+  "Thank you for watching"). A segment is dropped when Whisper itself thinks it is not speech
+  (``no_speech_prob`` above 0.6 with ``avg_logprob`` below −1, Whisper's own rule in
+  ``transcribe.py``), when its compression ratio is above 2.4 (repetition loops, same source),
+  or when it matches a known hallucination phrase. A turn left with no text is dropped, not
+  answered.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+PROMPT_MAX_CHARS = 180
+"""Characters of vocabulary prompt (≈ 200 Whisper tokens of Chinese; Whisper keeps 223)."""
+
+HALLUCINATIONS = (
+    "字幕",
+    "点赞",
+    "订阅",
+    "打赏",
+    "转发",
+    "明镜",
+    "amara",
+    "谢谢观看",
+    "感谢观看",
+    "谢谢收看",
+    "下集再见",
+    "thank you for watching",
+    "thanks for watching",
+    "subtitles by",
+    "subscribe",
+    "www.",
+    ".com",
+)
+"""Substrings (lower-case, Simplified) marking Whisper's training-data credits rather than speech."""
+
+
+@dataclass(frozen=True)
+class Guard:
+    """Hallucination thresholds (the defaults are Whisper's own, from openai/whisper ``transcribe.py``).
+
+    Attributes:
+        no_speech_threshold: a segment with no_speech_prob above this ...
+        log_prob_threshold: ... and avg_logprob below this is silence, not speech.
+        compression_ratio_threshold: gzip compression ratio above which text is a repetition loop.
+        phrases: known hallucination substrings (matched on lower-case Simplified text).
+    """
+
+    no_speech_threshold: float = 0.6
+    log_prob_threshold: float = -1.0
+    compression_ratio_threshold: float = 2.4
+    phrases: tuple[str, ...] = HALLUCINATIONS
+
+    def reject(self, text: str, no_speech_prob: float, avg_logprob: float, compression_ratio: float) -> str | None:
+        """Why a segment is not speech, or None when it is kept."""
+        if no_speech_prob > self.no_speech_threshold and avg_logprob < self.log_prob_threshold:
+            return f"no speech (p={no_speech_prob:.2f}, logprob={avg_logprob:.2f})"
+        if compression_ratio > self.compression_ratio_threshold:
+            return f"repetitive (compression ratio {compression_ratio:.1f})"
+        low = text.lower()
+        for phrase in self.phrases:
+            if phrase in low:
+                return f"known hallucination ({phrase!r})"
+        if not re.search(r"\w", text):
+            return "no words"
+        return None
+
+
+@dataclass
+class Transcript:
+    """What the resident said.
+
+    Attributes:
+        text: recognised text (Simplified Chinese), "" when the turn was dropped.
+        language: detected or configured language code ('zh', 'en', ...).
+        language_prob: detection probability (1.0 when the language was configured).
+        dropped: why the turn was dropped (hallucination guard), None when kept.
+        rejected_segments: (text, reason) of segments removed by the guard.
+        duration_ms: time spent in the model, ms.
+    """
+
+    text: str
+    language: str
+    language_prob: float
+    dropped: str | None = None
+    rejected_segments: list[tuple[str, str]] = field(default_factory=list)
+    duration_ms: float = 0.0
+
+
+def build_initial_prompt(titles: Iterable[str], terms: Iterable[str] = (), *, max_chars: int = PROMPT_MAX_CHARS) -> str:
+    """A Whisper prompt naming the services, in Simplified Chinese punctuation.
+
+    Args:
+        titles: document titles of the knowledge base (the most important go first).
+        terms: further vocabulary (official terms and residents' words from the synonyms file).
+        max_chars: cap on the prompt length, characters.
+
+    Returns:
+        e.g. "社区服务咨询：社会保障卡挂失与补办、居住证办理、…。" ("" when there is nothing).
+    """
+    head = "社区服务咨询："
+    words: list[str] = []
+    seen: set[str] = set()
+    size = len(head)
+    for w in [*titles, *terms]:
+        w = w.strip()
+        if not w or w in seen:
+            continue
+        if size + len(w) + 1 > max_chars:
+            break
+        seen.add(w)
+        words.append(w)
+        size += len(w) + 1
+    return head + "、".join(words) + "。" if words else ""
+
+
+def default_compute_type(device: str) -> str:
+    """int8 on CPU, float16 on CUDA (CTranslate2's fastest types on each)."""
+    return "float16" if device == "cuda" else "int8"
+
+
+def detect_device() -> str:
+    """'cuda' when CTranslate2 sees a CUDA device (a Jetson, a GPU box), else 'cpu'."""
+    try:
+        import ctranslate2
+
+        return "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+    except Exception:  # no CUDA runtime at all
+        return "cpu"
+
+
+class WhisperASR:
+    """faster-whisper over a local CTranslate2 Whisper folder.
+
+    Args:
+        folder: the model folder (model.bin, config.json, tokenizer.json ...).
+        name: catalogue name, for logs and the journal.
+        language: 'zh', 'en' or 'auto' (detect per turn).
+        device: 'cpu', 'cuda' or 'auto'.
+        compute_type: CTranslate2 type, 'auto' = int8 on CPU, float16 on CUDA.
+        threads: CPU threads (0 = CTranslate2's default).
+        beam_size: beam width (1 = greedy: the fastest; 5 is Whisper's default).
+        initial_prompt: vocabulary prompt (see :func:`build_initial_prompt`).
+        guard: hallucination thresholds.
+
+    Raises:
+        RuntimeError, ValueError, OSError: faster-whisper cannot load the folder (the loader in
+            :mod:`models.loader` turns these into a message naming the ``kiosk models`` command).
+    """
+
+    def __init__(
+        self,
+        folder: Path,
+        name: str,
+        *,
+        language: str = "zh",
+        device: str = "auto",
+        compute_type: str = "auto",
+        threads: int = 0,
+        beam_size: int = 1,
+        initial_prompt: str = "",
+        guard: Guard | None = None,
+    ):
+        from faster_whisper import WhisperModel
+        from opencc import OpenCC
+
+        self.device = detect_device() if device == "auto" else device
+        self.compute_type = default_compute_type(self.device) if compute_type == "auto" else compute_type
+        self._model = WhisperModel(
+            str(folder), device=self.device, compute_type=self.compute_type, cpu_threads=threads, local_files_only=True
+        )
+        self.name = name
+        self.language = language
+        self.beam_size = beam_size
+        self.initial_prompt = initial_prompt
+        self.guard = guard or Guard()
+        self._t2s = OpenCC("t2s")
+
+    def transcribe(self, audio: np.ndarray, language: str | None = None) -> Transcript:
+        """Recognise one utterance.
+
+        Args:
+            audio: float32 mono 16 kHz, shape (n,), in [-1, 1].
+            language: override the configured language for this turn ('auto' to detect).
+
+        Returns:
+            The transcript; ``dropped`` is set (and ``text`` is "") when the guard removed everything.
+        """
+        lang = language or self.language
+        t0 = time.perf_counter()
+        segments, info = self._model.transcribe(
+            np.asarray(audio, dtype=np.float32),
+            language=None if lang == "auto" else lang,
+            beam_size=self.beam_size,
+            initial_prompt=self.initial_prompt or None,
+            condition_on_previous_text=False,
+            vad_filter=False,  # the pipeline's own VAD already cut the turn
+            no_speech_threshold=self.guard.no_speech_threshold,
+            log_prob_threshold=self.guard.log_prob_threshold,
+            compression_ratio_threshold=self.guard.compression_ratio_threshold,
+        )
+        kept: list[str] = []
+        rejected: list[tuple[str, str]] = []
+        for seg in segments:  # decoding happens while iterating
+            text = self._t2s.convert(seg.text.strip())
+            why = self.guard.reject(text, seg.no_speech_prob, seg.avg_logprob, seg.compression_ratio)
+            if why is None:
+                kept.append(text)
+            else:
+                rejected.append((text, why))
+        sep = " " if info.language == "en" else ""
+        text = sep.join(kept).strip()
+        dropped = None
+        if not text:
+            dropped = rejected[0][1] if rejected else "no speech recognised"
+        return Transcript(
+            text=text,
+            language=info.language,
+            language_prob=float(info.language_probability),
+            dropped=dropped,
+            rejected_segments=rejected,
+            duration_ms=(time.perf_counter() - t0) * 1e3,
+        )
