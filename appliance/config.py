@@ -83,6 +83,77 @@ class IngestSettings(BaseModel):
     )
 
 
+class AudioSettings(BaseModel):
+    """Microphone and speaker (sounddevice / PortAudio). ``kiosk audio devices`` lists both."""
+
+    input_device: str | int | None = Field(default=None, description="name (substring) or index; None = default")
+    output_device: str | int | None = Field(default=None, description="name (substring) or index; None = default")
+    capture_rate: int | None = Field(
+        default=None, ge=8000, description="device capture rate, Hz; None = the device's default (resampled to 16 kHz)"
+    )
+    output_block: int = Field(default=512, ge=64, le=8192, description="playback block, samples (barge-in granularity)")
+
+
+class VadSettings(BaseModel):
+    """Silero VAD and endpointing (see voice.endpoint)."""
+
+    start_threshold: float = Field(default=0.5, gt=0, le=1, description="speech starts at this probability")
+    end_threshold: float = Field(default=0.35, gt=0, le=1, description="speech continues above this probability")
+    speaking_threshold: float = Field(
+        default=0.8, gt=0, le=1, description="start threshold while the appliance is speaking"
+    )
+    pre_roll_ms: float = Field(default=300.0, ge=0, le=2000)
+    min_speech_ms: float = Field(default=250.0, ge=32, le=5000)
+    end_silence_ms: float = Field(default=600.0, ge=100, le=5000, description="trailing silence that ends a turn")
+    max_utterance_s: float = Field(default=20.0, ge=2, le=120)
+
+
+class AsrSettings(BaseModel):
+    """Speech recognition (faster-whisper)."""
+
+    model: str | None = Field(default="faster-whisper-small", description="catalogue name")
+    path: Path | None = Field(default=None, description="explicit CTranslate2 Whisper folder; overrides `model`")
+    language: str = Field(default="zh", pattern="^(zh|en|auto)$", description="zh, en, or auto (detect per turn)")
+    device: str = Field(default="auto", pattern="^(auto|cpu|cuda)$")
+    compute_type: str = Field(default="auto", description="auto = int8 on CPU, float16 on CUDA")
+    threads: int = Field(default=0, ge=0, description="CPU threads; 0 = CTranslate2 default")
+    beam_size: int = Field(default=1, ge=1, le=10)
+    vocabulary_prompt: bool = Field(default=True, description="prompt Whisper with the knowledge base's service names")
+    no_speech_threshold: float = Field(default=0.6, ge=0, le=1)
+    log_prob_threshold: float = -1.0
+    compression_ratio_threshold: float = Field(default=2.4, gt=1)
+
+
+class TtsSettings(BaseModel):
+    """Speech synthesis: a Piper voice per language, espeak-ng as fallback."""
+
+    voices: dict[str, str] = Field(
+        default_factory=lambda: {"zh": "piper-zh_CN-huayan-medium", "en": "piper-en_US-lessac-medium"},
+        description="language -> catalogue name",
+    )
+    paths: dict[str, Path] = Field(default_factory=dict, description="language -> explicit .onnx file; overrides")
+    espeak_fallback: bool = True
+    length_scale: float | None = Field(default=1.1, gt=0.3, le=3.0, description=">1 speaks slower; None = voice's own")
+    volume: float = Field(default=1.0, gt=0, le=4.0)
+
+
+class ConversationSettings(BaseModel):
+    """The voice conversation loop."""
+
+    duplex: str = Field(
+        default="full", pattern="^(full|half)$", description="full: residents may interrupt; half: no barge-in"
+    )
+    push_to_talk: bool = Field(default=False, description="half duplex only: listen only after the talk button")
+    barge_in_ms: float = Field(default=64.0, ge=32, le=1000, description="speech needed to interrupt, ms")
+    echo_threshold: float = Field(
+        default=0.5, gt=0, le=1, description="rho^2 above which a frame is the speaker's echo"
+    )
+    echo_max_delay_ms: float = Field(default=250.0, ge=20, le=1000)
+    session_timeout_s: float = Field(default=45.0, ge=5, description="silence that ends a resident's session")
+    history_turns: int = Field(default=3, ge=0, le=10)
+    first_clause_chars: int = Field(default=4, ge=1, description="a first clause this long may be spoken early")
+
+
 class Settings(BaseSettings):
     """All configuration of one appliance. Construct with :func:`load_settings`."""
 
@@ -101,6 +172,11 @@ class Settings(BaseSettings):
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    audio: AudioSettings = Field(default_factory=AudioSettings)
+    vad: VadSettings = Field(default_factory=VadSettings)
+    asr: AsrSettings = Field(default_factory=AsrSettings)
+    tts: TtsSettings = Field(default_factory=TtsSettings)
+    conversation: ConversationSettings = Field(default_factory=ConversationSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -140,6 +216,8 @@ _PATH_KEYS = {
     (): ("data_dir", "kb_path", "journal_path", "models_dir", "site_file"),
     ("llm",): ("path",),
     ("embedding",): ("path",),
+    ("asr",): ("path",),
+    ("tts", "paths"): ("zh", "en"),
 }
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from appliance.answer.extractive import ExtractiveAnswerer
 from appliance.answer.generative import ChatModel, GroundingGate, PromptSource, build_messages, generate
@@ -33,6 +34,15 @@ from appliance.site import Site
 from appliance.triage import Triage
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Turn:
+    """What one call of :meth:`AnswerEngine.ask` carries besides the question."""
+
+    query: str
+    history: tuple[dict[str, str], ...]
+    cancelled: Callable[[], bool] | None
 
 
 def _source(result: DocResult, chunk: Chunk) -> Source:
@@ -82,6 +92,10 @@ class AnswerEngine:
         *,
         on_text: Callable[[str], None] | None = None,
         on_mode: Callable[[str], None] | None = None,
+        query: str | None = None,
+        history: Sequence[dict[str, str]] = (),
+        cancelled: Callable[[], bool] | None = None,
+        record: bool = True,
     ) -> Answer:
         """Answer one question.
 
@@ -91,9 +105,16 @@ class AnswerEngine:
                 answers, sentence by sentence for LLM answers).
             on_mode: called once with the mode ('emergency', 'handoff', 'no_answer', 'answer') as
                 soon as it is decided, before any text: a front end can switch screens at once.
+            query: the text to search the knowledge base with, when it differs from the question
+                (a follow-up completed with the session's topic, see :mod:`appliance.dialogue`).
+                Triage always reads the question itself.
+            history: earlier turns of the session as chat messages, for the LLM.
+            cancelled: polled during generation; when it returns True (a barge-in) generation
+                stops, nothing more reaches ``on_text`` and the answer's reason is 'cancelled'.
+            record: False leaves the journal to the caller (the voice loop adds its timings first).
 
         Returns:
-            The answer; it is also recorded in the journal when one is configured.
+            The answer; it is also recorded in the journal when one is configured and ``record``.
         """
         t0 = time.perf_counter()
         announced: list[str] = []
@@ -104,14 +125,20 @@ class AnswerEngine:
                 on_mode(mode)
             return on_text
 
-        answer = self._decide(question, text_after_mode, t0)
+        answer = self._decide(question, text_after_mode, t0, _Turn(query or question, tuple(history), cancelled))
         answer.timings_ms["total"] = (time.perf_counter() - t0) * 1e3
-        if self.journal is not None:
-            try:
-                self.journal.record(answer, kb_version=self.retriever.kb.version)
-            except Exception:  # the journal must never stop an answer
-                log.exception("journal write failed")
+        if record:
+            self.record(answer)
         return answer
+
+    def record(self, answer: Answer) -> None:
+        """Write an answer to the journal, if there is one (errors are logged, never raised)."""
+        if self.journal is None:
+            return
+        try:
+            self.journal.record(answer, kb_version=self.retriever.kb.version)
+        except Exception:  # the journal must never stop an answer
+            log.exception("journal write failed")
 
     # ------------------------------------------------------------------------------------------
 
@@ -119,7 +146,7 @@ class AnswerEngine:
         return detect_lang(question) if question.strip() else self.default_lang
 
     def _decide(
-        self, question: str, mode_then_text: Callable[[str], Callable[[str], None] | None], t0: float
+        self, question: str, mode_then_text: Callable[[str], Callable[[str], None] | None], t0: float, turn: _Turn
     ) -> Answer:
         """Decide and answer; ``mode_then_text(mode)`` announces the mode and gives the text callback."""
         lang = self._lang(question)
@@ -157,7 +184,7 @@ class AnswerEngine:
             return scripted(text, "handoff", handoff.id, related)
 
         t1 = time.perf_counter()
-        response = self.retriever.search(question, k=self.settings.top_k)
+        response = self.retriever.search(turn.query, k=self.settings.top_k)
         timings["retrieval"] = (time.perf_counter() - t1) * 1e3
         if not response.top or response.confidence < self.settings.min_confidence:
             return self._no_answer(question, lang, response, timings, mode_then_text("no_answer"))
@@ -165,7 +192,9 @@ class AnswerEngine:
         on_text = mode_then_text("answer")
         answer = None
         if self.llm is not None:
-            answer = self._llm_answer(question, lang, response, timings, on_text)
+            answer = self._llm_answer(question, lang, response, timings, on_text, turn)
+            if answer is not None and answer.reason == "cancelled":
+                return answer
         if answer is None or not answer.answer:
             reason = answer.reason if answer is not None else None
             answer = self._extractive_answer(question, lang, response, timings, on_text)
@@ -225,7 +254,7 @@ class AnswerEngine:
                 chosen.append((top, c))
         return chosen
 
-    def _llm_answer(self, question, lang, response: SearchResponse, timings, on_text) -> Answer | None:
+    def _llm_answer(self, question, lang, response: SearchResponse, timings, on_text, turn: _Turn) -> Answer | None:
         assert self.llm is not None
         chosen = self.prompt_sources(response)
         prompt_sources = [
@@ -244,7 +273,7 @@ class AnswerEngine:
             ]
         )
         gate = GroundingGate(len(prompt_sources), allowed)
-        messages = build_messages(question, lang, s, prompt_sources)
+        messages = build_messages(question, lang, s, prompt_sources, turn.history)
         try:
             result = generate(
                 self.llm,
@@ -253,12 +282,18 @@ class AnswerEngine:
                 max_tokens=self.llm_settings.max_tokens,
                 temperature=self.llm_settings.temperature,
                 on_text=on_text,
+                cancelled=turn.cancelled,
             )
         except Exception as exc:
             log.exception("LLM generation failed; answering extractively")
             return Answer(question, "", "answer", "llm", [], timings, lang, response.confidence, f"llm_error: {exc}")
         timings["llm_first_token"] = result.first_token_ms or 0.0
         timings["llm"] = result.total_ms
+        if result.rejected == "cancelled":
+            sources = [_source(*chosen[n - 1]) for n in result.cited]
+            return Answer(
+                question, result.text, "answer", "llm", sources, timings, lang, response.confidence, "cancelled"
+            )
         if not result.text:
             reason = "llm_uncited" if result.rejected and "citation" in result.rejected else "llm_unsupported_number"
             log.info("LLM answer not shown (%s): %r", result.rejected, result.raw[:200])

@@ -202,10 +202,12 @@ def generate(
     max_tokens: int,
     temperature: float,
     on_text: Callable[[str], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
 ) -> Generation:
     """Stream the model's answer through ``gate``, calling ``on_text`` with released text.
 
-    Stops the model as soon as the gate rejects a sentence.
+    Stops the model as soon as the gate rejects a sentence, or when ``cancelled()`` turns true
+    (a barge-in): then ``rejected`` is 'cancelled' and nothing more is passed to ``on_text``.
 
     Raises:
         Whatever the model raises (the engine catches it and falls back).
@@ -216,6 +218,9 @@ def generate(
     stream = model.stream_chat(messages, max_tokens=max_tokens, temperature=temperature)
     try:
         for piece in stream:
+            if cancelled is not None and cancelled():
+                gate.rejected = "cancelled"
+                break
             if first is None:
                 first = (time.perf_counter() - t0) * 1e3
             raw.append(piece)
@@ -228,7 +233,7 @@ def generate(
         close = getattr(stream, "close", None)
         if close:
             close()
-    tail = gate.finish()
+    tail = gate.finish() if gate.rejected != "cancelled" else ""
     if tail and on_text:
         on_text(tail)
     return Generation(

@@ -1,0 +1,500 @@
+"""The voice conversation loop: microphone → VAD → endpointing → ASR → answer → TTS → speaker.
+
+One asyncio loop owns the audio and the turn state; every model call (ASR, the answer engine with
+its LLM, TTS) runs in a worker thread so capture and barge-in detection never wait for a model.
+
+**Turns.** Each utterance the endpointer closes becomes a :class:`Turn` with its own id and a
+cancellation flag. Every stage checks the flag before it hands anything on: the answer engine
+stops generating (``cancelled`` is polled per token), the text callback drops late pieces, the
+speaker stage stops synthesising and queues nothing more, and :class:`voice.playback.Playback`
+drops what is queued. A cancelled turn produces no further audio.
+
+**Barge-in** (full duplex). While the appliance speaks, the start threshold of the VAD is raised,
+and frames that the echo gate (:mod:`voice.echo`) finds to be the appliance's own voice count as
+silence. ``barge_in_ms`` of remaining speech cancels the turn and stops playback at the next
+audio block; the resident's speech keeps being collected as the next utterance (its first frames
+included, through the endpointer's pre-roll). The session history keeps only what was heard.
+Half duplex ignores the microphone while a turn is being answered; with push-to-talk it listens
+only after :meth:`Conversation.push_to_talk`.
+
+**File runs.** A source that is not real-time (a WAV file read as fast as possible) is answered
+turn by turn: the next frame is read only when the previous answer has been written, so the
+answers are the same as a resident would get by speaking and waiting for each answer.
+
+**Timings** per turn (:class:`TurnTimings`), all from the end of the resident's speech:
+endpoint decision, ASR done, first LLM token, first text, first audio out, LLM finished, and
+the total; plus the pipeline's own overhead on the path to the first audio (that path's time
+minus the time inside the models). They are printed by ``kiosk run``, written to the journal
+with the turn, and summarised by ``kiosk bench voice``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from appliance.answer.types import Answer
+from appliance.config import ConversationSettings
+from appliance.dialogue import Session
+from voice.asr import Transcript
+from voice.audio import AudioSource, Frame
+from voice.chunker import SentenceChunker
+from voice.echo import EchoGate
+from voice.endpoint import Endpointer, SpeechDiscarded, SpeechStarted, Utterance
+from voice.playback import AudioSink, Clip
+from voice.speakable import speakable
+from voice.tts import Voices, timed_synthesize
+
+log = logging.getLogger(__name__)
+
+
+class Recognizer:
+    """What the loop needs from ASR (``voice.asr.WhisperASR``)."""
+
+    name: str
+
+    def transcribe(self, audio: np.ndarray, language: str | None = None) -> Transcript:  # pragma: no cover
+        raise NotImplementedError
+
+
+class SpeechProbability:
+    """What the loop needs from the VAD (``voice.vad.SileroVAD``): speech probability per frame."""
+
+    def __call__(self, frame: np.ndarray) -> float:  # pragma: no cover
+        raise NotImplementedError
+
+    def reset(self) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+
+# Events for front ends (terminal, touchscreen) -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Listening:
+    """The loop is waiting for speech."""
+
+
+@dataclass(frozen=True)
+class UserSpeaking:
+    """Speech started (t: source time, seconds)."""
+
+    t: float
+
+
+@dataclass(frozen=True)
+class Heard:
+    """A turn's transcript (dropped is set when it will not be answered)."""
+
+    turn_id: int
+    transcript: Transcript
+
+
+@dataclass(frozen=True)
+class ModeDecided:
+    """The answer's mode is known (before any text): 'answer', 'emergency', 'handoff', 'no_answer'."""
+
+    turn_id: int
+    mode: str
+
+
+@dataclass(frozen=True)
+class Speaking:
+    """A piece of the answer is about to be played (its display text)."""
+
+    turn_id: int
+    text: str
+
+
+@dataclass(frozen=True)
+class BargeIn:
+    """The resident interrupted turn ``turn_id``.
+
+    Attributes:
+        detect_ms: from the first frame of the interrupting speech to the decision, ms.
+    """
+
+    turn_id: int
+    detect_ms: float
+
+
+@dataclass(frozen=True)
+class TurnDone:
+    """A turn is over (answered, interrupted or dropped)."""
+
+    result: TurnResult
+
+
+@dataclass(frozen=True)
+class SessionEnded:
+    """The resident's session ended (goodbye or silence timeout)."""
+
+    number: int
+
+
+Event = Listening | UserSpeaking | Heard | ModeDecided | Speaking | BargeIn | TurnDone | SessionEnded
+
+
+# Turns and their timings ----------------------------------------------------------------------
+
+
+@dataclass
+class TurnTimings:
+    """Milliseconds from the end of the resident's speech (None: the stage did not happen).
+
+    Attributes:
+        endpoint: end-of-turn decision (the trailing silence waited for, ≈ ``end_silence_ms``).
+        asr: transcript ready.
+        first_token: the LLM's first token (LLM answers only).
+        first_text: the first answer text released to the front ends.
+        first_audio: the first sample of the answer handed to the speaker.
+        llm_done: the LLM finished (LLM answers only).
+        total: everything synthesised and queued (file runs: written).
+        asr_model / tts_model / llm_model / retrieval: time inside each model, ms (TTS summed
+            over pieces).
+        overhead: time on the path to the first audio not spent inside a model: end of
+            endpointing → ASR → engine → first TTS piece → speaker, minus ASR, retrieval, the LLM
+            up to its first released text, and the first piece's synthesis.
+    """
+
+    endpoint: float = 0.0
+    asr: float | None = None
+    first_token: float | None = None
+    first_text: float | None = None
+    first_audio: float | None = None
+    llm_done: float | None = None
+    total: float | None = None
+    asr_model: float = 0.0
+    tts_model: float = 0.0
+    llm_model: float = 0.0
+    retrieval: float = 0.0
+    overhead: float | None = None
+
+    def as_dict(self) -> dict[str, float]:
+        """The timings that happened, rounded to 0.1 ms (journal and JSON output)."""
+        return {k: round(v, 1) for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass
+class TurnResult:
+    """What happened in one turn.
+
+    Attributes:
+        transcript: the ASR result (None if cancelled before ASR finished).
+        answer: the engine's answer (None when dropped or cancelled before answering).
+        heard: the answer text the resident heard (all of it unless interrupted).
+        interrupted: True when a barge-in cut the turn.
+        query: the completed follow-up query, when the session used one.
+    """
+
+    turn_id: int
+    transcript: Transcript | None = None
+    answer: Answer | None = None
+    heard: str = ""
+    interrupted: bool = False
+    query: str | None = None
+    timings: TurnTimings = field(default_factory=TurnTimings)
+    utterance_ms: float = 0.0
+
+
+class Turn:
+    """One utterance being answered: its id, cancellation flag and clock marks.
+
+    ``cancelled`` is a ``threading.Event`` because worker threads (the LLM, TTS) poll it.
+    """
+
+    def __init__(self, turn_id: int, utterance: Utterance):
+        self.id = turn_id
+        self.utterance = utterance
+        self.cancelled = threading.Event()
+        # Wall-clock time the speech ended, as a real-time run would see it.
+        self.t_speech_end = time.monotonic() - utterance.endpoint_ms / 1e3
+        self.result = TurnResult(turn_id, utterance_ms=utterance.audio.size / 16.0)
+        self.result.timings.endpoint = utterance.endpoint_ms
+        self.marks: dict[str, float] = {}
+
+    def mark(self, name: str) -> None:
+        """Remember the first time ``name`` happened."""
+        self.marks.setdefault(name, time.monotonic())
+
+    def since_end(self, t: float | None) -> float | None:
+        """ms from the end of speech to monotonic time ``t``."""
+        return None if t is None else (t - self.t_speech_end) * 1e3
+
+
+# The loop ---------------------------------------------------------------------------------------
+
+
+class Conversation:
+    """The voice loop around one :class:`~appliance.dialogue.Session`.
+
+    Args:
+        session: dialogue state and the answer engine.
+        asr: speech recogniser.
+        voices: TTS per language (a language without a voice is text only).
+        sink: speaker or WAV file.
+        vad: speech probability per frame.
+        endpointer: turns probabilities into utterances.
+        settings: duplex, barge-in and echo settings.
+        on_event: called on the loop's thread with each :data:`Event`.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        asr: Recognizer,
+        voices: Voices,
+        sink: AudioSink,
+        vad: SpeechProbability,
+        endpointer: Endpointer,
+        settings: ConversationSettings | None = None,
+        on_event: Callable[[Event], None] | None = None,
+    ):
+        self.session = session
+        self.asr = asr
+        self.voices = voices
+        self.sink = sink
+        self.vad = vad
+        self.endpointer = endpointer
+        self.settings = settings or ConversationSettings()
+        self.echo = EchoGate(self.settings.echo_max_delay_ms, self.settings.echo_threshold)
+        self.on_event = on_event or (lambda event: None)
+        self.results: list[TurnResult] = []
+        self.barge_ins: list[dict[str, float]] = []
+        self._ids = itertools.count(1)
+        self._turn: Turn | None = None
+        self._task: asyncio.Task | None = None
+        self._barge_frames = 0
+        self._barge_start: float | None = None
+        self._ptt = asyncio.Event()
+
+    # -- front-end controls --------------------------------------------------------------------
+    def push_to_talk(self) -> None:
+        """The talk button was pressed: listen for one utterance (push-to-talk mode)."""
+        self._ptt.set()
+
+    def interrupt(self) -> None:
+        """Stop the current answer (a touch on the screen, the stop button): as a barge-in."""
+        if self._turn is not None:
+            self._cancel(self._turn)
+
+    @property
+    def busy(self) -> bool:
+        """True while a turn is being answered or its audio is playing."""
+        return (self._task is not None and not self._task.done()) or self.sink.is_playing()
+
+    # -- capture side ---------------------------------------------------------------------------
+    async def run(self, source: AudioSource) -> list[TurnResult]:
+        """Run until the source ends; return every turn's result.
+
+        Raises:
+            voice.audio.AudioError: the source failed (a damaged file, a lost device).
+        """
+        self.on_event(Listening())
+        try:
+            async for frame in source.frames():
+                await self._frame(frame, source.realtime)
+            for event in self.endpointer.flush(time.monotonic()):
+                await self._endpoint_event(event, None, source.realtime)
+            if self._task is not None:
+                await self._task
+            await self.sink.drain()
+        finally:
+            if self._task is not None and not self._task.done():
+                self._task.cancel()
+        return self.results
+
+    def _listening(self) -> bool:
+        s = self.settings
+        if s.duplex == "half" and self.busy:
+            return False
+        if s.duplex == "half" and s.push_to_talk:
+            return self._ptt.is_set() or self.endpointer.in_speech
+        return True
+
+    async def _frame(self, frame: Frame, realtime: bool) -> None:
+        if not self._listening():
+            self.endpointer.reset()
+            return
+        if self.session.expired() and not self.busy and self.session.last_activity is not None:
+            number = self.session.number
+            self.session.restart_if_expired()
+            self.on_event(SessionEnded(number))
+        prob = self.vad(frame.samples)
+        playing = self.sink.realtime and self.sink.is_playing()
+        self.endpointer.set_speaking(playing)
+        if playing and prob >= self.endpointer.start_threshold:
+            reference = self.sink.reference(*self.echo.window(frame.t))
+            if self.echo.is_echo(frame.samples, reference):
+                prob = 0.0
+        self._watch_barge_in(frame, prob, playing)
+        for event in self.endpointer.process(frame, prob):
+            await self._endpoint_event(event, frame, realtime)
+
+    def _watch_barge_in(self, frame: Frame, prob: float, playing: bool) -> None:
+        turn = self._turn
+        if turn is None or turn.cancelled.is_set() or self.settings.duplex == "half" or not self.busy:
+            self._barge_frames = 0
+            return
+        threshold = self.endpointer.config.speaking_threshold if playing else self.endpointer.config.start_threshold
+        if prob < threshold:
+            self._barge_frames, self._barge_start = 0, None
+            return
+        if self._barge_frames == 0:
+            self._barge_start = frame.t
+        self._barge_frames += 1
+        if self._barge_frames * 32.0 >= self.settings.barge_in_ms:
+            detect_ms = (frame.t + 0.032 - (self._barge_start or frame.t)) * 1e3
+            t_detect = time.monotonic()
+            self._cancel(turn)
+            self.barge_ins.append({"turn_id": turn.id, "detect_ms": detect_ms, "t_detect": t_detect})
+            self.on_event(BargeIn(turn.id, detect_ms))
+            self._barge_frames = 0
+
+    def _cancel(self, turn: Turn) -> None:
+        turn.cancelled.set()
+        turn.result.interrupted = True
+        self.sink.stop()
+
+    async def _endpoint_event(self, event, frame: Frame | None, realtime: bool) -> None:
+        if isinstance(event, SpeechStarted):
+            self.on_event(UserSpeaking(event.t))
+        elif isinstance(event, SpeechDiscarded):
+            log.debug("speech of %.0f ms discarded (shorter than min_speech_ms)", event.speech_ms)
+        elif isinstance(event, Utterance):
+            self._ptt.clear()
+            if self._turn is not None and not self._turn.cancelled.is_set() and self._task and not self._task.done():
+                # A new utterance while the previous answer is still being prepared: the newer wins.
+                self._cancel(self._turn)
+            turn = Turn(next(self._ids), event)
+            self._turn = turn
+            self._task = asyncio.create_task(self._answer(turn))
+            if not realtime:
+                await self._task  # file runs: one turn at a time
+
+    # -- answer side ----------------------------------------------------------------------------
+    async def _answer(self, turn: Turn) -> None:
+        try:
+            await self._answer_turn(turn)
+        except Exception:
+            log.exception("turn %d failed", turn.id)
+        finally:
+            self.results.append(turn.result)
+            self.on_event(TurnDone(turn.result))
+            if self._turn is turn:
+                self.on_event(Listening())
+
+    async def _answer_turn(self, turn: Turn) -> None:
+        result, timings = turn.result, turn.result.timings
+        turn.mark("asr_start")
+        transcript = await asyncio.to_thread(self.asr.transcribe, turn.utterance.audio)
+        turn.mark("asr_end")
+        result.transcript = transcript
+        timings.asr = turn.since_end(turn.marks["asr_end"])
+        timings.asr_model = transcript.duration_ms
+        self.on_event(Heard(turn.id, transcript))
+        if transcript.dropped or turn.cancelled.is_set():
+            if transcript.dropped:
+                log.info("turn %d dropped: %s", turn.id, transcript.dropped)
+            return
+
+        loop = asyncio.get_running_loop()
+        pieces: asyncio.Queue[str | None] = asyncio.Queue()
+
+        def on_text(text: str) -> None:  # worker thread
+            if not turn.cancelled.is_set():
+                turn.mark("first_text")
+                loop.call_soon_threadsafe(pieces.put_nowait, text)
+
+        def on_mode(mode: str) -> None:  # worker thread
+            loop.call_soon_threadsafe(self.on_event, ModeDecided(turn.id, mode))
+
+        def ask() -> tuple[Answer, str | None]:
+            try:
+                return self.session.ask(
+                    transcript.text, on_text=on_text, on_mode=on_mode, cancelled=turn.cancelled.is_set, record=False
+                )
+            finally:
+                loop.call_soon_threadsafe(pieces.put_nowait, None)
+
+        turn.mark("engine_start")
+        speaker = asyncio.create_task(self._speak(turn, pieces, transcript.language))
+        answer, query = await asyncio.to_thread(ask)
+        turn.mark("engine_end")
+        await speaker
+        turn.mark("queued")
+        await self.sink.drain()
+        result.answer, result.query = answer, query
+        result.heard = self.sink.heard(turn.id) if self.voices.for_lang(answer.lang) else answer.answer
+        if turn.cancelled.is_set():
+            result.interrupted = True
+        self._finish_timings(turn, answer)
+        self.session.add(answer, result.heard)
+        answer.timings_ms.update({f"voice_{k}": v for k, v in timings.as_dict().items()})
+        self.session.engine.record(answer)
+
+    async def _speak(self, turn: Turn, pieces: asyncio.Queue[str | None], lang: str) -> None:
+        """Cut the text stream into sentences, synthesise each in a worker thread, queue the audio."""
+        chunker = SentenceChunker(first_min_chars=self.settings.first_clause_chars)
+        timings = turn.result.timings
+        lang = "en" if lang == "en" else "zh"
+        while True:
+            text = await pieces.get()
+            sentences = list(chunker.feed(text)) if text is not None else list(chunker.flush())
+            for sentence in sentences:
+                if turn.cancelled.is_set():
+                    return
+                self.on_event(Speaking(turn.id, sentence))
+                voice = self.voices.for_lang(lang)
+                if voice is None:
+                    continue
+                turn.mark("tts_start")
+                audio, ms = await asyncio.to_thread(timed_synthesize, voice, speakable(sentence, lang))
+                timings.tts_model += ms
+                turn.marks.setdefault("first_tts_ms", ms)
+                if turn.cancelled.is_set():
+                    return
+                if audio.size:
+                    audio = _resample(audio, voice.sample_rate, self.sink.sample_rate)
+                    turn.mark("first_play")
+                    self.sink.play(Clip(turn.id, sentence, audio))
+            if text is None:
+                return
+
+    def _finish_timings(self, turn: Turn, answer: Answer) -> None:
+        t, m = turn.result.timings, turn.marks
+        at = answer.timings_ms
+        t.retrieval = at.get("retrieval", 0.0)
+        t.llm_model = at.get("llm", 0.0)
+        engine_start = m.get("engine_start")
+        if "llm_first_token" in at and engine_start is not None:
+            # The engine's LLM timings are relative to its own call; place them on the turn's clock.
+            llm_start = engine_start + (at.get("total", 0.0) - at.get("llm", 0.0) - at.get("compose", 0.0)) / 1e3
+            t.first_token = turn.since_end(llm_start + at["llm_first_token"] / 1e3)
+            t.llm_done = turn.since_end(llm_start + at["llm"] / 1e3)
+        t.first_text = turn.since_end(m.get("first_text"))
+        first_audio = self.sink.first_audio(turn.id) if self.sink.realtime else m.get("first_play")
+        t.first_audio = turn.since_end(first_audio)
+        t.total = turn.since_end(m.get("queued"))
+        if t.first_audio is not None and t.first_text is not None and t.asr is not None:
+            # Model time on the path to the first audio: ASR, retrieval, the LLM up to the first
+            # released text, and the synthesis of the first piece.
+            engine_to_text = (m["first_text"] - m["engine_start"]) * 1e3 if "first_text" in m else 0.0
+            llm_part = max(0.0, engine_to_text - t.retrieval) if t.llm_model else 0.0
+            models = t.asr_model + t.retrieval + llm_part + m.get("first_tts_ms", 0.0)
+            t.overhead = max(0.0, t.first_audio - t.endpoint - models)
+
+
+def _resample(audio: np.ndarray, rate: int, target: int) -> np.ndarray:
+    if rate == target:
+        return audio
+    import soxr
+
+    return soxr.resample(audio, rate, target).astype(np.float32)
