@@ -140,3 +140,84 @@ def build_appliance(
         default_lang=settings.language,
     )
     return Appliance(settings, site, kb, engine, jr, notes)
+
+
+class VoiceUnavailable(RuntimeError):
+    """The voice loop cannot start: the message names the model to install and the command."""
+
+
+@dataclass
+class VoiceModels:
+    """The speech models of the voice loop.
+
+    Attributes:
+        asr: the speech recogniser (``voice.asr.WhisperASR``).
+        voices: TTS per language (``voice.tts.Voices``).
+        vad: Silero VAD (``voice.vad.SileroVAD``).
+        notes: which voice each language uses, and why a fallback was chosen.
+    """
+
+    asr: object
+    voices: object
+    vad: object
+    notes: list[str] = field(default_factory=list)
+
+
+def vocabulary_prompt(appliance: Appliance) -> str:
+    """The Whisper prompt for this site: knowledge-base titles, then the synonyms' official terms."""
+    from voice.asr import build_initial_prompt
+
+    titles = [d.title for d in appliance.kb.documents() if d.lang != "en"]
+    terms = list(load_synonyms(appliance.site.synonyms_file))
+    return build_initial_prompt(titles, terms)
+
+
+def load_voice_models(appliance: Appliance) -> VoiceModels:
+    """Load VAD, ASR and TTS for ``appliance``.
+
+    Raises:
+        VoiceUnavailable: no speech recogniser (the message names ``kiosk models pull`` /
+            ``import``) or the VAD cannot be loaded.
+    """
+    from models.loader import load_asr, load_voices
+    from voice.audio import AudioError
+    from voice.vad import SileroVAD
+
+    settings = appliance.settings
+    store = ModelStore(settings.models_path)
+    try:
+        vad = SileroVAD()
+    except AudioError as exc:
+        raise VoiceUnavailable(str(exc)) from exc
+    prompt = vocabulary_prompt(appliance) if settings.asr.vocabulary_prompt else ""
+    asr, note = load_asr(settings, store, prompt)
+    if asr is None:
+        raise VoiceUnavailable(f"cannot listen: {note}")
+    voices = load_voices(settings, store)
+    notes = [f"speech recognition: {asr.name} ({asr.device}, {asr.compute_type}, language {asr.language})"]
+    notes += [f"speech output {n}" for n in voices.notes]
+    return VoiceModels(asr, voices, vad, notes)
+
+
+def build_conversation(appliance: Appliance, models: VoiceModels, sink, on_event=None):
+    """A voice loop (:class:`appliance.conversation.Conversation`) with a fresh session, wired to the
+    appliance's engine, the speech models, ``sink`` and the configured VAD and conversation settings."""
+    from appliance.conversation import Conversation
+    from appliance.dialogue import Session
+    from voice.endpoint import EndpointConfig, Endpointer
+
+    cfg, v = appliance.settings.conversation, appliance.settings.vad
+    endpointer = Endpointer(
+        EndpointConfig(
+            v.start_threshold,
+            v.end_threshold,
+            v.speaking_threshold,
+            v.pre_roll_ms,
+            v.min_speech_ms,
+            v.end_silence_ms,
+            v.max_utterance_s,
+        )
+    )
+    session = Session(appliance.engine, cfg.session_timeout_s, cfg.history_turns)
+    models.vad.reset()
+    return Conversation(session, models.asr, models.voices, sink, models.vad, endpointer, cfg, on_event)

@@ -8,14 +8,18 @@ from models.catalog import CatalogError
 from models.store import ModelError, ModelStore
 
 
-def _resolve(store: ModelStore, role: str, name: str | None, path: Path | None) -> tuple[Path | None, str, str | None]:
-    """(file, name, note): the model file to load, or None and a note saying why not."""
+def _resolve(
+    store: ModelStore, role: str, name: str | None, path: Path | None, *, folder: bool = False
+) -> tuple[Path | None, str, str | None]:
+    """(file, name, note): the model file (or folder, for folder models) to load, or None and a
+    note saying why not."""
     if path is not None:
-        return (path, path.stem, None) if path.is_file() else (None, path.stem, f"{role} file not found: {path}")
+        exists = path.is_dir() if folder else path.is_file()
+        return (path, path.stem, None) if exists else (None, path.stem, f"{role} model not found: {path}")
     if not name:
         return None, "", None
     installed = store.installed(name)
-    if installed is None or installed.main_path is None:
+    if installed is None or (installed.main_path is None and not folder):
         try:
             store.entry_for(name)
         except CatalogError as exc:
@@ -30,7 +34,7 @@ def _resolve(store: ModelStore, role: str, name: str | None, path: Path | None) 
         )
     if installed.role != role:
         return None, name, f"model {name} is a {installed.role} model, not an {role} model"
-    return installed.main_path, name, None
+    return (installed.path if folder else installed.main_path), name, None
 
 
 def load_llm(settings, store: ModelStore):
@@ -71,3 +75,71 @@ def load_embedder(settings, store: ModelStore):
         return LlamaEmbedder(path, name, n_threads=cfg.n_threads), None
     except ModelError as exc:
         return None, f"{exc}; check the file with `kiosk models verify {name}`"
+
+
+def load_asr(settings, store: ModelStore, initial_prompt: str = ""):
+    """Load the configured speech recogniser (faster-whisper).
+
+    Args:
+        settings: ``appliance.config.Settings``.
+        initial_prompt: vocabulary prompt (``voice.asr.build_initial_prompt``).
+
+    Returns:
+        ``(asr, note)``: a :class:`voice.asr.WhisperASR` or None, and when None, a message naming
+        the ``kiosk models`` command that installs the model.
+    """
+    cfg = settings.asr
+    path, name, note = _resolve(store, "asr", cfg.model, cfg.path, folder=True)
+    if path is None:
+        return None, note or "no speech recognition model is configured (set asr.model)"
+    from voice.asr import Guard, WhisperASR
+
+    guard = Guard(cfg.no_speech_threshold, cfg.log_prob_threshold, cfg.compression_ratio_threshold)
+    try:
+        asr = WhisperASR(
+            path,
+            name,
+            language=cfg.language,
+            device=cfg.device,
+            compute_type=cfg.compute_type,
+            threads=cfg.threads,
+            beam_size=cfg.beam_size,
+            initial_prompt=initial_prompt,
+            guard=guard,
+        )
+    except (RuntimeError, ValueError, OSError) as exc:
+        return None, f"faster-whisper cannot load {path}: {exc}; check it with `kiosk models verify {name}`"
+    return asr, None
+
+
+def load_voices(settings, store: ModelStore):
+    """The TTS voice for each configured language: Piper, else espeak-ng, else none.
+
+    Returns:
+        ``voice.tts.Voices``: the synthesisers and one note per language saying which is used
+        (and, when a Piper voice is missing, the ``kiosk models pull`` command that installs it).
+    """
+    from voice.tts import EspeakTTS, PiperTTS, TTSError, Voices
+
+    cfg = settings.tts
+    voices = Voices()
+    for lang in sorted(set(cfg.voices) | set(cfg.paths)):
+        path, name, note = _resolve(store, "tts", cfg.voices.get(lang), cfg.paths.get(lang))
+        if path is not None:
+            try:
+                voices.by_lang[lang] = PiperTTS(
+                    path, name, lang, length_scale=cfg.length_scale, volume=cfg.volume, work_dir=settings.cache_dir
+                )
+                voices.notes.append(f"{lang}: Piper voice {name}")
+                continue
+            except TTSError as exc:
+                note = f"{exc}; check it with `kiosk models verify {name}`"
+        fallback = "text only (no speech)"
+        if cfg.espeak_fallback:
+            try:
+                voices.by_lang[lang] = EspeakTTS(lang)
+                fallback = "espeak-ng"
+            except TTSError as exc:
+                fallback += f"; {exc}"
+        voices.notes.append(f"{lang}: {fallback}" + (f" — {note}" if note else ""))
+    return voices

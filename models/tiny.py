@@ -117,3 +117,97 @@ def write_tiny_llama_gguf(
     writer.write_tensors_to_file()
     writer.close()
     return path
+
+
+#: Names the tiny models are installed under by :func:`write_tiny_models_archive`.
+TINY_MODELS = {"llm": "tiny-llm", "asr": "tiny-whisper", "tts-zh": "tiny-piper-zh", "tts-en": "tiny-piper-en"}
+
+#: Settings that make the appliance use the tiny models (``kiosk.toml`` syntax).
+TINY_SETTINGS_TOML = f"""\
+[llm]
+model = "{TINY_MODELS["llm"]}"
+
+[embedding]
+enabled = false
+
+[asr]
+model = "{TINY_MODELS["asr"]}"
+
+[tts.voices]
+zh = "{TINY_MODELS["tts-zh"]}"
+en = "{TINY_MODELS["tts-en"]}"
+"""
+
+DEFAULT_TINY_PHRASE = "我社保卡掉了怎麼辦"
+"""What the tiny Whisper hears in any audio (Traditional 麼/辦 on purpose: the ASR stage must
+convert it to Simplified)."""
+
+
+def _model_folder(root: Path, name: str, role: str, main: str | None, description: str) -> None:
+    """Write ``manifest.json`` for the files already in ``root/name`` (the archive format of
+    :func:`models.transfer.import_archive` for models outside the catalogue)."""
+    import json
+
+    from models.store import MANIFEST, sha256_file
+
+    folder = root / name
+    files = [
+        {"name": p.name, "size": p.stat().st_size, "sha256": sha256_file(p)}
+        for p in sorted(folder.iterdir())
+        if p.is_file() and p.name != MANIFEST
+    ]
+    manifest = {
+        "name": name,
+        "role": role,
+        "main": main,
+        "description": description,
+        "license": "synthetic test model (no training data)",
+        "files": files,
+    }
+    (folder / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+
+
+def write_tiny_models_archive(out: Path, *, phrase: str = DEFAULT_TINY_PHRASE) -> Path:
+    """A models archive with a tiny model for every role of the voice loop, for ``kiosk models import``.
+
+    It holds ``tiny-llm`` (:func:`write_tiny_llama_gguf`), ``tiny-whisper`` (a Whisper that hears
+    ``phrase`` in any audio, :func:`models.tiny_whisper.write_tiny_whisper`) and ``tiny-piper-zh``
+    / ``tiny-piper-en`` (Piper-shaped voices that speak tones, :mod:`models.tiny_piper`), each with
+    its manifest. :data:`TINY_SETTINGS_TOML` selects them. The whole loop then runs on any
+    development machine: the answers are real (from the knowledge base), the transcript is fixed
+    and the voice is tones.
+
+    Args:
+        out: the archive to write (``.tar``, or gzip with ``.tar.gz``/``.tgz``).
+        phrase: what the tiny Whisper transcribes.
+
+    Returns:
+        ``out``.
+
+    Raises:
+        ValueError: ``phrase`` cannot be encoded by the tiny Whisper's vocabulary.
+    """
+    import tarfile
+    import tempfile
+
+    from models.tiny_piper import write_tiny_piper_voice
+    from models.tiny_whisper import write_tiny_whisper
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        llm = TINY_MODELS["llm"]
+        (root / llm).mkdir()
+        write_tiny_llama_gguf(root / llm / "tiny-llm.gguf")
+        _model_folder(root, llm, "llm", "tiny-llm.gguf", "random tiny llama GGUF (gibberish output)")
+        asr = TINY_MODELS["asr"]
+        write_tiny_whisper(root / asr, phrase)
+        _model_folder(root, asr, "asr", None, f"tiny Whisper that hears {phrase!r} in any audio")
+        for lang in ("zh", "en"):
+            name = TINY_MODELS[f"tts-{lang}"]
+            onnx = write_tiny_piper_voice(root / name, lang)
+            _model_folder(root, name, "tts", onnx.name, "tiny Piper-shaped voice (tones, not speech)")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(out, "w:gz" if out.suffix in (".gz", ".tgz") else "w") as tar:
+            for name in TINY_MODELS.values():
+                tar.add(root / name, arcname=name)
+    return out

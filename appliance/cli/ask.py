@@ -18,8 +18,8 @@ MODE_LABELS = {
 }
 
 
-def _print_footer(answer: Answer) -> None:
-    """Sources (title, section, file) and the mode, generator and timings, after the answer text."""
+def print_sources(answer: Answer) -> None:
+    """The answer's sources: title, section and file, one guide per line."""
     label = "Sources" if answer.lang == "en" else "来源"
     if answer.sources:
         seen: dict[tuple[str, str], None] = {}
@@ -30,6 +30,11 @@ def _print_footer(answer: Answer) -> None:
             where = f" — {section}" if section and section != title else ""
             src = next(s.source for s in answer.sources if s.title == title)
             out.print(f"  《{title}》{where}  [dim]{src}[/]", markup=True)
+
+
+def _print_footer(answer: Answer) -> None:
+    """Sources (title, section, file) and the mode, generator and timings, after the answer text."""
+    print_sources(answer)
     timings = " ".join(f"{k}={v:.0f}ms" for k, v in answer.timings_ms.items())
     out.print(f"[dim]{answer.mode}/{answer.generator} {timings}[/]", markup=True)
 
@@ -41,8 +46,11 @@ def _print_mode(mode: str, lang: str) -> None:
         out.print(f"[{colour}][{tag}][/]", markup=True)
 
 
-def _ask_streaming(engine, question: str) -> Answer:
-    """Ask, printing the mode as soon as it is decided and the text as it is released."""
+def _ask_streaming(engine, question: str, session=None) -> Answer:
+    """Ask, printing the mode as soon as it is decided and the text as it is released.
+
+    With a session (``kiosk run --text``), follow-ups are resolved against the previous topic.
+    """
     lang = detect_lang(question)
     streamed = False
 
@@ -52,7 +60,14 @@ def _ask_streaming(engine, question: str) -> Answer:
         sys.stdout.write(text)
         sys.stdout.flush()
 
-    answer = engine.ask(question, on_text=show, on_mode=lambda mode: _print_mode(mode, lang))
+    on_mode = lambda mode: _print_mode(mode, lang)  # noqa: E731
+    if session is None:
+        answer = engine.ask(question, on_text=show, on_mode=on_mode)
+    else:
+        answer, query = session.ask(question, on_text=show, on_mode=on_mode)
+        session.add(answer, answer.answer)
+        if query:
+            out.print(f"[dim](follow-up, searched as: {query})[/]", markup=True)
     if streamed:
         sys.stdout.write("\n")
     _print_footer(answer)
@@ -94,16 +109,38 @@ def run(
     text: Annotated[
         bool, typer.Option("--text", help="a conversation in the terminal: type questions, read answers")
     ] = False,
+    no_ui: Annotated[
+        bool, typer.Option("--no-ui", help="the voice loop without the touchscreen: microphone and speaker")
+    ] = False,
+    audio_in: Annotated[
+        Path | None,
+        typer.Option("--audio-in", help="with --no-ui: take the resident's speech from this audio file (WAV, FLAC …)"),
+    ] = None,
+    audio_out: Annotated[
+        Path | None, typer.Option("--audio-out", help="with --no-ui: write the spoken answers to this WAV file")
+    ] = None,
     kb: Annotated[Path | None, KB_OPTION] = None,
     no_llm: Annotated[bool, typer.Option("--no-llm", help="answer extractively even if an LLM is installed")] = False,
+    as_json: Annotated[bool, JSON_OPTION] = False,
 ) -> None:
-    """Run the appliance (this version: the text front end, --text).
+    """Run the appliance: the voice loop (--no-ui) or a terminal conversation (--text).
 
-    The voice loop and the touchscreen, added by later releases, drive the same engine.
+    --no-ui listens on the configured microphone and answers on the speaker; with --audio-in it
+    answers the turns in a file instead and prints, per turn, the transcript, the answer, its
+    sources and the timings from the end of speech (ms). A missing speech model is reported with
+    the `kiosk models` command that installs it.
     """
+    if (audio_in or audio_out) and not no_ui:
+        fail("--audio-in and --audio-out belong to the voice loop: add --no-ui")
+    if no_ui:
+        from appliance.cli.voice import run_voice
+
+        run_voice(ctx, audio_in, audio_out, kb, no_llm, as_json)
+        return
     if not text:
-        fail("this version runs the text front end only: use `kiosk run --text`")
+        fail("the touchscreen front end is not in this version: use `kiosk run --no-ui` (voice) or `--text`")
     from appliance.bootstrap import build_appliance
+    from appliance.dialogue import Session
 
     with user_errors():
         appliance = build_appliance(settings(ctx), kb_path=kb, use_llm=not no_llm)
@@ -112,7 +149,9 @@ def run(
             note(n)
         site = appliance.site
         engine = appliance.engine
-        greeting = engine.scripts.text("greeting", settings(ctx).language)
+        cfg = settings(ctx)
+        session = Session(engine, cfg.conversation.session_timeout_s, cfg.conversation.history_turns)
+        greeting = engine.scripts.text("greeting", cfg.language)
         out.print(
             f"[bold]{site.name}[/]  [dim](kb v{appliance.kb.version}; 输入 exit 或按 Ctrl-D 结束)[/]", markup=True
         )
@@ -131,4 +170,4 @@ def run(
             if not interactive:
                 out.print(f"[bold]您：[/]{q}", markup=True)
             out.print("[bold]助手：[/]", markup=True)
-            _ask_streaming(engine, q)
+            _ask_streaming(engine, q, session)

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import typer
 
 from appliance.cli.common import out, settings, user_errors
@@ -97,3 +98,101 @@ def retrieval(
     if cold_start_runs:
         times = bench.cold_start(cold_start_runs)
         out.print(f"cold start of `kiosk ask` (no LLM), min / median / max: {bench.statistics_line(times)}")
+
+
+DEFAULT_SPEECH = DEFAULT_SHARED.parents[1] / "speech"
+
+
+@app.command()
+def voice(
+    ctx: typer.Context,
+    speech: Annotated[
+        Path | None, typer.Option(help="folder of WAV recordings (default: ../shared/data/speech)")
+    ] = None,
+    barge_in_trials: Annotated[int, typer.Option(help="real-time barge-in trials (0: skip)")] = 3,
+    no_llm: Annotated[bool, typer.Option("--no-llm", help="answer extractively even if an LLM is installed")] = False,
+) -> None:
+    """The voice pipeline on real recordings: per-stage times from the end of speech, pipeline
+    overhead, VAD cost and barge-in latency, with the installed models.
+
+    Targets: overhead ≤ 30 ms per turn; first audio before the LLM finishes; barge-in stops the
+    audio ≤ 150 ms after the speech onset is detected.
+    """
+    from appliance import bench_voice as bv
+    from appliance.bootstrap import VoiceUnavailable, build_appliance, load_voice_models
+    from appliance.cli.common import fail, note
+
+    s = settings(ctx)
+    folder = speech or DEFAULT_SPEECH
+    files = bv.recordings(folder) if folder.is_dir() else []
+    if not files:
+        fail(f"no recordings (*.wav) in {folder}; give --speech DIR")
+    with user_errors():
+        appliance = build_appliance(s, use_llm=not no_llm, journal=False)
+    with appliance:
+        try:
+            models = load_voice_models(appliance)
+        except VoiceUnavailable as exc:
+            fail(str(exc))
+        out.print(f"machine: {_machine()}")
+        for n in models.notes:
+            note(n)
+        llm = appliance.engine.llm
+        out.print(
+            f"models: ASR {models.asr.name}, LLM {llm.name if llm else 'none (extractive)'}, VAD {models.vad.name}"
+        )
+        out.print("per turn, ms from the end of speech (endpoint = trailing silence waited for):")
+        keys = ("endpoint", "asr", "first_token", "first_audio", "llm_done", "total", "overhead")
+        out.print("  " + f"{'recording':42s}" + "".join(f"{k:>12s}" for k in keys) + "  answer")
+        results: list = []
+        for path in files:
+            turns = bv.run_file(appliance, models, path)
+            for r in turns:
+                t = r.timings
+                cells = "".join(f"{getattr(t, k):12.0f}" if getattr(t, k) is not None else f"{'-':>12s}" for k in keys)
+                what = (
+                    r.transcript.dropped
+                    if r.transcript and r.transcript.dropped
+                    else (f"{r.answer.mode}/{r.answer.generator}" if r.answer else "-")
+                )
+                out.print(f"  {path.name[:40] + f'#{r.turn_id}':42s}{cells}  {what}", markup=False)
+            results += turns
+        answered = [r for r in results if r.answer is not None]
+        out.print(f"turns: {len(results)} ({len(answered)} answered) in {len(files)} recordings")
+        for k in ("asr", "first_audio", "total", "overhead"):
+            vals = [getattr(r.timings, k) for r in answered if getattr(r.timings, k) is not None]
+            out.print(f"  {k:12s} median / p95 / max: {bv.summarise(vals)} ms")
+        for k in ("asr_model", "tts_model", "llm_model", "retrieval"):
+            vals = [getattr(r.timings, k) for r in answered]
+            out.print(f"  inside {k:10s} median / p95 / max: {bv.summarise(vals, lambda v: f'{v:.1f}')} ms")
+        streamed = [r for r in answered if r.timings.llm_done is not None and r.timings.first_audio is not None]
+        if streamed:
+            early = sum(r.timings.first_audio < r.timings.llm_done for r in streamed)
+            out.print(f"  first audio before the LLM finished: {early} of {len(streamed)} LLM turns")
+        else:
+            out.print("  first audio vs LLM finish: no LLM answers (no LLM installed, or answers were extractive)")
+        audio = np.concatenate([bv.speech_of(p) for p in files])
+        out.print(
+            f"VAD: {bv.vad_cost_ms(models.vad, audio):.3f} ms per 32 ms frame ({len(audio) / 16000:.0f} s of audio)"
+        )
+        if barge_in_trials:
+            trials = []
+            speech_files = [p for p in files if 2.0 < len(bv.speech_of(p)) / 16000 < 12.0]
+            for i in range(barge_in_trials):
+                q = bv.speech_of(speech_files[i % len(speech_files)])
+                interruption = bv.speech_of(speech_files[(i + 1) % len(speech_files)])
+                fig = bv.barge_in_trial(appliance, models, q, interruption)
+                if fig is None:
+                    out.print(f"  barge-in trial {i + 1}: the answer ended before the interruption")
+                    continue
+                trials.append(fig)
+                out.print(
+                    f"  barge-in trial {i + 1}: onset→decision {fig.detect_ms:.0f} ms, decision→silence "
+                    f"{fig.stop_ms:.0f} ms, heard {fig.heard_chars} of {fig.answer_chars} characters"
+                )
+            if trials:
+                out.print(
+                    "barge-in, decision→silence median / p95 / max: "
+                    f"{bv.summarise([t.stop_ms for t in trials])} ms; onset→silence: "
+                    f"{bv.summarise([t.detect_ms + t.stop_ms for t in trials])} ms"
+                )

@@ -146,3 +146,27 @@ def verify(
             out.print(f"{name}: [green]ok[/]", markup=True)
     if bad:
         raise typer.Exit(1)
+
+
+@app.command()
+def tiny(
+    out_file: Annotated[Path, typer.Option("--out", "-o", help="archive to write (.tar or .tar.gz)")],
+    phrase: Annotated[str | None, typer.Option(help="what the tiny Whisper hears in any audio")] = None,
+) -> None:
+    """Write an archive of tiny synthetic models (LLM, Whisper, Piper voices) for development machines.
+
+    They exercise every real code path without real weights: the tiny Whisper hears the same
+    phrase in any audio, the voices speak tones and the LLM writes gibberish (so answers come
+    from the extractive path). Install with `kiosk models import`, then use the settings printed.
+    """
+    try:
+        from models.tiny import DEFAULT_TINY_PHRASE, TINY_SETTINGS_TOML, write_tiny_models_archive
+    except ImportError as exc:
+        fail(f"the tiny-model builder needs the development packages (pip install -e '.[dev]'): {exc}")
+    try:
+        path = write_tiny_models_archive(out_file, phrase=phrase or DEFAULT_TINY_PHRASE)
+    except ValueError as exc:
+        fail(str(exc))
+    out.print(f"wrote {path} ({_human(path.stat().st_size)})")
+    out.print("install it with `kiosk models import` and put these settings in kiosk.toml:\n")
+    out.print(TINY_SETTINGS_TOML, markup=False)

@@ -1,0 +1,139 @@
+"""``kiosk run --no-ui`` (the voice loop) and ``kiosk audio devices``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from appliance.cli.common import JSON_OPTION, fail, note, out, print_json, settings, user_errors
+
+audio_app = typer.Typer(help="Sound devices.", no_args_is_help=True)
+
+
+@audio_app.command("devices")
+def devices(as_json: Annotated[bool, JSON_OPTION] = False) -> None:
+    """List the microphones and speakers PortAudio sees (use a name or index in [audio])."""
+    from dataclasses import asdict
+
+    from voice.audio import AudioError
+    from voice.devices import list_devices
+
+    try:
+        found = list_devices()
+    except AudioError as exc:
+        fail(str(exc))
+    if as_json:
+        print_json([asdict(d) for d in found])
+        return
+    if not found:
+        out.print("no audio devices found")
+        return
+    for d in found:
+        marks = ("in " if d.default_input else "") + ("out" if d.default_output else "")
+        out.print(
+            f"{d.index:3d}  {d.name}  [dim]{d.host_api}, in {d.max_input_channels} / out {d.max_output_channels} ch, "
+            f"{d.default_samplerate:.0f} Hz[/] {('default ' + marks) if marks else ''}",
+            markup=True,
+        )
+
+
+def _print_turn(result, as_json: bool) -> None:
+    """One finished turn: what was heard, the answer, its sources and the timings."""
+    from appliance.cli.ask import print_sources
+
+    if as_json:
+        print_json(
+            {
+                "turn": result.turn_id,
+                "transcript": result.transcript.text if result.transcript else None,
+                "language": result.transcript.language if result.transcript else None,
+                "dropped": result.transcript.dropped if result.transcript else None,
+                "query": result.query,
+                "answer": result.answer.to_json() if result.answer else None,
+                "heard": result.heard,
+                "interrupted": result.interrupted,
+                "timings_ms": result.timings.as_dict(),
+            }
+        )
+        return
+    t = result.transcript
+    if t is None:
+        return
+    if t.dropped:
+        out.print(f"[dim]turn {result.turn_id}: not answered ({t.dropped})[/]", markup=True)
+        return
+    out.print(f"[bold]您：[/]{t.text}  [dim]({t.language} {t.language_prob:.2f})[/]", markup=True)
+    a = result.answer
+    if a is None:
+        return
+    if result.query:
+        out.print(f"[dim](follow-up, searched as: {result.query})[/]", markup=True)
+    out.print("[bold]助手：[/]", markup=True, end="")
+    out.print(a.answer if not result.interrupted else result.heard + "  [interrupted]", markup=False)
+    print_sources(a)
+    tm = result.timings
+    keys = ("endpoint", "asr", "first_token", "first_text", "first_audio", "llm_done", "total", "overhead")
+    figures = " ".join(f"{k}={getattr(tm, k):.0f}" for k in keys if getattr(tm, k) is not None)
+    out.print(f"[dim]{a.mode}/{a.generator} ms from end of speech: {figures}[/]", markup=True)
+
+
+def run_voice(
+    ctx: typer.Context, audio_in: Path | None, audio_out: Path | None, kb: Path | None, no_llm: bool, as_json: bool
+) -> None:
+    """The voice loop on the configured devices, or on files (see ``kiosk run --help``)."""
+    from appliance.bootstrap import VoiceUnavailable, build_appliance, build_conversation, load_voice_models
+    from appliance.conversation import Listening, TurnDone
+    from voice.audio import AudioError, WavFileSource
+    from voice.devices import MicrophoneSource, SpeakerSink
+    from voice.playback import WavFileSink
+
+    cfg = settings(ctx)
+    with user_errors():
+        appliance = build_appliance(cfg, kb_path=kb, use_llm=not no_llm)
+    with appliance, contextlib.ExitStack() as stack:
+        for n in appliance.notes:
+            note(n)
+        try:
+            models = load_voice_models(appliance)
+            source = (
+                WavFileSource(audio_in)
+                if audio_in
+                else MicrophoneSource(cfg.audio.input_device, cfg.audio.capture_rate)
+            )
+            rate = models.voices.sample_rate
+            if audio_out:
+                sink = WavFileSink(audio_out, rate)
+            elif audio_in:
+                sink = WavFileSink(None, rate)
+                note("answers are not played: give --audio-out FILE to write them")
+            else:
+                sink = SpeakerSink(rate, cfg.audio.output_device, cfg.audio.output_block)
+        except (VoiceUnavailable, AudioError) as exc:
+            fail(str(exc))
+        stack.callback(sink.close)
+        stack.callback(source.close)
+        for n in models.notes:
+            note(n)
+
+        def on_event(event) -> None:
+            if isinstance(event, TurnDone):
+                _print_turn(event.result, as_json)
+            elif isinstance(event, Listening) and source.realtime and not as_json:
+                out.print("[dim]listening…[/]", markup=True)
+
+        conversation = build_conversation(appliance, models, sink, on_event)
+        try:
+            results = asyncio.run(conversation.run(source))
+        except KeyboardInterrupt:
+            results = conversation.results
+        except AudioError as exc:
+            fail(str(exc))
+        if audio_in and not results:
+            note(f"no speech found in {audio_in}")
+        if audio_out:
+            sink.close()
+            note(f"wrote {sink.seconds:.1f} s of answers to {audio_out}")
