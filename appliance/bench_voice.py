@@ -7,9 +7,10 @@ copy of it:
 * **per turn**: endpoint, ASR, first LLM token, first audio, LLM finished, total, all from the end
   of speech, and the pipeline overhead on the path to the first audio;
 * **VAD cost** per 32 ms frame;
-* **barge-in**: a recording played as the resident's question, then, while the answer is playing
-  on a real-time simulated speaker, a second recording talking over it. Measured: speech onset to
-  the barge-in decision, and the decision to the first silent output block.
+* **barge-in**: a recording played as the resident's question, then, once the answer has been
+  playing for a second on a real-time simulated speaker, a second recording talking over it.
+  Measured: speech onset to the barge-in decision, and the decision to the first silent output
+  block (the stop takes effect at the next block the audio device asks for).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import numpy as np
 
 from appliance.bootstrap import Appliance, VoiceModels, build_conversation
 from appliance.conversation import TurnResult
-from voice.audio import SAMPLE_RATE, ArraySource, Framer, WavFileSource, read_audio
+from voice.audio import FRAME_SAMPLES, SAMPLE_RATE, Frame, Framer, WavFileSource, read_audio
 from voice.playback import SimulatedSpeaker, WavFileSink
 
 
@@ -61,32 +62,81 @@ class BargeInFigures:
     answer_chars: int
 
 
-def barge_in_trial(
-    appliance: Appliance, models: VoiceModels, question: np.ndarray, interruption: np.ndarray, after_s: float = 1.5
-) -> BargeInFigures | None:
-    """Ask with ``question``, then say ``interruption`` ``after_s`` seconds into the answer's audio.
+class InterruptingSource:
+    """A real-time microphone for one barge-in trial: the question, silence until the answer has
+    been playing for ``after_s``, then the interruption, then ``tail_s`` of silence.
 
-    Runs in real time on a simulated speaker (no sound card). None when the answer was over
-    before the interruption (nothing to interrupt).
+    Args:
+        sink: the speaker whose playback is watched.
+    """
+
+    realtime = True
+
+    def __init__(self, question: np.ndarray, interruption: np.ndarray, sink, after_s: float, tail_s: float = 2.0):
+        self.question, self.interruption, self.sink = question, interruption, sink
+        self.after_s, self.tail_s = after_s, tail_s
+        self._closed = False
+        self.interrupted_at: float | None = None
+
+    def close(self) -> None:
+        self._closed = True
+
+    async def frames(self):
+        frame_s = FRAME_SAMPLES / SAMPLE_RATE
+        start = time.monotonic()
+        index = 0
+
+        async def emit(samples: np.ndarray):
+            nonlocal index
+            t = start + index * frame_s
+            delay = t + frame_s - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            index += 1
+            return Frame(samples, t, index - 1)
+
+        for samples in Framer().push(self.question):
+            yield await emit(samples)
+        silent = np.zeros(FRAME_SAMPLES, np.float32)
+        deadline = time.monotonic() + 60.0  # give up if no answer is ever played
+        playing_since: float | None = None
+        while not self._closed and time.monotonic() < deadline:
+            if playing_since is None and self.sink.is_playing():
+                playing_since = time.monotonic()
+            if playing_since is not None and time.monotonic() - playing_since >= self.after_s:
+                break
+            yield await emit(silent)
+        self.interrupted_at = time.monotonic()
+        for samples in [*Framer().push(self.interruption), *[silent] * int(self.tail_s / frame_s)]:
+            if self._closed:
+                return
+            yield await emit(samples)
+
+
+def barge_in_trial(
+    appliance: Appliance, models: VoiceModels, question: np.ndarray, interruption: np.ndarray, after_s: float = 1.0
+) -> BargeInFigures | None:
+    """Ask with ``question``; ``after_s`` seconds after the answer starts playing, say ``interruption``.
+
+    Runs in real time on a simulated speaker (no sound card). None when there was no barge-in
+    during playback (the answer was over, or never played).
     """
     sink = SimulatedSpeaker(models.voices.sample_rate, appliance.settings.audio.output_block, keep_output=False)
     loop = build_conversation(appliance, models, sink)
-    gap = np.zeros(int(SAMPLE_RATE * (appliance.settings.vad.end_silence_ms / 1000 + after_s)), np.float32)
-    # The interruption is placed after_s after the answer starts; the answer starts roughly when
-    # the first turn's processing ends, which the gap approximates (ASR + first TTS piece).
-    tail = np.zeros(SAMPLE_RATE * 2, np.float32)
-    resident = np.concatenate([question, gap, interruption, tail])
     try:
-        results = asyncio.run(loop.run(ArraySource(resident, pace=True)))
+        results = asyncio.run(loop.run(InterruptingSource(question, interruption, sink, after_s)))
     finally:
         sink.close()
-    if not loop.barge_ins or sink.silenced_at is None or not results or results[0].answer is None:
+    during = [b for b in loop.barge_ins if b["during_playback"]]
+    if not during:
         return None
-    b = loop.barge_ins[0]
-    first = results[0]
-    return BargeInFigures(
-        b["detect_ms"], (sink.silenced_at - b["t_detect"]) * 1e3, len(first.heard), len(first.answer.answer)
-    )
+    b = during[0]
+    silences = [t for t in sink.silences if t >= b["t_detect"]]
+    cut = next((r for r in results if r.turn_id == b["turn_id"]), None)
+    if not silences or cut is None:
+        return None
+    answer = cut.answer.answer if cut.answer else ""
+    return BargeInFigures(b["detect_ms"], (silences[0] - b["t_detect"]) * 1e3, len(cut.heard), len(answer))
 
 
 def recordings(folder: Path) -> list[Path]:

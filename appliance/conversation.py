@@ -271,6 +271,10 @@ class Conversation:
         self._ids = itertools.count(1)
         self._turn: Turn | None = None
         self._task: asyncio.Task | None = None
+        self._tasks: set[asyncio.Task] = set()
+        # One answer at a time: a cancelled turn's generation stops at its next token, and the LLM
+        # (llama.cpp) must not run two generations at once.
+        self._engine_lock = threading.Lock()
         self._barge_frames = 0
         self._barge_start: float | None = None
         self._ptt = asyncio.Event()
@@ -303,12 +307,12 @@ class Conversation:
                 await self._frame(frame, source.realtime)
             for event in self.endpointer.flush(time.monotonic()):
                 await self._endpoint_event(event, None, source.realtime)
-            if self._task is not None:
-                await self._task
+            if self._tasks:
+                await asyncio.gather(*self._tasks)
             await self.sink.drain()
         finally:
-            if self._task is not None and not self._task.done():
-                self._task.cancel()
+            for task in self._tasks:
+                task.cancel()
         return self.results
 
     def _listening(self) -> bool:
@@ -354,7 +358,9 @@ class Conversation:
             detect_ms = (frame.t + 0.032 - (self._barge_start or frame.t)) * 1e3
             t_detect = time.monotonic()
             self._cancel(turn)
-            self.barge_ins.append({"turn_id": turn.id, "detect_ms": detect_ms, "t_detect": t_detect})
+            self.barge_ins.append(
+                {"turn_id": turn.id, "detect_ms": detect_ms, "t_detect": t_detect, "during_playback": playing}
+            )
             self.on_event(BargeIn(turn.id, detect_ms))
             self._barge_frames = 0
 
@@ -376,6 +382,8 @@ class Conversation:
             turn = Turn(next(self._ids), event)
             self._turn = turn
             self._task = asyncio.create_task(self._answer(turn))
+            self._tasks.add(self._task)
+            self._task.add_done_callback(self._tasks.discard)
             if not realtime:
                 await self._task  # file runs: one turn at a time
 
@@ -418,9 +426,10 @@ class Conversation:
 
         def ask() -> tuple[Answer, str | None]:
             try:
-                return self.session.ask(
-                    transcript.text, on_text=on_text, on_mode=on_mode, cancelled=turn.cancelled.is_set, record=False
-                )
+                with self._engine_lock:
+                    return self.session.ask(
+                        transcript.text, on_text=on_text, on_mode=on_mode, cancelled=turn.cancelled.is_set, record=False
+                    )
             finally:
                 loop.call_soon_threadsafe(pieces.put_nowait, None)
 

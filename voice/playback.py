@@ -122,6 +122,7 @@ class Playback:
         self._idle.set()
         self.stopped_at: float | None = None
         self.silenced_at: float | None = None
+        self.silences: list[float] = []
         self._silence_pending = False
 
     # -- producer side (the conversation loop) ----------------------------------------------
@@ -134,8 +135,9 @@ class Playback:
     def stop(self) -> None:
         """Drop everything queued; the next block read is silent.
 
-        ``stopped_at`` is when this was called; ``silenced_at`` becomes the start time of the
-        first silent block (what a barge-in latency measurement needs).
+        ``stopped_at`` is when this was called; when audio was playing, ``silenced_at`` becomes the
+        start time of the first silent block (what a barge-in latency measurement needs), also
+        appended to ``silences``.
         """
         with self._lock:
             playing = bool(self._queue)
@@ -178,6 +180,7 @@ class Playback:
         with self._lock:
             if self._silence_pending:
                 self.silenced_at, self._silence_pending = t, False
+                self.silences.append(t)
             while filled < n and self._queue:
                 clip = self._queue[0]
                 if clip.played == 0:

@@ -165,12 +165,15 @@ def voice(
         for k in ("asr_model", "tts_model", "llm_model", "retrieval"):
             vals = [getattr(r.timings, k) for r in answered]
             out.print(f"  inside {k:10s} median / p95 / max: {bv.summarise(vals, lambda v: f'{v:.1f}')} ms")
-        streamed = [r for r in answered if r.timings.llm_done is not None and r.timings.first_audio is not None]
+        streamed = [r for r in answered if r.answer.generator == "llm" and r.timings.first_audio is not None]
         if streamed:
             early = sum(r.timings.first_audio < r.timings.llm_done for r in streamed)
             out.print(f"  first audio before the LLM finished: {early} of {len(streamed)} LLM turns")
         else:
-            out.print("  first audio vs LLM finish: no LLM answers (no LLM installed, or answers were extractive)")
+            out.print(
+                "  first audio vs LLM finish: no answer was written by the LLM (none installed, or its "
+                "text failed the grounding checks and the extractive answer was spoken)"
+            )
         audio = np.concatenate([bv.speech_of(p) for p in files])
         out.print(
             f"VAD: {bv.vad_cost_ms(models.vad, audio):.3f} ms per 32 ms frame ({len(audio) / 16000:.0f} s of audio)"
@@ -183,7 +186,7 @@ def voice(
                 interruption = bv.speech_of(speech_files[(i + 1) % len(speech_files)])
                 fig = bv.barge_in_trial(appliance, models, q, interruption)
                 if fig is None:
-                    out.print(f"  barge-in trial {i + 1}: the answer ended before the interruption")
+                    out.print(f"  barge-in trial {i + 1}: no barge-in during playback (the answer was too short)")
                     continue
                 trials.append(fig)
                 out.print(
