@@ -277,11 +277,11 @@ class Conversation:
         self._engine_lock = threading.Lock()
         self._barge_frames = 0
         self._barge_start: float | None = None
-        self._ptt = asyncio.Event()
+        self._ptt = threading.Event()  # set from any thread (a UI or a hardware button)
 
     # -- front-end controls --------------------------------------------------------------------
     def push_to_talk(self) -> None:
-        """The talk button was pressed: listen for one utterance (push-to-talk mode)."""
+        """The talk button was pressed: listen for one utterance (push-to-talk mode; any thread)."""
         self._ptt.set()
 
     def interrupt(self) -> None:

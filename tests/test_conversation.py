@@ -313,3 +313,14 @@ def test_turn_done_is_reported_for_every_turn(demo_kb, site, tmp_path: Path) -> 
     audio = np.concatenate([burst(0.6), silence(1.0), burst(0.6, seed=2), silence(1.0)])
     asyncio.run(loop.run(ArraySource(audio)))
     assert [e.result.turn_id for e in rec.of(TurnDone)] == [1, 2]
+
+
+def test_push_to_talk_listens_only_after_the_button(demo_kb, site) -> None:
+    settings = ConversationSettings(duplex="half", push_to_talk=True)
+    asr = ScriptedASR(["居住证怎么办", "社保卡丢了怎么办"])
+    loop = make_loop(make_engine(demo_kb, site), asr, WavFileSink(None, SAMPLE_RATE), settings=settings)
+    audio = np.concatenate([burst(0.8), silence(1.0), burst(0.8, seed=2), silence(1.0)])
+    assert asyncio.run(loop.run(ArraySource(audio))) == []  # nobody pressed the button
+    loop.push_to_talk()
+    results = asyncio.run(loop.run(ArraySource(audio)))
+    assert [r.transcript.text for r in results] == ["居住证怎么办"]  # one utterance per press
