@@ -37,6 +37,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
@@ -55,23 +56,26 @@ from voice.tts import Voices, timed_synthesize
 log = logging.getLogger(__name__)
 
 
-class Recognizer:
+class Recognizer(Protocol):
     """What the loop needs from ASR (``voice.asr.WhisperASR``)."""
 
     name: str
 
-    def transcribe(self, audio: np.ndarray, language: str | None = None) -> Transcript:  # pragma: no cover
-        raise NotImplementedError
+    def transcribe(self, audio: np.ndarray, language: str | None = None) -> Transcript:
+        """float32 mono 16 kHz utterance in, transcript out."""
+        ...
 
 
-class SpeechProbability:
+class SpeechProbability(Protocol):
     """What the loop needs from the VAD (``voice.vad.SileroVAD``): speech probability per frame."""
 
-    def __call__(self, frame: np.ndarray) -> float:  # pragma: no cover
-        raise NotImplementedError
+    def __call__(self, frame: np.ndarray) -> float:
+        """Probability in [0, 1] for one 512-sample frame."""
+        ...
 
-    def reset(self) -> None:  # pragma: no cover
-        raise NotImplementedError
+    def reset(self) -> None:
+        """Forget the recurrent state."""
+        ...
 
 
 # Events for front ends (terminal, touchscreen) -------------------------------------------------
