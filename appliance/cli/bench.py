@@ -174,16 +174,16 @@ def voice(
                 "  first audio vs LLM finish: no answer was written by the LLM (none installed, or its "
                 "text failed the grounding checks and the extractive answer was spoken)"
             )
-        audio = np.concatenate([bv.speech_of(p) for p in files])
+        speech_audio = {p: bv.speech_of(p) for p in files}
+        audio = np.concatenate(list(speech_audio.values()))
         out.print(
             f"VAD: {bv.vad_cost_ms(models.vad, audio):.3f} ms per 32 ms frame ({len(audio) / 16000:.0f} s of audio)"
         )
         if barge_in_trials:
             trials = []
-            speech_files = [p for p in files if 2.0 < len(bv.speech_of(p)) / 16000 < 12.0]
+            clips = [a for a in speech_audio.values() if 2.0 < len(a) / 16000 < 12.0]
             for i in range(barge_in_trials):
-                q = bv.speech_of(speech_files[i % len(speech_files)])
-                interruption = bv.speech_of(speech_files[(i + 1) % len(speech_files)])
+                q, interruption = clips[i % len(clips)], clips[(i + 1) % len(clips)]
                 fig = bv.barge_in_trial(appliance, models, q, interruption)
                 if fig is None:
                     out.print(f"  barge-in trial {i + 1}: no barge-in during playback (the answer was too short)")
