@@ -182,7 +182,9 @@ def voice(
         if barge_in_trials:
             trials = []
             clips = [a for a in speech_audio.values() if 2.0 < len(a) / 16000 < 12.0]
-            for i in range(barge_in_trials):
+            if not clips:
+                out.print("barge-in: skipped (no recording between 2 and 12 s long)")
+            for i in range(barge_in_trials if clips else 0):
                 q, interruption = clips[i % len(clips)], clips[(i + 1) % len(clips)]
                 fig = bv.barge_in_trial(appliance, models, q, interruption)
                 if fig is None:
