@@ -45,7 +45,7 @@ from appliance.answer.types import Answer
 from appliance.config import ConversationSettings
 from appliance.dialogue import Session
 from voice.asr import Transcript
-from voice.audio import AudioSource, Frame
+from voice.audio import AudioSource, Frame, resample
 from voice.chunker import SentenceChunker
 from voice.echo import EchoGate
 from voice.endpoint import Endpointer, SpeechDiscarded, SpeechStarted, Utterance
@@ -310,7 +310,7 @@ class Conversation:
             async for frame in source.frames():
                 await self._frame(frame, source.realtime)
             for event in self.endpointer.flush(time.monotonic()):
-                await self._endpoint_event(event, None, source.realtime)
+                await self._endpoint_event(event, source.realtime)
             if self._tasks:
                 await asyncio.gather(*self._tasks)
             await self.sink.drain()
@@ -344,7 +344,7 @@ class Conversation:
                 prob = 0.0
         self._watch_barge_in(frame, prob, playing)
         for event in self.endpointer.process(frame, prob):
-            await self._endpoint_event(event, frame, realtime)
+            await self._endpoint_event(event, realtime)
 
     def _watch_barge_in(self, frame: Frame, prob: float, playing: bool) -> None:
         turn = self._turn
@@ -373,7 +373,7 @@ class Conversation:
         turn.result.interrupted = True
         self.sink.stop()
 
-    async def _endpoint_event(self, event, frame: Frame | None, realtime: bool) -> None:
+    async def _endpoint_event(self, event, realtime: bool) -> None:
         if isinstance(event, SpeechStarted):
             self.on_event(UserSpeaking(event.t))
         elif isinstance(event, SpeechDiscarded):
@@ -405,7 +405,6 @@ class Conversation:
 
     async def _answer_turn(self, turn: Turn) -> None:
         result, timings = turn.result, turn.result.timings
-        turn.mark("asr_start")
         transcript = await asyncio.to_thread(self.asr.transcribe, turn.utterance.audio)
         turn.mark("asr_end")
         result.transcript = transcript
@@ -440,7 +439,6 @@ class Conversation:
         turn.mark("engine_start")
         speaker = asyncio.create_task(self._speak(turn, pieces, transcript.language))
         answer, query = await asyncio.to_thread(ask)
-        turn.mark("engine_end")
         await speaker
         turn.mark("queued")
         await self.sink.drain()
@@ -449,6 +447,7 @@ class Conversation:
         if turn.cancelled.is_set():
             result.interrupted = True
         self._finish_timings(turn, answer)
+        self.sink.forget(turn.id)
         self.session.add(answer, result.heard)
         answer.timings_ms.update({f"voice_{k}": v for k, v in timings.as_dict().items()})
         self.session.engine.record(answer)
@@ -468,14 +467,13 @@ class Conversation:
                 voice = self.voices.for_lang(lang)
                 if voice is None:
                     continue
-                turn.mark("tts_start")
                 audio, ms = await asyncio.to_thread(timed_synthesize, voice, speakable(sentence, lang))
                 timings.tts_model += ms
                 turn.marks.setdefault("first_tts_ms", ms)
                 if turn.cancelled.is_set():
                     return
                 if audio.size:
-                    audio = _resample(audio, voice.sample_rate, self.sink.sample_rate)
+                    audio = resample(audio, voice.sample_rate, self.sink.sample_rate)
                     turn.mark("first_play")
                     self.sink.play(Clip(turn.id, sentence, audio))
             if text is None:
@@ -503,11 +501,3 @@ class Conversation:
             llm_part = max(0.0, engine_to_text - t.retrieval) if t.llm_model else 0.0
             models = t.asr_model + t.retrieval + llm_part + m.get("first_tts_ms", 0.0)
             t.overhead = max(0.0, t.first_audio - t.endpoint - models)
-
-
-def _resample(audio: np.ndarray, rate: int, target: int) -> np.ndarray:
-    if rate == target:
-        return audio
-    import soxr
-
-    return soxr.resample(audio, rate, target).astype(np.float32)

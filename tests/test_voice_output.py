@@ -161,3 +161,17 @@ def test_loader_falls_back_and_names_the_install_command(settings) -> None:
     no_espeak = settings.model_copy(update={"tts": settings.tts.model_copy(update={"espeak_fallback": False})})
     voices = load_voices(no_espeak, ModelStore(settings.models_path))
     assert voices.for_lang("zh") is None and all("text only" in n for n in voices.notes)
+
+
+def test_finished_turns_release_their_audio() -> None:
+    """A kiosk runs for days: finished turns keep no audio, and only the last turns' bookkeeping."""
+    from voice.playback import KEEP_TURNS
+
+    pb = Playback(16000)
+    for turn_id in range(1, KEEP_TURNS + 10):
+        pb.play(Clip(turn_id, "x", np.ones(100, np.float32)))
+        pb.read(100, float(turn_id))
+        pb.forget(turn_id)
+    assert len(pb._turns) == KEEP_TURNS
+    assert all(not t.clips for t in pb._turns.values())
+    assert pb.first_audio(KEEP_TURNS + 9) == float(KEEP_TURNS + 9) and pb.first_audio(1) is None

@@ -118,6 +118,15 @@ class Framer:
             yield frame
 
 
+def resample(audio: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> np.ndarray:
+    """One-shot rate conversion of a whole float32 mono array (soxr, "HQ"); identity when equal."""
+    if rate == target:
+        return audio
+    import soxr
+
+    return soxr.resample(audio, rate, target).astype(np.float32)
+
+
 def open_wav(path: Path):
     """Open an audio file with libsndfile (soundfile).
 

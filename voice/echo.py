@@ -36,7 +36,6 @@ class EchoGate:
         self.max_delay_s = max_delay_ms / 1000
         self.threshold = threshold
         self.silence_rms = silence_rms
-        self.last_score = 0.0
 
     def window(self, t: float) -> tuple[float, float]:
         """The reference interval (monotonic seconds) to compare with a frame captured at ``t``."""
@@ -63,5 +62,4 @@ class EchoGate:
 
     def is_echo(self, frame: np.ndarray, reference: np.ndarray) -> bool:
         """True when the frame is mostly the played signal (see :meth:`score`)."""
-        self.last_score = self.score(frame, reference)
-        return self.last_score >= self.threshold
+        return self.score(frame, reference) >= self.threshold

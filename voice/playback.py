@@ -27,7 +27,7 @@ from typing import Protocol
 
 import numpy as np
 
-from voice.audio import SAMPLE_RATE, write_wav
+from voice.audio import SAMPLE_RATE, resample, write_wav
 
 
 @dataclass
@@ -86,6 +86,11 @@ class AudioSink(Protocol):
         """``time.monotonic()`` when turn ``turn_id``'s first sample went out, None before that."""
         ...
 
+    def forget(self, turn_id: int) -> None:
+        """Drop a finished turn's audio (a kiosk runs for days); its first-audio time is kept for
+        the last :data:`KEEP_TURNS` turns. ``heard`` is empty afterwards."""
+        ...
+
     def reference(self, t0: float, t1: float) -> np.ndarray:
         """Audio played between monotonic times t0 and t1, float32 mono 16 kHz (zeros where silent)."""
         ...
@@ -99,6 +104,19 @@ class AudioSink(Protocol):
 class _Turn:
     clips: list[Clip] = field(default_factory=list)
     first_audio: float | None = None
+
+
+KEEP_TURNS = 32
+"""Finished turns whose first-audio time a sink remembers."""
+
+
+def _forget(turns: dict[int, _Turn], turn_id: int) -> None:
+    """Drop a turn's clips; keep the bookkeeping of the last KEEP_TURNS turns only."""
+    turn = turns.get(turn_id)
+    if turn is not None:
+        turn.clips.clear()
+    while len(turns) > KEEP_TURNS:
+        del turns[next(iter(turns))]
 
 
 class Playback:
@@ -120,7 +138,6 @@ class Playback:
         self._history_s = reference_s
         self._idle = threading.Event()
         self._idle.set()
-        self.stopped_at: float | None = None
         self.silenced_at: float | None = None
         self.silences: list[float] = []
         self._silence_pending = False
@@ -135,15 +152,13 @@ class Playback:
     def stop(self) -> None:
         """Drop everything queued; the next block read is silent.
 
-        ``stopped_at`` is when this was called; when audio was playing, ``silenced_at`` becomes the
-        start time of the first silent block (what a barge-in latency measurement needs), also
+        When audio was playing, ``silenced_at`` becomes the start time of the first silent block (what a barge-in latency measurement needs), also
         appended to ``silences``.
         """
         with self._lock:
             playing = bool(self._queue)
             self._queue.clear()
             self._idle.set()
-            self.stopped_at = time.monotonic()
             self._silence_pending = playing
 
     def is_playing(self) -> bool:
@@ -163,9 +178,8 @@ class Playback:
         return turn.first_audio if turn else None
 
     def forget(self, turn_id: int) -> None:
-        """Drop the bookkeeping of a finished turn."""
         with self._lock:
-            self._turns.pop(turn_id, None)
+            _forget(self._turns, turn_id)
 
     # -- consumer side (the audio callback thread) ------------------------------------------
     def read(self, n: int, t: float | None = None) -> np.ndarray:
@@ -214,10 +228,7 @@ class Playback:
             lo, hi = max(0, start), min(n, start + block.size)
             if lo < hi:
                 line[lo:hi] = block[lo - start : hi - start]
-        if self.sample_rate != SAMPLE_RATE:
-            import soxr
-
-            line = soxr.resample(line, self.sample_rate, SAMPLE_RATE).astype(np.float32)
+        line = resample(line, self.sample_rate)
         return line[:n16] if line.size >= n16 else np.pad(line, (0, n16 - line.size))
 
     def close(self) -> None:
@@ -316,6 +327,9 @@ class WavFileSink:
     def first_audio(self, turn_id: int) -> float | None:
         turn = self._turns.get(turn_id)
         return turn.first_audio if turn else None
+
+    def forget(self, turn_id: int) -> None:
+        _forget(self._turns, turn_id)
 
     def reference(self, t0: float, t1: float) -> np.ndarray:
         return np.zeros(max(0, int(round((t1 - t0) * SAMPLE_RATE))), np.float32)

@@ -132,6 +132,8 @@ def run_voice(
             results = conversation.results
         except AudioError as exc:
             fail(str(exc))
+        if audio_in and source.clipped_fraction > 0.001:
+            note(f"{source.clipped_fraction:.1%} of the samples in {audio_in} are clipped (recorded too loud)")
         if audio_in and not results:
             note(f"no speech found in {audio_in}")
         if audio_out:
