@@ -1,0 +1,480 @@
+"""The host end of the link: connect, handshake, heartbeat, reliable commands, events, reconnect.
+
+:class:`RobotLink` owns one supervisor thread that opens the port, runs the HELLO handshake, sends
+HEARTBEATs (~5 Hz), watches the controller's heartbeats and reconnects with exponential backoff
+when the port fails, the controller falls silent or reboots. pyserial's ``serial.threaded``
+ReaderThread turns bytes into frames; events from the controller are handed to ``on_event`` on a
+dispatcher thread of their own, so a handler may send commands. While no controller is connected,
+commands fail at once with :class:`NotConnected` (degraded mode): the appliance carries on without a
+body.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import queue
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import serial
+import serial.threaded
+
+from firmware_bridge import messages as m
+from firmware_bridge.framing import PROTOCOL_VERSION, Flags, Frame, FrameError, decode, encode
+from firmware_bridge.reliable import CommandTimeout, DuplicateFilter, LinkError, NotConnected, ReliableSender
+from firmware_bridge.transport import FrameProtocol, open_port
+
+log = logging.getLogger(__name__)
+
+
+class VersionMismatch(LinkError):
+    """The controller speaks another protocol version; the message names both."""
+
+
+class Unsupported(LinkError):
+    """The controller lacks the capability a command needs (from its HELLO)."""
+
+
+class LinkState(str, enum.Enum):
+    """Where the link is."""
+
+    DISCONNECTED = "disconnected"  # no port, or waiting to retry (degraded mode)
+    CONNECTING = "connecting"  # port open, handshake running
+    CONNECTED = "connected"
+    INCOMPATIBLE = "incompatible"  # a controller answered with another protocol version
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A command's outcome: its seq, the controller's ACK, and the round trip of the attempt that
+    got it, ms."""
+
+    seq: int
+    ack: m.Ack
+    rtt_ms: float
+
+    @property
+    def ok(self) -> bool:
+        """ACCEPTED or IN_PROGRESS."""
+        return self.ack.result in (m.Result.ACCEPTED, m.Result.IN_PROGRESS)
+
+
+@dataclass
+class _DoneBox:
+    event: threading.Event
+    done: m.Done | None = None
+
+
+class RobotLink:
+    """A connection to one motion/display controller that keeps itself up.
+
+    Args:
+        port: a port spec (see :mod:`firmware_bridge.transport`) or a callable returning an open
+            pyserial port (tests).
+        baudrate: for UARTs, bits/s.
+        ack_timeout_s: wait this long for an ACK before retransmitting, s.
+        retries: retransmissions per command before :class:`CommandTimeout`.
+        heartbeat_hz: host HEARTBEAT rate (the controller's deadman watchdog needs one per 500 ms).
+        link_timeout_s: no frame from the controller for this long: the link is considered lost.
+        backoff_s: (first, maximum) wait between reconnection attempts, s; doubles each failure.
+        host_id: sent in the host's HELLO.
+        on_event: called on the dispatcher thread with each controller event message
+            (TouchEvent, PresenceEvent, EstopEvent, BatteryEvent, FaultEvent).
+        on_state: called with each new :class:`LinkState`.
+        on_frame: monitor hook, called with ('rx' | 'tx', Frame) and ('rx', FrameError).
+    """
+
+    def __init__(
+        self,
+        port: str | Callable[[], serial.SerialBase],
+        *,
+        baudrate: int = 115200,
+        ack_timeout_s: float = 0.1,
+        retries: int = 5,
+        heartbeat_hz: float = 5.0,
+        link_timeout_s: float = 1.0,
+        backoff_s: tuple[float, float] = (0.2, 5.0),
+        host_id: str = "kiosk",
+        on_event: Callable[[m.Message], None] | None = None,
+        on_state: Callable[[LinkState], None] | None = None,
+        on_frame: Callable[[str, Frame | FrameError], None] | None = None,
+    ):
+        self.port = port
+        self.baudrate = baudrate
+        self.heartbeat_period_s = 1.0 / heartbeat_hz
+        self.link_timeout_s = link_timeout_s
+        self.backoff_s = backoff_s
+        self.host_id = host_id
+        self.on_event = on_event
+        self.on_state = on_state
+        self.on_frame = on_frame
+        self.state = LinkState.DISCONNECTED
+        self.error: str | None = None
+        self.controller: m.Hello | None = None
+        self.health: m.ControllerHeartbeat | None = None
+        self.host_state = int(m.HostHealth.APPLIANCE_OK)
+        self.sender = ReliableSender(self._write, ack_timeout_s, retries)
+        self.sender.abort(NotConnected("robot not connected yet"))
+        self.dedup = DuplicateFilter()
+        self.counters = {
+            "frames_sent": 0,
+            "frames_received": 0,
+            "duplicates_received": 0,
+            "reconnects": 0,
+            "controller_resets": 0,
+            "version_errors": 0,
+            "payload_errors": 0,
+            "late_acks": 0,
+        }
+        self._decoders: list = []  # decoder stats of every connection, summed in stats()
+        self._reader: serial.threaded.ReaderThread | None = None
+        self._write_lock = threading.Lock()
+        self._lost = threading.Event()
+        self._closed = threading.Event()
+        self._connected = threading.Event()
+        self._hello_event = threading.Event()
+        self._hello: m.Hello | None = None
+        self._hello_seq: int | None = None
+        self._reset_seen = threading.Event()
+        self._last_rx = 0.0
+        self._dones: OrderedDict[int, _DoneBox] = OrderedDict()
+        self._dones_lock = threading.Lock()
+        self._events: queue.Queue[m.Message | None] = queue.Queue()
+        self._start = time.monotonic()
+        self._threads: list[threading.Thread] = []
+
+    # -- life cycle ------------------------------------------------------------------------------
+    def start(self) -> RobotLink:
+        """Start the supervisor and event threads (returns at once; see :meth:`wait_connected`)."""
+        for target, name in ((self._supervise, "robot-link"), (self._dispatch, "robot-events")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def __enter__(self) -> RobotLink:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Disconnect and stop the threads."""
+        self._closed.set()
+        self._lost.set()
+        self._events.put(None)
+        for thread in self._threads:
+            thread.join(timeout=3)
+        self._disconnect()
+        self._set_state(LinkState.CLOSED)
+
+    def wait_connected(self, timeout: float) -> bool:
+        """Block until connected (True) or ``timeout`` s pass (False)."""
+        return self._connected.wait(timeout)
+
+    @property
+    def connected(self) -> bool:
+        """True while a controller is connected and has answered HELLO."""
+        return self.state == LinkState.CONNECTED
+
+    def _set_state(self, state: LinkState, error: str | None = None) -> None:
+        changed = state != self.state
+        self.state, self.error = state, error
+        if state == LinkState.CONNECTED:
+            self._connected.set()
+        else:
+            self._connected.clear()
+        if changed:
+            log.info("robot link %s%s", state.value, f": {error}" if error else "")
+            if self.on_state is not None:
+                self.on_state(state)
+
+    # -- supervisor ------------------------------------------------------------------------------
+    def _supervise(self) -> None:
+        delay = self.backoff_s[0]
+        was_connected = False
+        while not self._closed.is_set():
+            try:
+                self._connect()
+                hello = self._handshake()
+            except VersionMismatch as exc:
+                self._disconnect()
+                self._set_state(LinkState.INCOMPATIBLE, str(exc))
+                self._closed.wait(max(30.0, self.backoff_s[1]))  # new firmware may be flashed meanwhile
+                continue
+            except (OSError, ValueError, LinkError) as exc:  # incl. PortNotFound, SerialException, timeouts
+                self._disconnect()
+                self._set_state(LinkState.DISCONNECTED, str(exc))
+                self._closed.wait(delay)
+                delay = min(delay * 2, self.backoff_s[1])
+                continue
+            self.controller = hello
+            if was_connected:
+                self.counters["reconnects"] += 1
+            was_connected = True
+            delay = self.backoff_s[0]
+            self.sender.resume()
+            self._set_state(LinkState.CONNECTED)
+            why = self._keep_alive()
+            self.sender.abort(NotConnected(f"robot link lost: {why}"))
+            if why == "controller reset":
+                self.counters["controller_resets"] += 1
+                self._set_state(LinkState.CONNECTING, why)
+                try:
+                    self.controller = self._handshake()
+                except (LinkError, OSError) as exc:
+                    self._disconnect()
+                    self._set_state(LinkState.DISCONNECTED, str(exc))
+                    continue
+                self.sender.resume()
+                self._set_state(LinkState.CONNECTED)
+                why = self._keep_alive()
+                self.sender.abort(NotConnected(f"robot link lost: {why}"))
+            self._disconnect()
+            if not self._closed.is_set():
+                self._set_state(LinkState.DISCONNECTED, why)
+
+    def _connect(self) -> None:
+        self._set_state(LinkState.CONNECTING, self.error)
+        port = self.port() if callable(self.port) else open_port(self.port, self.baudrate)
+        self._lost.clear()
+        protocol = FrameProtocol(self._on_frame, self._on_lost, self._on_decode_error)
+        self._decoders.append(protocol.decoder.stats)
+        reader = serial.threaded.ReaderThread(port, lambda: protocol)
+        reader.daemon = True
+        reader.start()
+        reader.connect()
+        self._reader = reader
+
+    def _disconnect(self) -> None:
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            try:
+                reader.close()
+            except (OSError, serial.SerialException, RuntimeError) as exc:
+                log.debug("closing the port: %s", exc)
+
+    def _handshake(self) -> m.Hello:
+        """HELLO both ways. Raises VersionMismatch or CommandTimeout."""
+        self._hello_event.clear()
+        self._hello = None
+        self._reset_seen.clear()
+        hello = m.Hello(PROTOCOL_VERSION, 1, 0, 0, 0, self.host_id)
+        timeout = max(0.25, self.sender.ack_timeout_s * 2)
+        for _ in range(max(3, self.sender.retries + 1)):
+            self._write(encode(Frame(m.MsgType.HELLO, self.sender.next_seq(), Flags.NONE, hello.pack())))
+            if self._hello_event.wait(timeout):
+                theirs = self._hello
+                assert theirs is not None
+                if theirs.protocol != PROTOCOL_VERSION:
+                    raise VersionMismatch(
+                        f"the controller {theirs.device_id!r} (firmware {theirs.firmware}) speaks protocol "
+                        f"v{theirs.protocol}; this kiosk speaks v{PROTOCOL_VERSION}: update one of them"
+                    )
+                self.dedup.reset()
+                self._last_rx = time.monotonic()
+                return theirs
+            if self._lost.is_set():
+                raise NotConnected("port closed during the handshake")
+        raise CommandTimeout(
+            f"no HELLO from a controller on {self._port_name()} "
+            f"(is it powered, running the kiosk firmware, at {self.baudrate} baud?)"
+        )
+
+    def _keep_alive(self) -> str:
+        """Send heartbeats until the link is lost; return why it ended."""
+        next_beat = time.monotonic()
+        while True:
+            if self._closed.is_set():
+                return "closed"
+            if self._lost.is_set():
+                return "port lost"
+            if self._reset_seen.is_set():
+                return "controller reset"
+            now = time.monotonic()
+            if now - self._last_rx > self.link_timeout_s:
+                return f"no frame from the controller for {self.link_timeout_s * 1e3:.0f} ms"
+            if now >= next_beat:
+                uptime = int((now - self._start) * 1e3) & 0xFFFFFFFF
+                beat = m.HostHeartbeat(uptime, self.host_state)
+                try:
+                    self._write(encode(Frame(beat.TYPE, self.sender.next_seq(), Flags.NONE, beat.pack())))
+                except (OSError, NotConnected):
+                    return "port lost"
+                next_beat += self.heartbeat_period_s
+                if next_beat < now:
+                    next_beat = now + self.heartbeat_period_s
+            self._lost.wait(min(0.02, max(0.0, next_beat - time.monotonic())))
+
+    def _port_name(self) -> str:
+        return self.port if isinstance(self.port, str) else getattr(self.port, "__name__", "port")
+
+    # -- wire ------------------------------------------------------------------------------------
+    def _write(self, data: bytes) -> None:
+        reader = self._reader
+        if reader is None or self._lost.is_set():
+            raise NotConnected("robot not connected")
+        with self._write_lock:
+            reader.write(data)
+        self.counters["frames_sent"] += 1
+        if self.on_frame is not None:
+            self.on_frame("tx", decode(data[:-1]))
+
+    def _on_lost(self, exc: BaseException | None) -> None:
+        if exc is not None:
+            log.info("robot port lost: %s", exc)
+        self._lost.set()
+
+    def _on_decode_error(self, error: FrameError) -> None:
+        if self.on_frame is not None:
+            self.on_frame("rx", error)
+
+    def _on_frame(self, frame: Frame) -> None:
+        """Reader thread: one valid frame from the controller."""
+        self.counters["frames_received"] += 1
+        self._last_rx = time.monotonic()
+        if self.on_frame is not None:
+            self.on_frame("rx", frame)
+        if frame.version != PROTOCOL_VERSION and frame.type != m.MsgType.HELLO:
+            self.counters["version_errors"] += 1
+            return
+        try:
+            message = m.unpack(frame.type, frame.payload, m.CONTROLLER_TO_HOST)
+        except m.PayloadError as exc:
+            self.counters["payload_errors"] += 1
+            log.warning("robot: bad %s payload: %s", frame.type, exc)
+            if frame.reliable:  # acknowledge, so the controller does not retry forever
+                self._send_ack(m.Ack(frame.seq, m.Result.FAILED, exc.reason, str(exc)[:48]))
+            return
+        if isinstance(message, m.Hello):
+            self._on_hello(frame.seq, message)
+        elif isinstance(message, m.Ack):
+            if not self.sender.on_ack(message):
+                self.counters["late_acks"] += 1
+        elif isinstance(message, m.ControllerHeartbeat):
+            previous, self.health = self.health, message
+            if previous is not None and message.uptime_ms + 1000 < previous.uptime_ms and self.connected:
+                self._reset_seen.set()  # uptime went backwards: the controller rebooted
+        elif frame.reliable:
+            previous_ack = self.dedup.seen(frame.seq)
+            if previous_ack is not None:
+                self.counters["duplicates_received"] += 1
+                self._send_ack(previous_ack)
+                return
+            ack = m.Ack(frame.seq, m.Result.ACCEPTED)
+            self.dedup.remember(frame.seq, ack)
+            self._send_ack(ack)
+            if isinstance(message, m.Done):
+                self._on_done(message)
+            else:
+                self._events.put(message)
+
+    def _on_hello(self, seq: int, hello: m.Hello) -> None:
+        if not self._hello_event.is_set():
+            self._hello, self._hello_seq = hello, seq
+            self._hello_event.set()
+        elif seq != self._hello_seq and self.connected:
+            # An unprompted HELLO (not a duplicate of the reply we took): the controller rebooted.
+            self._reset_seen.set()
+
+    def _send_ack(self, ack: m.Ack) -> None:
+        try:
+            self._write(encode(Frame(ack.TYPE, self.sender.next_seq(), Flags.NONE, ack.pack())))
+        except (OSError, NotConnected):
+            pass
+
+    def _dispatch(self) -> None:
+        while True:
+            message = self._events.get()
+            if message is None:
+                return
+            if self.on_event is not None:
+                try:
+                    self.on_event(message)
+                except Exception:
+                    log.exception("robot event handler failed on %s", message)
+
+    # -- commands --------------------------------------------------------------------------------
+    def request(self, message: m.Message, *, priority: bool = False) -> Reply:
+        """Send a reliable command and return the controller's reply.
+
+        Raises:
+            NotConnected: no controller (degraded mode) or the link went down meanwhile.
+            Unsupported: the controller's HELLO lacks the capability the command needs.
+            CommandTimeout: no ACK after every retry.
+        """
+        self._check_capability(message)
+        box = None
+        if message.TYPE in (m.MsgType.GESTURE, m.MsgType.TURN):
+            box = _DoneBox(threading.Event())
+        try:
+            seq, ack, rtt = self.sender.send(message, priority=priority)
+        except OSError as exc:
+            raise NotConnected(f"robot port error: {exc}") from exc
+        if box is not None and ack.result == m.Result.IN_PROGRESS:
+            with self._dones_lock:
+                existing = self._dones.get(seq)
+                if existing is None:
+                    self._dones[seq] = box
+                    while len(self._dones) > 64:
+                        self._dones.popitem(last=False)
+        return Reply(seq, ack, rtt)
+
+    def wait_done(self, seq: int, timeout: float) -> m.Done | None:
+        """The DONE of the long motion started by command ``seq``, or None after ``timeout`` s."""
+        with self._dones_lock:
+            box = self._dones.get(seq)
+            if box is None:
+                box = self._dones[seq] = _DoneBox(threading.Event())
+        box.event.wait(timeout)
+        return box.done
+
+    def _on_done(self, done: m.Done) -> None:
+        with self._dones_lock:
+            box = self._dones.get(done.cmd_seq)
+            if box is None:  # the DONE overtook the ACK's bookkeeping
+                box = self._dones[done.cmd_seq] = _DoneBox(threading.Event())
+            box.done = done
+            box.event.set()
+
+    def stream(self, message: m.Message) -> bool:
+        """Send an unacknowledged message (MOUTH). Returns False when not connected."""
+        if not self.connected or not self._has_capability(message):
+            return False
+        try:
+            self._write(encode(Frame(message.TYPE, self.sender.next_seq(), Flags.NONE, message.pack())))
+        except (OSError, NotConnected):
+            return False
+        return True
+
+    def _has_capability(self, message: m.Message) -> bool:
+        need = m.REQUIRES.get(message.TYPE)
+        return need is None or self.controller is None or bool(self.controller.capabilities & need)
+
+    def _check_capability(self, message: m.Message) -> None:
+        if not self._has_capability(message):
+            need = m.REQUIRES[message.TYPE]
+            raise Unsupported(f"the controller {self.controller.device_id!r} has no {need.name} ({message.TYPE.name})")
+
+    # -- diagnosis -------------------------------------------------------------------------------
+    def stats(self) -> dict:
+        """Counters and round-trip percentiles, for ``kiosk robot status`` and health."""
+        decoded = {"crc_errors": 0, "cobs_errors": 0, "other_frame_errors": 0, "bytes_received": 0}
+        for s in self._decoders:
+            decoded["crc_errors"] += s.crc_errors
+            decoded["cobs_errors"] += s.cobs_errors
+            decoded["other_frame_errors"] += s.length_errors + s.short_errors + s.overflows
+            decoded["bytes_received"] += s.bytes
+        return {
+            **self.counters,
+            **decoded,
+            "commands": self.sender.sent - self.sender.retransmissions,
+            "retries": self.sender.retransmissions,
+            "timeouts": self.sender.timeouts,
+            "rtt_ms": self.sender.rtt.summary(),
+        }

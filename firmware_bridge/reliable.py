@@ -1,0 +1,207 @@
+"""Reliable delivery over the frame link, used by both ends (see PROTOCOL.md, "Reliability").
+
+* :class:`ReliableSender`: sends a message with ``ACK_REQUESTED``, waits for the ACK carrying its
+  seq, and retransmits the same frame (same seq, ``RETRY`` flag) on timeout. Ordinary sends are one
+  at a time (stop-and-wait), so commands execute in the order they were sent; a ``priority`` send
+  (STOP) does not wait behind them.
+* :class:`DuplicateFilter`: the receiver's memory of recently executed seqs and the ACK each got,
+  so that a retransmission is answered with the same ACK and not executed twice.
+"""
+
+from __future__ import annotations
+
+import itertools
+import statistics
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from firmware_bridge.framing import Flags, Frame, encode
+from firmware_bridge.messages import Ack, Message
+
+
+class LinkError(RuntimeError):
+    """The robot link cannot carry a command (base class)."""
+
+
+class NotConnected(LinkError):
+    """No controller is connected (degraded mode) or the link was lost while waiting."""
+
+
+class CommandTimeout(LinkError):
+    """No ACK after every retry."""
+
+
+@dataclass
+class RttStats:
+    """Round-trip times of first-attempt commands, ms (Karn's rule: retransmitted commands are not
+    sampled, since their ACK cannot be matched to one transmission; Karn & Partridge, SIGCOMM 1987)."""
+
+    samples: deque[float] = field(default_factory=lambda: deque(maxlen=2000))
+
+    def add(self, ms: float) -> None:
+        """Record one round trip, ms."""
+        self.samples.append(ms)
+
+    def percentile(self, p: float) -> float | None:
+        """The p-th percentile (0-100) of the kept samples, ms; None without samples."""
+        if not self.samples:
+            return None
+        if len(self.samples) == 1:
+            return self.samples[0]
+        return statistics.quantiles(self.samples, n=100, method="inclusive")[min(98, max(0, round(p) - 1))]
+
+    def summary(self) -> dict[str, float | None]:
+        """p50, p90, p99 and max, ms."""
+        return {
+            "p50": self.percentile(50),
+            "p90": self.percentile(90),
+            "p99": self.percentile(99),
+            "max": max(self.samples) if self.samples else None,
+        }
+
+
+@dataclass
+class _Waiter:
+    event: threading.Event = field(default_factory=threading.Event)
+    ack: Ack | None = None
+
+
+class ReliableSender:
+    """Stop-and-wait sender with retransmission.
+
+    Args:
+        write: puts encoded bytes on the wire (thread-safe); may raise OSError.
+        ack_timeout_s: wait for an ACK this long before retransmitting, s.
+        retries: retransmissions after the first attempt before giving up.
+        first_seq: the first sequence number (u16).
+    """
+
+    def __init__(self, write: Callable[[bytes], None], ack_timeout_s: float, retries: int, first_seq: int = 0):
+        self.write = write
+        self.ack_timeout_s = ack_timeout_s
+        self.retries = retries
+        self.rtt = RttStats()
+        self.sent = 0
+        self.retransmissions = 0
+        self.timeouts = 0
+        self._seq = itertools.count(first_seq)
+        self._seq_lock = threading.Lock()
+        self._order = threading.Lock()
+        self._waiters: dict[int, _Waiter] = {}
+        self._lock = threading.Lock()
+        self._aborted: LinkError | None = None
+
+    def next_seq(self) -> int:
+        """A fresh sequence number (u16, wrapping)."""
+        with self._seq_lock:
+            return next(self._seq) & 0xFFFF
+
+    def send(self, message: Message, *, priority: bool = False) -> tuple[int, Ack, float]:
+        """Send ``message`` reliably and return (its seq, the ACK, ms from the last transmission to
+        the ACK).
+
+        Args:
+            priority: do not queue behind other sends (STOP).
+
+        Raises:
+            CommandTimeout: no ACK after ``retries`` retransmissions.
+            NotConnected: :meth:`abort` was called (the link went down) before the ACK came.
+            OSError: the write failed.
+        """
+        if priority:
+            return self._send(message)
+        with self._order:
+            return self._send(message)
+
+    def _send(self, message: Message) -> tuple[int, Ack, float]:
+        seq = self.next_seq()
+        payload = message.pack()
+        waiter = _Waiter()
+        with self._lock:
+            if self._aborted is not None:
+                raise self._aborted
+            self._waiters[seq] = waiter
+        try:
+            for attempt in range(self.retries + 1):
+                flags = Flags.ACK_REQUESTED | (Flags.RETRY if attempt else Flags.NONE)
+                t0 = time.monotonic()
+                self.write(encode(Frame(message.TYPE, seq, flags, payload)))
+                self.sent += 1
+                if attempt:
+                    self.retransmissions += 1
+                if waiter.event.wait(self.ack_timeout_s):
+                    if waiter.ack is None:
+                        raise self._aborted or NotConnected("link lost")
+                    rtt = (time.monotonic() - t0) * 1e3
+                    if attempt == 0:
+                        self.rtt.add(rtt)
+                    return seq, waiter.ack, rtt
+            self.timeouts += 1
+            raise CommandTimeout(
+                f"{message.TYPE.name} seq {seq}: no ACK after {self.retries + 1} attempts "
+                f"({self.ack_timeout_s * 1e3:.0f} ms each)"
+            )
+        finally:
+            with self._lock:
+                self._waiters.pop(seq, None)
+
+    def on_ack(self, ack: Ack) -> bool:
+        """Deliver a received ACK (reader thread). Returns False when nothing waited for it (a late
+        or duplicated ACK)."""
+        with self._lock:
+            waiter = self._waiters.get(ack.acked_seq)
+            if waiter is None or waiter.event.is_set():
+                return False
+            waiter.ack = ack
+            waiter.event.set()
+            return True
+
+    def abort(self, error: LinkError) -> None:
+        """Fail every waiting send with ``error`` and refuse new ones until :meth:`resume`."""
+        with self._lock:
+            self._aborted = error
+            for waiter in self._waiters.values():
+                waiter.event.set()
+
+    def resume(self) -> None:
+        """Accept sends again (after a new handshake)."""
+        with self._lock:
+            self._aborted = None
+
+
+class DuplicateFilter:
+    """The receiver's memory of the last ``window`` executed seqs and their ACKs.
+
+    A sender retransmits only while it waits, and waits for one ordinary frame at a time (plus
+    priority frames), so a window of 64 covers every retransmission that can still arrive.
+    """
+
+    def __init__(self, window: int = 64):
+        self.window = window
+        self.duplicates = 0
+        self._acks: OrderedDict[int, Ack] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def seen(self, seq: int) -> Ack | None:
+        """The ACK already sent for ``seq`` (counting a duplicate), or None if it is new."""
+        with self._lock:
+            ack = self._acks.get(seq)
+            if ack is not None:
+                self.duplicates += 1
+            return ack
+
+    def remember(self, seq: int, ack: Ack) -> None:
+        """Record the ACK sent for a newly executed ``seq``."""
+        with self._lock:
+            self._acks[seq] = ack
+            self._acks.move_to_end(seq)
+            while len(self._acks) > self.window:
+                self._acks.popitem(last=False)
+
+    def reset(self) -> None:
+        """Forget everything (a new HELLO: the peer's seqs start again)."""
+        with self._lock:
+            self._acks.clear()
