@@ -8,12 +8,14 @@ that installs it) and the appliance carries on lexical-only and extractive.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from appliance.answer.engine import AnswerEngine
-from appliance.config import Settings
+from appliance.config import RobotSettings, Settings
 from appliance.journal import Journal, Redactor
 from appliance.knowledge.ingest import Ingestor, IngestReport
 from appliance.knowledge.readers import ReadLimits
@@ -24,6 +26,10 @@ from appliance.site import Site, load_site, load_synonyms, site_file_in_use
 from appliance.triage import Triage
 from models.loader import load_embedder, load_llm
 from models.store import ModelStore
+
+if TYPE_CHECKING:
+    from firmware_bridge.robot import Robot
+    from firmware_bridge.sim.ports import SimulatedRobot
 
 log = logging.getLogger(__name__)
 
@@ -221,3 +227,75 @@ def build_conversation(appliance: Appliance, models: VoiceModels, sink, on_event
     session = Session(appliance.engine, cfg.session_timeout_s, cfg.history_turns)
     models.vad.reset()
     return Conversation(session, models.asr, models.voices, sink, models.vad, endpointer, cfg, on_event)
+
+
+@dataclass
+class RobotRuntime:
+    """The body as the appliance holds it: the robot API, and the simulated controller when the
+    port is ``sim``. ``robot`` is None when configured without a body."""
+
+    robot: Robot | None = None
+    sim: SimulatedRobot | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def close(self) -> None:
+        """Close the link, then the simulator."""
+        if self.robot is not None:
+            self.robot.link.close()
+        if self.sim is not None:
+            self.sim.close()
+
+    def __enter__(self) -> RobotRuntime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def connect_robot(
+    settings: RobotSettings,
+    port: str | None = None,
+    *,
+    on_action: Callable[[str], None] | None = None,
+    wait_s: float = 2.0,
+) -> RobotRuntime:
+    """Start the robot link on ``port`` (default: ``settings.port``): 'none' gives no body, 'sim'
+    starts the simulated controller on a pseudo-terminal (its actions go to ``on_action``).
+
+    Waits up to ``wait_s`` for the handshake; if it does not come the link keeps retrying in the
+    background and the appliance runs without a body meanwhile (degraded mode, noted).
+    """
+    from firmware_bridge.link import RobotLink
+    from firmware_bridge.robot import Robot
+    from firmware_bridge.sim.ports import SimulatedRobot
+
+    spec = port if port is not None else settings.port
+    if not spec or spec.strip().lower() == "none":
+        return RobotRuntime()
+    runtime = RobotRuntime()
+    if spec.strip().lower() == "sim":
+        runtime.sim = SimulatedRobot(on_action=on_action).start()
+        spec = runtime.sim.port
+        runtime.notes.append(f"robot: simulated controller on {spec}")
+    link = RobotLink(
+        spec,
+        baudrate=settings.baudrate,
+        ack_timeout_s=settings.ack_timeout_ms / 1e3,
+        retries=settings.retries,
+        heartbeat_hz=settings.heartbeat_hz,
+        link_timeout_s=settings.link_timeout_ms / 1e3,
+        backoff_s=(0.2, settings.reconnect_max_s),
+    )
+    runtime.robot = Robot(
+        link,
+        head_speed_dps=settings.head_speed_dps,
+        base_speed_dps=settings.base_speed_dps,
+        motion_interval_s=settings.motion_interval_ms / 1e3,
+    )
+    link.start()
+    if not link.wait_connected(wait_s):
+        runtime.notes.append(
+            f"robot: no controller on {spec} ({link.error or link.state.value}); running without a body "
+            "and retrying in the background"
+        )
+    return runtime

@@ -154,6 +154,40 @@ class ConversationSettings(BaseModel):
     first_clause_chars: int = Field(default=4, ge=1, description="a first clause this long may be spoken early")
 
 
+class RobotSettings(BaseModel):
+    """The robot's body: the serial link to its motion/display controller and its behaviours.
+
+    ``port``: None or "none" runs without a body; "sim" starts the built-in simulated controller;
+    otherwise a device path, ``usb:VID:PID[:SERIAL]``, ``serial:SERIAL`` or a pyserial URL
+    (see firmware_bridge/PROTOCOL.md and ``kiosk robot --help``).
+    """
+
+    port: str | None = Field(default=None, description="None/none: no body; sim; /dev/ttyACM0; usb:VID:PID; URL")
+    baudrate: int = Field(default=115200, ge=1200, description="UART bits/s (ignored by USB CDC)")
+    ack_timeout_ms: float = Field(default=100.0, ge=5, le=5000, description="retransmit after this long without ACK")
+    retries: int = Field(default=5, ge=0, le=50, description="retransmissions before a command fails")
+    heartbeat_hz: float = Field(
+        default=5.0, ge=3.0, le=50, description="host heartbeat rate (the controller's watchdog trips after 500 ms)"
+    )
+    link_timeout_ms: float = Field(default=1000.0, ge=300, description="controller silent this long: reconnect")
+    reconnect_max_s: float = Field(default=5.0, ge=0.2, description="longest wait between reconnection attempts")
+    motion_interval_ms: float = Field(default=300.0, ge=0, description="behaviours move each part at most this often")
+    head_speed_dps: int = Field(default=60, ge=1, le=360)
+    base_speed_dps: int = Field(default=30, ge=1, le=180)
+    greet_distance_cm: int = Field(default=250, ge=30, description="greet a person who comes this close")
+    greet_cooldown_s: float = Field(default=30.0, ge=0, description="do not greet again within this time")
+    idle_after_s: float = Field(default=60.0, ge=5, description="quiet this long: idle behaviour")
+    mouth_hz: float = Field(default=25.0, ge=20, le=100, description="lip-sync update rate while speaking")
+    staff_desk: str | None = Field(
+        default=None, pattern="^(left|right)$", description="point this way when handing a resident to staff"
+    )
+
+    @property
+    def enabled(self) -> bool:
+        """False when configured to run without a body."""
+        return bool(self.port) and self.port.strip().lower() != "none"
+
+
 class Settings(BaseSettings):
     """All configuration of one appliance. Construct with :func:`load_settings`."""
 
@@ -177,6 +211,7 @@ class Settings(BaseSettings):
     asr: AsrSettings = Field(default_factory=AsrSettings)
     tts: TtsSettings = Field(default_factory=TtsSettings)
     conversation: ConversationSettings = Field(default_factory=ConversationSettings)
+    robot: RobotSettings = Field(default_factory=RobotSettings)
 
     @classmethod
     def settings_customise_sources(

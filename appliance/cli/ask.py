@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from appliance.answer.types import Answer
-from appliance.cli.common import JSON_OPTION, KB_OPTION, fail, input_lines, note, out, print_json, settings, user_errors
+from appliance.cli.common import (
+    JSON_OPTION,
+    KB_OPTION,
+    fail,
+    input_lines,
+    note,
+    out,
+    print_json,
+    settings,
+    start_body,
+    user_errors,
+)
 from appliance.knowledge.text import detect_lang
 
 MODE_LABELS = {
@@ -46,21 +58,29 @@ def _print_mode(mode: str, lang: str) -> None:
         out.print(f"[{colour}][{tag}][/]", markup=True)
 
 
-def _ask_streaming(engine, question: str, session=None) -> Answer:
+def _ask_streaming(engine, question: str, session=None, on_event=None, turn_id: int = 0) -> Answer:
     """Ask, printing the mode as soon as it is decided and the text as it is released.
 
     With a session (``kiosk run --text``), follow-ups are resolved against the previous topic.
+    ``on_event`` receives the conversation's ModeDecided and Speaking events (the robot's body).
     """
+    from appliance.conversation import ModeDecided, Speaking
+
     lang = detect_lang(question)
     streamed = False
+    emit = on_event or (lambda event: None)
 
     def show(text: str) -> None:
         nonlocal streamed
         streamed = True
+        emit(Speaking(turn_id, text))
         sys.stdout.write(text)
         sys.stdout.flush()
 
-    on_mode = lambda mode: _print_mode(mode, lang)  # noqa: E731
+    def on_mode(mode: str) -> None:
+        emit(ModeDecided(turn_id, mode))
+        _print_mode(mode, lang)
+
     if session is None:
         answer = engine.ask(question, on_text=show, on_mode=on_mode)
     else:
@@ -122,29 +142,37 @@ def run(
     kb: Annotated[Path | None, KB_OPTION] = None,
     no_llm: Annotated[bool, typer.Option("--no-llm", help="answer extractively even if an LLM is installed")] = False,
     as_json: Annotated[bool, JSON_OPTION] = False,
+    robot: Annotated[
+        str | None,
+        typer.Option("--robot", help="the body: a port (see `kiosk robot --help`), 'sim' or 'none' (default: [robot] port)"),
+    ] = None,
 ) -> None:
     """Run the appliance: the voice loop (--no-ui) or a terminal conversation (--text).
 
     --no-ui listens on the configured microphone and answers on the speaker; with --audio-in it
     answers the turns in a file instead and prints, per turn, the transcript, the answer, its
     sources and the timings from the end of speech (ms). A missing speech model is reported with
-    the `kiosk models` command that installs it.
+    the `kiosk models` command that installs it. --robot connects the body; without a controller
+    the appliance runs on without one (degraded mode) and keeps trying to reconnect.
     """
     if (audio_in or audio_out) and not no_ui:
         fail("--audio-in and --audio-out belong to the voice loop: add --no-ui")
     if no_ui:
         from appliance.cli.voice import run_voice
 
-        run_voice(ctx, audio_in, audio_out, kb, no_llm, as_json)
+        run_voice(ctx, audio_in, audio_out, kb, no_llm, as_json, robot)
         return
     if not text:
         fail("the touchscreen front end is not in this version: use `kiosk run --no-ui` (voice) or `--text`")
     from appliance.bootstrap import build_appliance
+    from appliance.conversation import Heard, SessionEnded, TurnDone, TurnResult, UserSpeaking
     from appliance.dialogue import Session
+    from voice.asr import Transcript
 
     with user_errors():
         appliance = build_appliance(settings(ctx), kb_path=kb, use_llm=not no_llm)
-    with appliance:
+    with appliance, start_body(ctx, robot, appliance.settings.language) as body:
+        emit = body.handle if body is not None else (lambda event: None)
         for n in appliance.notes:
             note(n)
         site = appliance.site
@@ -157,6 +185,7 @@ def run(
         )
         out.print(greeting, markup=False)
         interactive = sys.stdin.isatty()
+        turn = 0
         while True:
             try:
                 q = input("您：" if interactive else "")
@@ -167,7 +196,14 @@ def run(
                 break
             if not q.strip():
                 continue
+            turn += 1
             if not interactive:
                 out.print(f"[bold]您：[/]{q}", markup=True)
+            emit(UserSpeaking(time.monotonic()))
+            emit(Heard(turn, Transcript(q, detect_lang(q), 1.0)))
             out.print("[bold]助手：[/]", markup=True)
-            _ask_streaming(engine, q, session)
+            answer = _ask_streaming(engine, q, session, emit, turn)
+            emit(TurnDone(TurnResult(turn, answer=answer, heard=answer.answer)))
+            if body is not None:
+                body.drain()
+        emit(SessionEnded(session.number))

@@ -77,3 +77,29 @@ def existing_file(path: Path, what: str) -> Path:
     if not path.is_file():
         fail(f"{what} not found: {path}")
     return path
+
+
+@contextmanager
+def start_body(ctx: typer.Context, port: str | None, lang: str, audio_window=None) -> Iterator:
+    """The robot's :class:`~appliance.body.Body` on ``port`` (default: ``[robot] port``), or None
+    without one. A simulated body ('sim') prints what it does on stderr. Closed on exit."""
+    from appliance.body import Body
+    from appliance.bootstrap import connect_robot
+
+    cfg = settings(ctx).robot
+    try:
+        runtime = connect_robot(cfg, port, on_action=lambda a: err.print(f"[cyan]  〔机器人〕{a}[/]", markup=True))
+    except (OSError, ValueError) as exc:
+        fail(f"cannot start the robot link: {exc}")
+    with runtime:
+        for n in runtime.notes:
+            note(n)
+        if runtime.robot is None:
+            yield None
+            return
+        body = Body(runtime.robot, cfg, lang=lang, audio_window=audio_window).start()
+        try:
+            yield body
+        finally:
+            body.drain()
+            body.close()

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from appliance.cli.common import JSON_OPTION, fail, note, out, print_json, settings, user_errors
+from appliance.cli.common import JSON_OPTION, fail, note, out, print_json, settings, start_body, user_errors
 
 audio_app = typer.Typer(help="Sound devices.", no_args_is_help=True)
 
@@ -82,7 +83,13 @@ def _print_turn(result, as_json: bool) -> None:
 
 
 def run_voice(
-    ctx: typer.Context, audio_in: Path | None, audio_out: Path | None, kb: Path | None, no_llm: bool, as_json: bool
+    ctx: typer.Context,
+    audio_in: Path | None,
+    audio_out: Path | None,
+    kb: Path | None,
+    no_llm: bool,
+    as_json: bool,
+    robot: str | None = None,
 ) -> None:
     """The voice loop on the configured devices, or on files (see ``kiosk run --help``)."""
     from appliance.bootstrap import VoiceUnavailable, build_appliance, build_conversation, load_voice_models
@@ -119,7 +126,13 @@ def run_voice(
         for n in models.notes:
             note(n)
 
+        body = stack.enter_context(
+            start_body(ctx, robot, cfg.language, audio_window=lambda: sink.reference(time.monotonic() - 0.04, time.monotonic()))
+        )
+
         def on_event(event) -> None:
+            if body is not None:
+                body.handle(event)
             if isinstance(event, TurnDone):
                 _print_turn(event.result, as_json)
             elif isinstance(event, Listening) and source.realtime and not as_json:
