@@ -65,11 +65,14 @@ class Flags(enum.IntFlag):
     ACK_REQUESTED: the receiver answers with an ACK carrying this frame's seq, and executes a
         repeated seq only once (the frame is "reliable"; the sender retries until acknowledged).
     RETRY: this is a retransmission of an earlier frame with the same seq (informational).
+    REPLY: on HELLO only: this HELLO answers the peer's HELLO (a HELLO without it is sent
+        unprompted, after a boot).
     """
 
     NONE = 0
     ACK_REQUESTED = 0x01
     RETRY = 0x02
+    REPLY = 0x04
 
 
 class FrameError(ValueError):

@@ -139,7 +139,6 @@ class RobotLink:
         self._connected = threading.Event()
         self._hello_event = threading.Event()
         self._hello: m.Hello | None = None
-        self._hello_seq: int | None = None
         self._reset_seen = threading.Event()
         self._last_rx = 0.0
         self._dones: OrderedDict[int, _DoneBox] = OrderedDict()
@@ -352,7 +351,7 @@ class RobotLink:
                 self._send_ack(m.Ack(frame.seq, m.Result.FAILED, exc.reason, str(exc)[:48]))
             return
         if isinstance(message, m.Hello):
-            self._on_hello(frame.seq, message)
+            self._on_hello(frame, message)
         elif isinstance(message, m.Ack):
             if not self.sender.on_ack(message):
                 self.counters["late_acks"] += 1
@@ -374,13 +373,13 @@ class RobotLink:
             else:
                 self._events.put(message)
 
-    def _on_hello(self, seq: int, hello: m.Hello) -> None:
-        if not self._hello_event.is_set():
-            self._hello, self._hello_seq = hello, seq
-            self._hello_event.set()
-        elif seq != self._hello_seq and self.connected:
-            # An unprompted HELLO (not a duplicate of the reply we took): the controller rebooted.
-            self._reset_seen.set()
+    def _on_hello(self, frame: Frame, hello: m.Hello) -> None:
+        if frame.flags & Flags.REPLY:
+            if not self._hello_event.is_set():  # the answer to our HELLO (a late duplicate is ignored)
+                self._hello = hello
+                self._hello_event.set()
+        elif self.connected:
+            self._reset_seen.set()  # an unprompted HELLO while connected: the controller rebooted
 
     def _send_ack(self, ack: m.Ack) -> None:
         try:

@@ -72,17 +72,34 @@ class _Waiter:
 class ReliableSender:
     """Stop-and-wait sender with retransmission.
 
+    The retransmission timeout (RTO) adapts to the measured round trip as in TCP (RFC 6298, 2.2-2.3:
+    SRTT and RTTVAR with alpha 1/8, beta 1/4, RTO = SRTT + 4 RTTVAR), bounded by ``min_rto_s`` and
+    ``ack_timeout_s``, and doubles on each retransmission of the same frame (RFC 6298, 5.5), up to
+    1 s. Before the first sample the RTO is ``ack_timeout_s``.
+
     Args:
         write: puts encoded bytes on the wire (thread-safe); may raise OSError.
-        ack_timeout_s: wait for an ACK this long before retransmitting, s.
+        ack_timeout_s: the first RTO and the RTO's upper bound, s.
         retries: retransmissions after the first attempt before giving up.
+        min_rto_s: the RTO's lower bound, s (room for the controller's own processing time).
         first_seq: the first sequence number (u16).
     """
 
-    def __init__(self, write: Callable[[bytes], None], ack_timeout_s: float, retries: int, first_seq: int = 0):
+    def __init__(
+        self,
+        write: Callable[[bytes], None],
+        ack_timeout_s: float,
+        retries: int,
+        min_rto_s: float = 0.02,
+        first_seq: int = 0,
+    ):
         self.write = write
         self.ack_timeout_s = ack_timeout_s
+        self.min_rto_s = min(min_rto_s, ack_timeout_s)
         self.retries = retries
+        self.rto_s = ack_timeout_s
+        self._srtt: float | None = None
+        self._rttvar = 0.0
         self.rtt = RttStats()
         self.sent = 0
         self.retransmissions = 0
@@ -124,29 +141,43 @@ class ReliableSender:
             if self._aborted is not None:
                 raise self._aborted
             self._waiters[seq] = waiter
+        waited = 0.0
         try:
             for attempt in range(self.retries + 1):
                 flags = Flags.ACK_REQUESTED | (Flags.RETRY if attempt else Flags.NONE)
+                timeout = min(1.0, self.rto_s * (2**attempt))
                 t0 = time.monotonic()
                 self.write(encode(Frame(message.TYPE, seq, flags, payload)))
                 self.sent += 1
                 if attempt:
                     self.retransmissions += 1
-                if waiter.event.wait(self.ack_timeout_s):
+                if waiter.event.wait(timeout):
                     if waiter.ack is None:
                         raise self._aborted or NotConnected("link lost")
                     rtt = (time.monotonic() - t0) * 1e3
                     if attempt == 0:
-                        self.rtt.add(rtt)
+                        self._sample(rtt / 1e3)
                     return seq, waiter.ack, rtt
+                waited += timeout
             self.timeouts += 1
             raise CommandTimeout(
                 f"{message.TYPE.name} seq {seq}: no ACK after {self.retries + 1} attempts "
-                f"({self.ack_timeout_s * 1e3:.0f} ms each)"
+                f"({waited * 1e3:.0f} ms in all)"
             )
         finally:
             with self._lock:
                 self._waiters.pop(seq, None)
+
+    def _sample(self, r: float) -> None:
+        """Update SRTT, RTTVAR and the RTO with a round trip ``r``, s (RFC 6298, 2.2-2.3)."""
+        self.rtt.add(r * 1e3)
+        with self._lock:
+            if self._srtt is None:
+                self._srtt, self._rttvar = r, r / 2
+            else:
+                self._rttvar = 0.75 * self._rttvar + 0.25 * abs(self._srtt - r)
+                self._srtt = 0.875 * self._srtt + 0.125 * r
+            self.rto_s = max(self.min_rto_s, min(self.ack_timeout_s, self._srtt + 4 * self._rttvar))
 
     def on_ack(self, ack: Ack) -> bool:
         """Deliver a received ACK (reader thread). Returns False when nothing waited for it (a late

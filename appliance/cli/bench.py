@@ -201,3 +201,41 @@ def voice(
                     f"{bv.summarise([t.stop_ms for t in trials])} ms; onset→silence: "
                     f"{bv.summarise([t.detect_ms + t.stop_ms for t in trials])} ms"
                 )
+
+
+@app.command()
+def robot(
+    pings: Annotated[int, typer.Option(help="PINGs per wire model (round-trip time)")] = 500,
+    commands: Annotated[int, typer.Option(help="commands per wire model (throughput)")] = 1000,
+    faults: Annotated[
+        bool, typer.Option("--faults", help="also run each wire with 5 % drop, 5 % corruption, 2 % duplication")
+    ] = False,
+) -> None:
+    """Round-trip latency (p50/p99) and command throughput over the simulated controller on a
+    pseudo-terminal, at 115200 baud and at USB full speed (and with no wire model at all)."""
+    from firmware_bridge.bench import run
+    from firmware_bridge.reliable import LinkError
+    from firmware_bridge.sim.ports import Faults, Wire
+
+    out.print(f"machine: {_machine()}")
+    out.print(f"{pings} PINGs then {commands} FACE commands per row, stop-and-wait, over a pseudo-terminal")
+    out.print(
+        f"  {'wire':28s}{'faults':>8s}{'floor ms':>10s}{'RTT p50':>10s}{'p99':>8s}{'max':>8s}"
+        f"{'cmd/s':>8s}{'retries':>9s}{'timeouts':>9s}{'failed':>8s}"
+    )
+    wires = [Wire("uart", 115200), Wire("usb-fs"), Wire("pty")]
+    fault_sets = [None, Faults(0.05, 0.05, 0.02, seed=1)] if faults else [None]
+    for wire in wires:
+        for f in fault_sets:
+            try:
+                fig = run(wire, pings, commands, f, ack_timeout_s=0.05 if f else 0.1, retries=10 if f else 5)
+            except LinkError as exc:
+                out.print(f"  {wire.describe():28s} failed: {exc}")
+                continue
+            out.print(
+                f"  {fig.wire:28s}{'5/5/2' if f else 'none':>8s}{fig.wire_floor_ms:10.2f}{fig.rtt_p50:10.2f}"
+                f"{fig.rtt_p99:8.2f}{fig.rtt_max:8.2f}{fig.commands_per_s:8.0f}{fig.retries:9d}{fig.timeouts:9d}"
+                f"{fig.failures:8d}",
+                markup=False,
+            )
+    out.print("floor: a PING and its ACK on the wire alone; RTT: send to ACK, ms (Karn: first attempts only)")

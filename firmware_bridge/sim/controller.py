@@ -186,8 +186,8 @@ class SimController:
         except OSError as exc:  # nobody on the line: like a UART, the bytes are simply gone
             log.debug("sim write failed: %s", exc)
 
-    def _send(self, message: m.Message, seq: int = 0) -> None:
-        self._write(encode(Frame(message.TYPE, seq, Flags.NONE, message.pack(), PROTOCOL_VERSION)))
+    def _send(self, message: m.Message, seq: int = 0, flags: Flags = Flags.NONE) -> None:
+        self._write(encode(Frame(message.TYPE, seq, flags, message.pack(), PROTOCOL_VERSION)))
 
     def hello(self) -> None:
         """Send an unprompted HELLO (as after boot)."""
@@ -246,7 +246,7 @@ class SimController:
         self._send(ack)
 
     def _on_hello(self, hello: m.Hello) -> None:
-        self._send(self._hello(), self.sender.next_seq())
+        self._send(self._hello(), self.sender.next_seq(), Flags.REPLY)
         self.dedup.reset()
         self._host_hello = hello.protocol == self.protocol
         self._last_host_hb = None  # the watchdog arms at the first heartbeat of this host session
