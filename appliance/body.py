@@ -145,6 +145,18 @@ class Body:
             self.turn_over()
         elif isinstance(event, SessionEnded):
             self.session_over()
+        self._report_state(listening=isinstance(event, (UserSpeaking, BargeIn, TurnDone)))
+
+    def _report_state(self, listening: bool = False) -> None:
+        """Put what the appliance is doing into the host heartbeat (for the controller's display)."""
+        bits = m.HostHealth.APPLIANCE_OK
+        if self._speaking.is_set():
+            bits |= m.HostHealth.SPEAKING
+        if listening:
+            bits |= m.HostHealth.LISTENING
+        if self._emergency:
+            bits |= m.HostHealth.EMERGENCY
+        self.robot.link.host_state = int(bits)
 
     def thinking(self) -> None:
         """The resident's words are in: the answer is being prepared."""
@@ -246,8 +258,9 @@ class Body:
                 continue
             try:
                 action()
-                self.actions.append(what)
-                del self.actions[:-200]
+                if what != "drain":
+                    self.actions.append(what)
+                    del self.actions[:-200]
             except (LinkError, ValueError) as exc:
                 self.failures += 1
                 log.debug("body: %s failed: %s", what, exc)

@@ -257,6 +257,7 @@ def connect_robot(
     port: str | None = None,
     *,
     on_action: Callable[[str], None] | None = None,
+    on_frame: Callable | None = None,
     wait_s: float = 2.0,
 ) -> RobotRuntime:
     """Start the robot link on ``port`` (default: ``settings.port``): 'none' gives no body, 'sim'
@@ -264,6 +265,7 @@ def connect_robot(
 
     Waits up to ``wait_s`` for the handshake; if it does not come the link keeps retrying in the
     background and the appliance runs without a body meanwhile (degraded mode, noted).
+    ``on_frame`` is the link's monitor hook (``kiosk robot monitor``).
     """
     from firmware_bridge.link import RobotLink
     from firmware_bridge.robot import Robot
@@ -285,6 +287,7 @@ def connect_robot(
         heartbeat_hz=settings.heartbeat_hz,
         link_timeout_s=settings.link_timeout_ms / 1e3,
         backoff_s=(0.2, settings.reconnect_max_s),
+        on_frame=on_frame,
     )
     runtime.robot = Robot(
         link,
@@ -293,7 +296,9 @@ def connect_robot(
         motion_interval_s=settings.motion_interval_ms / 1e3,
     )
     link.start()
-    if not link.wait_connected(wait_s):
+    if link.wait_connected(wait_s):
+        link.wait_health(0.5)  # the e-stop state is known before the first command
+    else:
         runtime.notes.append(
             f"robot: no controller on {spec} ({link.error or link.state.value}); running without a body "
             "and retrying in the background"

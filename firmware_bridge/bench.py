@@ -40,17 +40,24 @@ def wire_floor_ms(wire: Wire) -> float:
     return (wire.delay_s(ping, 0.0005) + wire.delay_s(ack, 0.0005)) * 1e3
 
 
-def run(wire: Wire, pings: int = 500, commands: int = 1000, faults: Faults | None = None,
-        ack_timeout_s: float = 0.1, retries: int = 5) -> RobotFigures:
+def run(
+    wire: Wire,
+    pings: int = 500,
+    commands: int = 1000,
+    faults: Faults | None = None,
+    ack_timeout_s: float = 0.1,
+    retries: int = 5,
+) -> RobotFigures:
     """Measure one wire model: ``pings`` PINGs one after another (RTT), then ``commands`` FACE
     commands as fast as stop-and-wait allows (throughput).
 
     Raises:
         LinkError: the link did not come up within 5 s.
     """
-    with SimulatedRobot(wire=wire, faults=faults) as sim, RobotLink(
-        sim.port, ack_timeout_s=ack_timeout_s, retries=retries
-    ) as link:
+    with (
+        SimulatedRobot(wire=wire, faults=faults) as sim,
+        RobotLink(sim.port, ack_timeout_s=ack_timeout_s, retries=retries) as link,
+    ):
         if not link.wait_connected(5.0):
             raise LinkError(f"the simulator did not answer: {link.error}")
         rtt = RttStats()

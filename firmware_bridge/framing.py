@@ -44,7 +44,7 @@ MAX_PAYLOAD = 255
 MAX_FRAME = HEADER.size + MAX_PAYLOAD + CRC.size
 """Largest unencoded frame, bytes (264)."""
 MAX_ENCODED = MAX_FRAME + MAX_FRAME // 254 + 1
-"""Largest COBS-encoded frame without its delimiter, bytes (COBS adds at most ceil(n/254))."""
+"""Largest COBS-encoded frame without its delimiter, bytes (COBS adds one byte per started 254-byte block: n // 254 + 1)."""
 DELIMITER = b"\x00"
 
 _crc16 = Calculator(Crc16.IBM_3740, optimized=True)
@@ -182,13 +182,7 @@ class DecoderStats:
     @property
     def errors(self) -> int:
         """All damaged frames."""
-        return (
-            self.cobs_errors
-            + self.crc_errors
-            + self.length_errors
-            + self.short_errors
-            + self.overflows
-        )
+        return self.cobs_errors + self.crc_errors + self.length_errors + self.short_errors + self.overflows
 
 
 @dataclass

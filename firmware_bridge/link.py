@@ -39,7 +39,7 @@ class Unsupported(LinkError):
     """The controller lacks the capability a command needs (from its HELLO)."""
 
 
-class LinkState(str, enum.Enum):
+class LinkState(enum.StrEnum):
     """Where the link is."""
 
     DISCONNECTED = "disconnected"  # no port, or waiting to retry (degraded mode)
@@ -176,6 +176,14 @@ class RobotLink:
         """Block until connected (True) or ``timeout`` s pass (False)."""
         return self._connected.wait(timeout)
 
+    def wait_health(self, timeout: float) -> bool:
+        """Block until a controller heartbeat of this connection has arrived (the e-stop and
+        watchdog state are known), or ``timeout`` s pass (False)."""
+        deadline = time.monotonic() + timeout
+        while self.health is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self.health is not None
+
     @property
     def connected(self) -> bool:
         """True while a controller is connected and has answered HELLO."""
@@ -241,6 +249,7 @@ class RobotLink:
     def _connect(self) -> None:
         self._set_state(LinkState.CONNECTING, self.error)
         port = self.port() if callable(self.port) else open_port(self.port, self.baudrate)
+        port.reset_input_buffer()  # bytes the controller sent while nobody listened are stale
         self._lost.clear()
         protocol = FrameProtocol(self._on_frame, self._on_lost, self._on_decode_error)
         self._decoders.append(protocol.decoder.stats)
@@ -276,6 +285,7 @@ class RobotLink:
                         f"v{theirs.protocol}; this kiosk speaks v{PROTOCOL_VERSION}: update one of them"
                     )
                 self.dedup.reset()
+                self.health = None  # until this connection's first heartbeat
                 self._last_rx = time.monotonic()
                 return theirs
             if self._lost.is_set():
@@ -348,7 +358,7 @@ class RobotLink:
             self.counters["payload_errors"] += 1
             log.warning("robot: bad %s payload: %s", frame.type, exc)
             if frame.reliable:  # acknowledge, so the controller does not retry forever
-                self._send_ack(m.Ack(frame.seq, m.Result.FAILED, exc.reason, str(exc)[:48]))
+                self._send_ack(m.Ack(frame.seq, m.result_for(exc.reason), exc.reason, m.clip_utf8(str(exc), 48)))
             return
         if isinstance(message, m.Hello):
             self._on_hello(frame, message)
@@ -357,7 +367,13 @@ class RobotLink:
                 self.counters["late_acks"] += 1
         elif isinstance(message, m.ControllerHeartbeat):
             previous, self.health = self.health, message
-            if previous is not None and message.uptime_ms + 1000 < previous.uptime_ms and self.connected:
+            wrapped = previous is not None and previous.uptime_ms > 0xFFFFFFFF - 60_000  # 49.7 days
+            if (
+                previous is not None
+                and message.uptime_ms + 1000 < previous.uptime_ms
+                and not wrapped
+                and self.connected
+            ):
                 self._reset_seen.set()  # uptime went backwards: the controller rebooted
         elif frame.reliable:
             previous_ack = self.dedup.seen(frame.seq)

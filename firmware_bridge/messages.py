@@ -156,6 +156,13 @@ def _str_bytes(value: str, maximum: int, name: str) -> bytes:
     return bytes([len(data)]) + data
 
 
+def clip_utf8(text: str, max_bytes: int) -> str:
+    """``text`` shortened to at most ``max_bytes`` of UTF-8 without splitting a character (for
+    diagnostic strings such as ACK detail; display text is refused, never cut)."""
+    data = text.encode("utf-8")[:max_bytes]
+    return data.decode("utf-8", errors="ignore")
+
+
 class PayloadError(ValueError):
     """A payload that does not match its message type's struct (wrong size, bad UTF-8, bad enum).
 
@@ -465,7 +472,21 @@ class FaultEvent(Message):
 
 HOST_TO_CONTROLLER: dict[int, type[Message]] = {
     m.TYPE: m
-    for m in (Hello, Ack, HostHeartbeat, Ping, Stop, Look, GestureCmd, Turn, FaceCmd, Mouth, Led, DisplayText, EstopReset)
+    for m in (
+        Hello,
+        Ack,
+        HostHeartbeat,
+        Ping,
+        Stop,
+        Look,
+        GestureCmd,
+        Turn,
+        FaceCmd,
+        Mouth,
+        Led,
+        DisplayText,
+        EstopReset,
+    )
 }
 CONTROLLER_TO_HOST: dict[int, type[Message]] = {
     m.TYPE: m
@@ -484,6 +505,16 @@ REQUIRES: dict[MsgType, Capability] = {
 }
 
 
+def result_for(reason: Reason) -> Result:
+    """The ACK result for a payload the receiver could not take: UNSUPPORTED for an unknown
+    type, gesture, face or pattern; REJECTED_LIMIT for a too-long string; FAILED otherwise."""
+    if reason in (Reason.UNKNOWN_TYPE, Reason.UNKNOWN_GESTURE, Reason.UNKNOWN_FACE, Reason.UNKNOWN_PATTERN):
+        return Result.UNSUPPORTED
+    if reason == Reason.TEXT_TOO_LONG:
+        return Result.REJECTED_LIMIT
+    return Result.FAILED
+
+
 def unpack(mtype: int, payload: bytes, table: dict[int, type[Message]]) -> Message:
     """Parse a payload of type ``mtype`` with one of the direction tables above.
 
@@ -492,7 +523,7 @@ def unpack(mtype: int, payload: bytes, table: dict[int, type[Message]]) -> Messa
     """
     cls = table.get(mtype)
     if cls is None:
-        raise PayloadError(f"unknown message type {mtype:#04x}")
+        raise PayloadError(f"unknown message type {mtype:#04x}", Reason.UNKNOWN_TYPE)
     return cls.unpack(payload)
 
 

@@ -21,6 +21,15 @@ from dataclasses import dataclass, field
 from firmware_bridge.framing import Flags, Frame, encode
 from firmware_bridge.messages import Ack, Message
 
+MAX_RTO_S = 1.0
+"""The retransmission timeout never exceeds this, s."""
+DUPLICATE_MEMORY_S = 30.0
+"""How long a receiver remembers an executed seq, s: longer than any sender keeps retransmitting
+(at most MAX_RTO_S per attempt; a controller gives an event up after EVENT_GIVE_UP_S), far shorter
+than the 65,536 frames it takes a seq to come back (half an hour at the busiest)."""
+EVENT_GIVE_UP_S = 20.0
+"""A controller drops an event or DONE still unacknowledged this long after its first send, s."""
+
 
 class LinkError(RuntimeError):
     """The robot link cannot carry a command (base class)."""
@@ -74,8 +83,9 @@ class ReliableSender:
 
     The retransmission timeout (RTO) adapts to the measured round trip as in TCP (RFC 6298, 2.2-2.3:
     SRTT and RTTVAR with alpha 1/8, beta 1/4, RTO = SRTT + 4 RTTVAR), bounded by ``min_rto_s`` and
-    ``ack_timeout_s``, and doubles on each retransmission of the same frame (RFC 6298, 5.5), up to
-    1 s. Before the first sample the RTO is ``ack_timeout_s``.
+    ``ack_timeout_s``. Each timeout doubles it, up to :data:`MAX_RTO_S`, and the doubled value stays
+    until the next round trip is measured (RFC 6298, 5.5-5.7). Before the first sample the RTO is
+    ``ack_timeout_s``.
 
     Args:
         write: puts encoded bytes on the wire (thread-safe); may raise OSError.
@@ -116,12 +126,14 @@ class ReliableSender:
         with self._seq_lock:
             return next(self._seq) & 0xFFFF
 
-    def send(self, message: Message, *, priority: bool = False) -> tuple[int, Ack, float]:
+    def send(self, message: Message, *, priority: bool = False, seq: int | None = None) -> tuple[int, Ack, float]:
         """Send ``message`` reliably and return (its seq, the ACK, ms from the last transmission to
         the ACK).
 
         Args:
             priority: do not queue behind other sends (STOP).
+            seq: resend under this earlier seq (a frame whose earlier send gave up), so the
+                receiver's duplicate memory still recognises it; default: a fresh seq.
 
         Raises:
             CommandTimeout: no ACK after ``retries`` retransmissions.
@@ -129,12 +141,12 @@ class ReliableSender:
             OSError: the write failed.
         """
         if priority:
-            return self._send(message)
+            return self._send(message, seq)
         with self._order:
-            return self._send(message)
+            return self._send(message, seq)
 
-    def _send(self, message: Message) -> tuple[int, Ack, float]:
-        seq = self.next_seq()
+    def _send(self, message: Message, seq: int | None) -> tuple[int, Ack, float]:
+        seq = self.next_seq() if seq is None else seq
         payload = message.pack()
         waiter = _Waiter()
         with self._lock:
@@ -145,7 +157,7 @@ class ReliableSender:
         try:
             for attempt in range(self.retries + 1):
                 flags = Flags.ACK_REQUESTED | (Flags.RETRY if attempt else Flags.NONE)
-                timeout = min(1.0, self.rto_s * (2**attempt))
+                timeout = self.rto_s
                 t0 = time.monotonic()
                 self.write(encode(Frame(message.TYPE, seq, flags, payload)))
                 self.sent += 1
@@ -159,6 +171,8 @@ class ReliableSender:
                         self._sample(rtt / 1e3)
                     return seq, waiter.ack, rtt
                 waited += timeout
+                with self._lock:  # back off, and keep the longer RTO until a new sample (RFC 6298, 5.5-5.7)
+                    self.rto_s = min(MAX_RTO_S, self.rto_s * 2)
             self.timeouts += 1
             raise CommandTimeout(
                 f"{message.TYPE.name} seq {seq}: no ACK after {self.retries + 1} attempts "
@@ -204,33 +218,44 @@ class ReliableSender:
 
 
 class DuplicateFilter:
-    """The receiver's memory of the last ``window`` executed seqs and their ACKs.
+    """The receiver's memory of recently executed seqs and their ACKs: the last ``window`` of them,
+    each for ``max_age_s``.
 
     A sender retransmits only while it waits, and waits for one ordinary frame at a time (plus
-    priority frames), so a window of 64 covers every retransmission that can still arrive.
+    priority frames), so a window of 64 covers every retransmission that can still arrive. The age
+    limit keeps a seq that comes round again after the u16 wraps from being taken for a duplicate.
     """
 
-    def __init__(self, window: int = 64):
+    def __init__(self, window: int = 64, max_age_s: float = DUPLICATE_MEMORY_S, clock=time.monotonic):
         self.window = window
+        self.max_age_s = max_age_s
+        self.clock = clock
         self.duplicates = 0
-        self._acks: OrderedDict[int, Ack] = OrderedDict()
+        self._acks: OrderedDict[int, tuple[float, Ack]] = OrderedDict()
         self._lock = threading.Lock()
 
     def seen(self, seq: int) -> Ack | None:
         """The ACK already sent for ``seq`` (counting a duplicate), or None if it is new."""
         with self._lock:
-            ack = self._acks.get(seq)
-            if ack is not None:
-                self.duplicates += 1
-            return ack
+            self._expire()
+            entry = self._acks.get(seq)
+            if entry is None:
+                return None
+            self.duplicates += 1
+            return entry[1]
 
     def remember(self, seq: int, ack: Ack) -> None:
         """Record the ACK sent for a newly executed ``seq``."""
         with self._lock:
-            self._acks[seq] = ack
+            self._acks[seq] = (self.clock(), ack)
             self._acks.move_to_end(seq)
             while len(self._acks) > self.window:
                 self._acks.popitem(last=False)
+
+    def _expire(self) -> None:
+        limit = self.clock() - self.max_age_s
+        while self._acks and next(iter(self._acks.values()))[0] < limit:
+            self._acks.popitem(last=False)
 
     def reset(self) -> None:
         """Forget everything (a new HELLO: the peer's seqs start again)."""

@@ -150,7 +150,9 @@ class Robot:
             return None
         return self.link.request(message)
 
-    def look(self, pan_deg: float, tilt_deg: float, speed_dps: int | None = None, *, limited: bool = False) -> Reply | None:
+    def look(
+        self, pan_deg: float, tilt_deg: float, speed_dps: int | None = None, *, limited: bool = False
+    ) -> Reply | None:
         """Turn the head to pan/tilt, degrees (pan + left, tilt + up).
 
         Returns None when ``limited`` and the head moved too recently.
@@ -188,7 +190,9 @@ class Robot:
         """Mouth opening 0-255 (unacknowledged; send at >= 20 Hz while speaking)."""
         return self.link.stream(m.Mouth(max(0, min(255, int(level)))))
 
-    def led(self, rgb: tuple[int, int, int], pattern: str | m.LedPattern = m.LedPattern.SOLID, period_ms: int = 0) -> Reply:
+    def led(
+        self, rgb: tuple[int, int, int], pattern: str | m.LedPattern = m.LedPattern.SOLID, period_ms: int = 0
+    ) -> Reply:
         """Set the LEDs' colour and pattern (off, solid, breathe, blink, flash)."""
         p = pattern if isinstance(pattern, m.LedPattern) else parse_named(pattern, PATTERNS, "LED pattern")
         return self.link.request(m.Led(*rgb, p, period_ms))

@@ -29,6 +29,7 @@ app.add_typer(voice.audio_app, name="audio")
 app.add_typer(robot.app, name="robot")
 app.command("ask")(ask.ask)
 app.command("run")(ask.run)
+app.command("health")(system.health)
 
 
 @app.callback()

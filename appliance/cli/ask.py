@@ -18,6 +18,7 @@ from appliance.cli.common import (
     note,
     out,
     print_json,
+    report_health,
     settings,
     start_body,
     user_errors,
@@ -144,7 +145,9 @@ def run(
     as_json: Annotated[bool, JSON_OPTION] = False,
     robot: Annotated[
         str | None,
-        typer.Option("--robot", help="the body: a port (see `kiosk robot --help`), 'sim' or 'none' (default: [robot] port)"),
+        typer.Option(
+            "--robot", help="the body: a port (see `kiosk robot --help`), 'sim' or 'none' (default: [robot] port)"
+        ),
     ] = None,
 ) -> None:
     """Run the appliance: the voice loop (--no-ui) or a terminal conversation (--text).
@@ -171,7 +174,7 @@ def run(
 
     with user_errors():
         appliance = build_appliance(settings(ctx), kb_path=kb, use_llm=not no_llm)
-    with appliance, start_body(ctx, robot, appliance.settings.language) as body:
+    with appliance, start_body(ctx, robot, appliance.settings.language) as body, report_health(ctx, appliance, body):
         emit = body.handle if body is not None else (lambda event: None)
         for n in appliance.notes:
             note(n)

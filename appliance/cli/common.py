@@ -103,3 +103,20 @@ def start_body(ctx: typer.Context, port: str | None, lang: str, audio_window=Non
         finally:
             body.drain()
             body.close()
+
+
+@contextmanager
+def report_health(ctx: typer.Context, appliance, body) -> Iterator[None]:
+    """Write ``DATA_DIR/health.json`` while the block runs (see :mod:`appliance.health`)."""
+    from appliance.health import HEALTH_FILE, HealthWriter, appliance_health, robot_health
+
+    cfg = settings(ctx)
+    robot = body.robot if body is not None else None
+    writer = HealthWriter(
+        cfg.data_dir / HEALTH_FILE,
+        {"appliance": lambda: appliance_health(appliance), "robot": lambda: robot_health(robot)},
+    ).start()
+    try:
+        yield
+    finally:
+        writer.close()

@@ -26,7 +26,7 @@ PORT_OPTION = typer.Option("--port", "-p", help=PORT_HELP)
 
 
 @contextlib.contextmanager
-def _robot(ctx: typer.Context, port: str | None, wait_s: float = 3.0) -> Iterator:
+def _robot(ctx: typer.Context, port: str | None, wait_s: float = 3.0, on_frame=None) -> Iterator:
     """A connected :class:`~firmware_bridge.robot.Robot` on ``port``, or exit with the link error."""
     from appliance.bootstrap import connect_robot
 
@@ -35,13 +35,16 @@ def _robot(ctx: typer.Context, port: str | None, wait_s: float = 3.0) -> Iterato
     if not spec or spec.lower() == "none":
         fail("no robot port: give --port PORT (or 'sim'), or set [robot] port in the config")
     try:
-        runtime = connect_robot(cfg, spec, on_action=lambda a: err.print(f"[dim]sim: {a}[/]", markup=True), wait_s=wait_s)
+        runtime = connect_robot(
+            cfg, spec, on_action=lambda a: err.print(f"[dim]sim: {a}[/]", markup=True), on_frame=on_frame, wait_s=wait_s
+        )
     except (OSError, ValueError) as exc:
         fail(f"cannot open {spec}: {exc}")
     with runtime:
         robot = runtime.robot
         if not robot.connected:
             fail(f"no controller on {spec}: {robot.link.error or robot.link.state.value}")
+        robot.link.wait_health(1.0)  # know the e-stop state before any command
         yield robot
 
 
@@ -50,8 +53,14 @@ def _show_reply(what: str, reply, as_json: bool = False) -> None:
     ack = reply.ack
     if as_json:
         print_json(
-            {"command": what, "seq": reply.seq, "result": ack.result.name, "reason": ack.reason.name,
-             "detail": ack.detail, "rtt_ms": round(reply.rtt_ms, 3)}
+            {
+                "command": what,
+                "seq": reply.seq,
+                "result": ack.result.name,
+                "reason": ack.reason.name,
+                "detail": ack.detail,
+                "rtt_ms": round(reply.rtt_ms, 3),
+            }
         )
     elif reply.ok:
         out.print(f"{what}: {ack.result.name.lower()} ({reply.rtt_ms:.1f} ms)")
@@ -61,7 +70,9 @@ def _show_reply(what: str, reply, as_json: bool = False) -> None:
         raise typer.Exit(1)
 
 
-def _command(ctx: typer.Context, port: str | None, what: str, call, *, wait_done: bool = False, as_json: bool = False) -> None:
+def _command(
+    ctx: typer.Context, port: str | None, what: str, call, *, wait_done: bool = False, as_json: bool = False
+) -> None:
     from firmware_bridge.reliable import LinkError
 
     with _robot(ctx, port) as robot:
@@ -80,10 +91,11 @@ def _command(ctx: typer.Context, port: str | None, what: str, call, *, wait_done
 
 
 @app.command("status")
-def status(ctx: typer.Context, port: Annotated[str | None, PORT_OPTION] = None, as_json: Annotated[bool, JSON_OPTION] = False) -> None:
+def status(
+    ctx: typer.Context, port: Annotated[str | None, PORT_OPTION] = None, as_json: Annotated[bool, JSON_OPTION] = False
+) -> None:
     """Connect, then show the controller (id, firmware, capabilities), its health and the link counters."""
     with _robot(ctx, port) as robot:
-        time.sleep(0.5)  # a few heartbeats
         robot.ping()
         s = robot.status()
     if as_json:
@@ -185,8 +197,12 @@ def ports(as_json: Annotated[bool, JSON_OPTION] = False) -> None:
     from serial.tools import list_ports
 
     found = [
-        {"device": p.device, "vid_pid": f"{p.vid:04X}:{p.pid:04X}" if p.vid else None,
-         "serial": p.serial_number, "description": p.description}
+        {
+            "device": p.device,
+            "vid_pid": f"{p.vid:04X}:{p.pid:04X}" if p.vid else None,
+            "serial": p.serial_number,
+            "description": p.description,
+        }
         for p in list_ports.comports()
     ]
     if as_json:
@@ -232,9 +248,8 @@ def monitor(
         arrow = "<-" if direction == "rx" else "->"
         out.print(f"{stamp} {arrow} seq {item.seq:5d}{flags}  {text}", markup=False)
 
-    with _robot(ctx, port) as robot:
-        robot.link.on_frame = show
-        out.print(f"[dim]monitoring {port or settings(ctx).robot.port}; Ctrl-C to stop[/]", markup=True)
+    out.print(f"[dim]monitoring {port or settings(ctx).robot.port}; Ctrl-C to stop[/]", markup=True)
+    with _robot(ctx, port, on_frame=show) as robot:
         try:
             deadline = None if seconds is None else time.monotonic() + seconds
             while deadline is None or time.monotonic() < deadline:
@@ -251,7 +266,9 @@ SIM_HELP = """Commands on stdin: estop, release, person CM [BEARING_DEG], gone, 
 battery PCT [charging], fault CODE TEXT, reset, unplug, replug, state, quit."""
 
 
-@app.command("sim", help="Run the simulated controller on a pseudo-terminal (or TCP) and print the port to use.\n\n" + SIM_HELP)
+@app.command(
+    "sim", help="Run the simulated controller on a pseudo-terminal (or TCP) and print the port to use.\n\n" + SIM_HELP
+)
 def sim(
     tcp: Annotated[int | None, typer.Option("--tcp", help="serve on this TCP port (0: any) instead of a pty")] = None,
     wire: Annotated[str, typer.Option("--wire", help="speed model: pty, uart or usb-fs")] = "pty",
@@ -274,12 +291,16 @@ def sim(
         out.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {text}", markup=True)
 
     sim = SimulatedRobot(
-        kind="tcp" if tcp is not None else "pty", faults=faults, wire=Wire(wire, baud), tcp_port=tcp or 0,
-        device_id=device_id, on_action=action,
+        kind="tcp" if tcp is not None else "pty",
+        faults=faults,
+        wire=Wire(wire, baud),
+        tcp_port=tcp or 0,
+        device_id=device_id,
+        on_action=action,
     )
     with sim:
         print(f"port: {sim.port}", flush=True)
-        note(f"connect with: kiosk robot status --port {sim.port}   (or [robot] port = \"{sim.port}\")")
+        note(f'connect with: kiosk robot status --port {sim.port}   (or \\[robot] port = "{sim.port}")')
         quit_event = threading.Event()
         threading.Thread(target=_sim_console, args=(sim, quit_event), daemon=True).start()
         try:

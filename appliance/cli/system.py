@@ -68,3 +68,47 @@ def journal_show(
     for r in rows:
         t.add_row(*(str(r[c]) if r[c] is not None else "" for c in cols))
     out.print(t)
+
+
+def health(
+    ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False
+) -> None:
+    """The running appliance's health: knowledge-base version, models, the robot link (connected,
+    degraded = running without a body, e-stop), from DATA_DIR/health.json.
+
+    Exit code 0 when running and healthy, 1 when degraded or not running.
+    """
+    import time
+
+    from appliance.health import HEALTH_FILE, read_health
+
+    path = settings(ctx).data_dir / HEALTH_FILE
+    data, verdict = read_health(path)
+    if as_json:
+        print_json({"verdict": verdict, "report": data})
+    elif data is None:
+        out.print(f"no health report at {path}: the appliance has not run here (start it with `kiosk run`)")
+    else:
+        age = time.time() - data["time"]
+        out.print(f"appliance: {verdict} (pid {data['pid']}, report {age:.0f} s old)")
+        a = data.get("appliance", {})
+        out.print(
+            f"knowledge base: v{a.get('kb_version')}; LLM: {a.get('llm') or 'none (extractive)'}; "
+            f"embeddings: {a.get('embedding') or 'none (keywords only)'}"
+        )
+        r = data.get("robot", {})
+        if r.get("mode") == "none":
+            out.print("robot: none configured")
+        else:
+            link = r.get("link", {})
+            out.print(
+                f"robot: {r.get('mode')} — link {r.get('state')}" + (f" ({r['error']})" if r.get("error") else "")
+            )
+            out.print(
+                f"  reconnects {link.get('reconnects')}, retries {link.get('retries')}, timeouts "
+                f"{link.get('timeouts')}, CRC errors {link.get('crc_errors')}, e-stop "
+                f"{'LATCHED' if r.get('estop_latched') else 'clear'}"
+            )
+    robot_ok = data is not None and data.get("robot", {}).get("mode") in ("ok", "none")
+    if verdict != "running" or not robot_ok:
+        raise typer.Exit(1)

@@ -10,7 +10,17 @@ from typing import Annotated
 
 import typer
 
-from appliance.cli.common import JSON_OPTION, fail, note, out, print_json, settings, start_body, user_errors
+from appliance.cli.common import (
+    JSON_OPTION,
+    fail,
+    note,
+    out,
+    print_json,
+    report_health,
+    settings,
+    start_body,
+    user_errors,
+)
 
 audio_app = typer.Typer(help="Sound devices.", no_args_is_help=True)
 
@@ -127,8 +137,11 @@ def run_voice(
             note(n)
 
         body = stack.enter_context(
-            start_body(ctx, robot, cfg.language, audio_window=lambda: sink.reference(time.monotonic() - 0.04, time.monotonic()))
+            start_body(
+                ctx, robot, cfg.language, audio_window=lambda: sink.reference(time.monotonic() - 0.04, time.monotonic())
+            )
         )
+        stack.enter_context(report_health(ctx, appliance, body))
 
         def on_event(event) -> None:
             if body is not None:

@@ -12,11 +12,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from firmware_bridge import messages as m
 from firmware_bridge.framing import PROTOCOL_VERSION, Flags, Frame, StreamDecoder, encode
-from firmware_bridge.reliable import CommandTimeout, DuplicateFilter, NotConnected, ReliableSender
+from firmware_bridge.reliable import EVENT_GIVE_UP_S, CommandTimeout, DuplicateFilter, NotConnected, ReliableSender
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +168,7 @@ class SimController:
         self.dedup = DuplicateFilter()
         self.sender = ReliableSender(self._write, ack_timeout_s, retries)
         self._ack_timeout_s, self._retries = ack_timeout_s, retries
-        self._outbox: list[m.Message] = []
+        self._outbox: list[list] = []  # [message, seq or None until first sent, first send time]
         self._outbox_ready = threading.Condition()
         self._boot = time.monotonic()
         self._host_hello = False
@@ -209,13 +209,7 @@ class SimController:
             message = m.unpack(frame.type, frame.payload, m.HOST_TO_CONTROLLER)
         except m.PayloadError as exc:
             if frame.reliable:
-                reason = exc.reason if frame.type in m.HOST_TO_CONTROLLER else m.Reason.UNKNOWN_TYPE
-                result = m.Result.UNSUPPORTED if reason == m.Reason.UNKNOWN_TYPE else m.Result.FAILED
-                if reason in (m.Reason.UNKNOWN_GESTURE, m.Reason.UNKNOWN_FACE, m.Reason.UNKNOWN_PATTERN):
-                    result = m.Result.UNSUPPORTED
-                if reason == m.Reason.TEXT_TOO_LONG:
-                    result = m.Result.REJECTED_LIMIT
-                self._ack(frame.seq, m.Ack(frame.seq, result, reason, str(exc)[:48]))
+                self._ack(m.Ack(frame.seq, m.result_for(exc.reason), exc.reason, m.clip_utf8(str(exc), 48)))
             return
         with self.lock:
             if isinstance(message, m.Hello):
@@ -236,18 +230,25 @@ class SimController:
                 previous = self.dedup.seen(frame.seq)
                 if previous is not None:
                     self.counters.duplicates += 1
-                    self._ack(frame.seq, previous)
+                    self._ack(previous)
                     return
                 ack = self._execute(frame.seq, message, now)
                 self.dedup.remember(frame.seq, ack)
-                self._ack(frame.seq, ack)
+                self._ack(ack)
 
-    def _ack(self, seq: int, ack: m.Ack) -> None:
-        self._send(ack)
+    def _ack(self, ack: m.Ack) -> None:
+        self._send(ack, self.sender.next_seq())
 
     def _on_hello(self, hello: m.Hello) -> None:
         self._send(self._hello(), self.sender.next_seq(), Flags.REPLY)
         self.dedup.reset()
+        # Events belong to a host session: a new host learns the current state (e-stop, battery,
+        # fault) from the heartbeat, and a stale presence or e-stop event would mislead it.
+        with self._outbox_ready:
+            self.counters.events_lost += len(self._outbox)
+            self._outbox.clear()
+        self.sender.abort(NotConnected("new host session"))
+        self.sender.resume()
         self._host_hello = hello.protocol == self.protocol
         self._last_host_hb = None  # the watchdog arms at the first heartbeat of this host session
         if self._host_hello:
@@ -255,6 +256,10 @@ class SimController:
 
     # -- commands --------------------------------------------------------------------------------
     def _execute(self, seq: int, message: m.Message, now: float) -> m.Ack:
+        if isinstance(message, m.Stop):  # always accepted, even before HELLO
+            self.counters.executed += 1
+            self.executed.append((seq, message))
+            return self._do_stop(seq, message, now)
         if not self._host_hello:
             return self._reject(seq, m.Result.UNSUPPORTED, m.Reason.NOT_HELLO, "HELLO first")
         need = m.REQUIRES.get(message.TYPE)
@@ -277,7 +282,7 @@ class SimController:
 
     def _reject(self, seq: int, result: m.Result, reason: m.Reason, detail: str) -> m.Ack:
         self.counters.rejected += 1
-        return m.Ack(seq, result, reason, detail[:48])
+        return m.Ack(seq, result, reason, m.clip_utf8(detail, 48))
 
     def _ok(self, seq: int, action: str, result: m.Result = m.Result.ACCEPTED) -> m.Ack:
         self.on_action(action)
@@ -295,13 +300,20 @@ class SimController:
         pan, tilt, speed = msg.pan_cdeg / 100, msg.tilt_cdeg / 100, msg.speed_dps
         accel = msg.accel_dps2 or lim.default_head_accel
         if not lim.pan[0] <= pan <= lim.pan[1]:
-            return m.Ack(seq, m.Result.REJECTED_LIMIT, m.Reason.PAN_RANGE, f"pan {pan:g} outside {lim.pan[0]:g}..{lim.pan[1]:g}")
+            return m.Ack(
+                seq, m.Result.REJECTED_LIMIT, m.Reason.PAN_RANGE, f"pan {pan:g} outside {lim.pan[0]:g}..{lim.pan[1]:g}"
+            )
         if not lim.tilt[0] <= tilt <= lim.tilt[1]:
             return m.Ack(
-                seq, m.Result.REJECTED_LIMIT, m.Reason.TILT_RANGE, f"tilt {tilt:g} outside {lim.tilt[0]:g}..{lim.tilt[1]:g}"
+                seq,
+                m.Result.REJECTED_LIMIT,
+                m.Reason.TILT_RANGE,
+                f"tilt {tilt:g} outside {lim.tilt[0]:g}..{lim.tilt[1]:g}",
             )
         if not 0 < speed <= lim.head_speed:
-            return m.Ack(seq, m.Result.REJECTED_LIMIT, m.Reason.SPEED_LIMIT, f"speed {speed} not in 1..{lim.head_speed:g}")
+            return m.Ack(
+                seq, m.Result.REJECTED_LIMIT, m.Reason.SPEED_LIMIT, f"speed {speed} not in 1..{lim.head_speed:g}"
+            )
         if accel > lim.head_accel:
             return m.Ack(seq, m.Result.REJECTED_LIMIT, m.Reason.ACCEL_LIMIT, f"accel {accel:g} > {lim.head_accel:g}")
         self.state.pan, self.state.tilt = pan, tilt
@@ -319,9 +331,16 @@ class SimController:
         angle, speed = msg.angle_cdeg / 100, msg.speed_dps
         accel = msg.accel_dps2 or lim.default_base_accel
         if not lim.turn[0] <= angle <= lim.turn[1]:
-            return m.Ack(seq, m.Result.REJECTED_LIMIT, m.Reason.TURN_RANGE, f"turn {angle:g} outside {lim.turn[0]:g}..{lim.turn[1]:g}")
+            return m.Ack(
+                seq,
+                m.Result.REJECTED_LIMIT,
+                m.Reason.TURN_RANGE,
+                f"turn {angle:g} outside {lim.turn[0]:g}..{lim.turn[1]:g}",
+            )
         if not 0 < speed <= lim.base_speed:
-            return m.Ack(seq, m.Result.REJECTED_LIMIT, m.Reason.SPEED_LIMIT, f"speed {speed} not in 1..{lim.base_speed:g}")
+            return m.Ack(
+                seq, m.Result.REJECTED_LIMIT, m.Reason.SPEED_LIMIT, f"speed {speed} not in 1..{lim.base_speed:g}"
+            )
         if accel > lim.base_accel:
             return m.Ack(seq, m.Result.REJECTED_LIMIT, m.Reason.ACCEL_LIMIT, f"accel {accel:g} > {lim.base_accel:g}")
         if self.state.base is not None:
@@ -382,7 +401,9 @@ class SimController:
             | (m.Health.CHARGING if s.charging else 0)
             | (m.Health.HOST_SEEN if self._last_host_hb is not None and not s.watchdog_tripped else 0)
         )
-        return m.ControllerHeartbeat(int((now - self._boot) * 1e3) & 0xFFFFFFFF, int(flags), s.battery_pct, 31, s.fault_code)
+        return m.ControllerHeartbeat(
+            int((now - self._boot) * 1e3) & 0xFFFFFFFF, int(flags), s.battery_pct, 31, s.fault_code
+        )
 
     def _stop_all(self, why: str, reason: m.Reason, now: float) -> None:
         s = self.state
@@ -439,7 +460,9 @@ class SimController:
         latch is hardware and survives. Sends an unprompted HELLO as after boot."""
         with self.lock:
             s = self.state
-            self.state = BodyState(estop_latched=s.estop_latched, estop_pressed=s.estop_pressed, battery_pct=s.battery_pct)
+            self.state = BodyState(
+                estop_latched=s.estop_latched, estop_pressed=s.estop_pressed, battery_pct=s.battery_pct
+            )
             self.counters.resets += 1
             self.dedup.reset()
             self.decoder = StreamDecoder()
@@ -459,7 +482,7 @@ class SimController:
             if len(self._outbox) >= 64:
                 self._outbox.pop(0)
                 self.counters.events_lost += 1
-            self._outbox.append(message)
+            self._outbox.append([message, None, 0.0])
             self._outbox_ready.notify()
 
     def _send_events(self) -> None:
@@ -469,19 +492,27 @@ class SimController:
                     self._outbox_ready.wait()
                 if self._closed:
                     return
-                message = self._outbox[0]
+                entry = self._outbox[0]
             if not self._host_hello:  # events wait for a host session
                 time.sleep(0.05)
                 continue
+            if entry[1] is None:
+                entry[1], entry[2] = self.sender.next_seq(), time.monotonic()
+            elif time.monotonic() - entry[2] > EVENT_GIVE_UP_S:  # the host would no longer know the seq
+                with self._outbox_ready:
+                    if self._outbox and self._outbox[0] is entry:
+                        self._outbox.pop(0)
+                        self.counters.events_lost += 1
+                continue
             try:
-                self.sender.send(message)
+                self.sender.send(entry[0], seq=entry[1])  # the same seq on every try: delivered once
             except (CommandTimeout, NotConnected):
                 # Nobody acknowledged (the host went away, or a reset): keep the event for the next
                 # host session; the outbox is bounded, so old events go first.
                 time.sleep(0.05)
                 continue
             with self._outbox_ready:
-                if self._outbox and self._outbox[0] is message:
+                if self._outbox and self._outbox[0] is entry:
                     self._outbox.pop(0)
 
     def close(self) -> None:

@@ -68,7 +68,9 @@ class Wire:
 
     def describe(self) -> str:
         """'115200 baud (8N1)', 'USB full speed' or 'pseudo-terminal'."""
-        return {"uart": f"{self.baud} baud (8N1)", "usb-fs": "USB full speed (12 Mbit/s)"}.get(self.kind, "pseudo-terminal")
+        return {"uart": f"{self.baud} baud (8N1)", "usb-fs": "USB full speed (12 Mbit/s)"}.get(
+            self.kind, "pseudo-terminal"
+        )
 
 
 @dataclass
