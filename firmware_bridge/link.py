@@ -26,7 +26,7 @@ import serial.threaded
 from firmware_bridge import messages as m
 from firmware_bridge.framing import PROTOCOL_VERSION, Flags, Frame, FrameError, decode, encode
 from firmware_bridge.reliable import CommandTimeout, DuplicateFilter, LinkError, NotConnected, ReliableSender
-from firmware_bridge.transport import FrameProtocol, open_port
+from firmware_bridge.transport import FrameProtocol, ReaderThread, open_port
 
 log = logging.getLogger(__name__)
 
@@ -225,26 +225,31 @@ class RobotLink:
                 self.counters["reconnects"] += 1
             was_connected = True
             delay = self.backoff_s[0]
+            why = self._serve()
+            if not self._closed.is_set():
+                self._set_state(LinkState.DISCONNECTED, why)
+            self._disconnect()
+
+    def _serve(self) -> str:
+        """Run a connected port until it is lost; a controller reboot is answered with a new
+        handshake on the same port, as often as it happens. Returns why the port was given up."""
+        while True:
+            # A heartbeat before anything else: a controller whose watchdog tripped while we were
+            # away accepts motion again before the first command arrives.
+            if not self._heartbeat():
+                return "port lost"
             self.sender.resume()
             self._set_state(LinkState.CONNECTED)
             why = self._keep_alive()
             self.sender.abort(NotConnected(f"robot link lost: {why}"))
-            if why == "controller reset":
-                self.counters["controller_resets"] += 1
-                self._set_state(LinkState.CONNECTING, why)
-                try:
-                    self.controller = self._handshake()
-                except (LinkError, OSError) as exc:
-                    self._disconnect()
-                    self._set_state(LinkState.DISCONNECTED, str(exc))
-                    continue
-                self.sender.resume()
-                self._set_state(LinkState.CONNECTED)
-                why = self._keep_alive()
-                self.sender.abort(NotConnected(f"robot link lost: {why}"))
-            self._disconnect()
-            if not self._closed.is_set():
-                self._set_state(LinkState.DISCONNECTED, why)
+            if why != "controller reset":
+                return why
+            self.counters["controller_resets"] += 1
+            self._set_state(LinkState.CONNECTING, why)
+            try:
+                self.controller = self._handshake()
+            except (LinkError, OSError) as exc:
+                return str(exc)
 
     def _connect(self) -> None:
         self._set_state(LinkState.CONNECTING, self.error)
@@ -253,7 +258,7 @@ class RobotLink:
         self._lost.clear()
         protocol = FrameProtocol(self._on_frame, self._on_lost, self._on_decode_error)
         self._decoders.append(protocol.decoder.stats)
-        reader = serial.threaded.ReaderThread(port, lambda: protocol)
+        reader = ReaderThread(port, lambda: protocol)
         reader.daemon = True
         reader.start()
         reader.connect()
@@ -303,22 +308,33 @@ class RobotLink:
                 return "closed"
             if self._lost.is_set():
                 return "port lost"
+            reader = self._reader
+            if reader is None or not reader.is_alive():
+                # pyserial's reader thread can die on an OSError it does not catch (EIO from
+                # in_waiting after a hang-up) without calling connection_lost.
+                return "port lost (reader stopped)"
             if self._reset_seen.is_set():
                 return "controller reset"
             now = time.monotonic()
             if now - self._last_rx > self.link_timeout_s:
                 return f"no frame from the controller for {self.link_timeout_s * 1e3:.0f} ms"
             if now >= next_beat:
-                uptime = int((now - self._start) * 1e3) & 0xFFFFFFFF
-                beat = m.HostHeartbeat(uptime, self.host_state)
-                try:
-                    self._write(encode(Frame(beat.TYPE, self.sender.next_seq(), Flags.NONE, beat.pack())))
-                except (OSError, NotConnected):
+                if not self._heartbeat():
                     return "port lost"
                 next_beat += self.heartbeat_period_s
                 if next_beat < now:
                     next_beat = now + self.heartbeat_period_s
             self._lost.wait(min(0.02, max(0.0, next_beat - time.monotonic())))
+
+    def _heartbeat(self) -> bool:
+        """Send one HEARTBEAT; False when the port failed."""
+        uptime = int((time.monotonic() - self._start) * 1e3) & 0xFFFFFFFF
+        beat = m.HostHeartbeat(uptime, self.host_state)
+        try:
+            self._write(encode(Frame(beat.TYPE, self.sender.next_seq(), Flags.NONE, beat.pack())))
+        except (OSError, NotConnected):
+            return False
+        return True
 
     def _port_name(self) -> str:
         return self.port if isinstance(self.port, str) else getattr(self.port, "__name__", "port")

@@ -78,6 +78,24 @@ def open_port(spec: str, baudrate: int = 115200) -> serial.SerialBase:
     return serial.serial_for_url(target, **kwargs)
 
 
+class ReaderThread(serial.threaded.ReaderThread):
+    """pyserial's reader thread, which also reports a plain OSError as a lost connection.
+
+    pyserial 3.5's loop catches only SerialException, but ``in_waiting`` raises OSError (EIO) once a
+    USB device or pseudo-terminal has hung up; the thread would then die without calling
+    ``connection_lost``.
+    """
+
+    def run(self) -> None:
+        """The read loop (see :class:`serial.threaded.ReaderThread`)."""
+        try:
+            super().run()
+        except OSError as exc:
+            self.alive = False
+            if self.protocol is not None:
+                self.protocol.connection_lost(exc)
+
+
 class FrameProtocol(serial.threaded.Protocol):
     """pyserial ``serial.threaded`` protocol: bytes to frames, through a :class:`StreamDecoder`.
 
