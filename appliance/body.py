@@ -255,6 +255,7 @@ class Body:
             what, action = item
             if not self.robot.connected and what != "drain":
                 self.failures += 1  # degraded mode: no body, nothing to wait for
+                self._face = None  # a controller that comes back may show another face
                 continue
             try:
                 action()

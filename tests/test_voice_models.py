@@ -78,7 +78,9 @@ def test_kiosk_run_no_ui_end_to_end(installed: Path, shared_data: Path, tmp_path
     """The issue's command, with the tiny models: transcript, answer, sources, timings, answer.wav."""
     out = tmp_path / "answer.wav"
     wav = shared_data / "speech" / "zh_funasr_question.wav"
-    proc = kiosk(installed, "run", "--no-ui", "--audio-in", str(wav), "--audio-out", str(out), "--json")
+    proc = kiosk(
+        installed, "run", "--no-ui", "--audio-in", str(wav), "--audio-out", str(out), "--json", "--robot", "sim"
+    )
     turns = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     assert turns, proc.stdout + proc.stderr
     first = turns[0]
@@ -92,6 +94,8 @@ def test_kiosk_run_no_ui_end_to_end(installed: Path, shared_data: Path, tmp_path
     audio, rate = sf.read(out)
     assert rate == 22050 and audio.size > rate and np.sqrt(np.mean(audio**2)) > 0.01
     assert "tiny-whisper" in proc.stderr and "Piper voice tiny-piper-zh" in proc.stderr
+    body = [line.split("〕", 1)[1] for line in proc.stderr.splitlines() if "〔机器人〕" in line]
+    assert body.index("face listening") < body.index("face thinking") < body.index("face speaking"), body
 
 
 def test_run_without_asr_names_the_install_command(tmp_path: Path) -> None:
