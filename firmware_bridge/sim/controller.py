@@ -81,6 +81,15 @@ def trapezoid_s(distance: float, speed: float, accel: float) -> float:
     return 2.0 * speed / accel + (distance - ramp) / speed
 
 
+def _limit_violation(seq: int, *checks: tuple[str, float, tuple[float, float], m.Reason]) -> m.Ack | None:
+    """A REJECTED_LIMIT ACK for the first (name, value, (low, high), reason) outside its range,
+    with the value and the range in the detail ("pan 120 outside -90..90"); None when all are in."""
+    for name, value, (low, high), reason in checks:
+        if not low <= value <= high:
+            return m.Ack(seq, m.Result.REJECTED_LIMIT, reason, f"{name} {value:g} outside {low:g}..{high:g}")
+    return None
+
+
 @dataclass
 class Motion:
     """A long motion in progress: the command's seq, what it is, when it ends (monotonic s)."""
@@ -299,23 +308,15 @@ class SimController:
         lim = self.limits
         pan, tilt, speed = msg.pan_cdeg / 100, msg.tilt_cdeg / 100, msg.speed_dps
         accel = msg.accel_dps2 or lim.default_head_accel
-        if not lim.pan[0] <= pan <= lim.pan[1]:
-            return m.Ack(
-                seq, m.Result.REJECTED_LIMIT, m.Reason.PAN_RANGE, f"pan {pan:g} outside {lim.pan[0]:g}..{lim.pan[1]:g}"
-            )
-        if not lim.tilt[0] <= tilt <= lim.tilt[1]:
-            return m.Ack(
-                seq,
-                m.Result.REJECTED_LIMIT,
-                m.Reason.TILT_RANGE,
-                f"tilt {tilt:g} outside {lim.tilt[0]:g}..{lim.tilt[1]:g}",
-            )
-        if not 0 < speed <= lim.head_speed:
-            return m.Ack(
-                seq, m.Result.REJECTED_LIMIT, m.Reason.SPEED_LIMIT, f"speed {speed} not in 1..{lim.head_speed:g}"
-            )
-        if accel > lim.head_accel:
-            return m.Ack(seq, m.Result.REJECTED_LIMIT, m.Reason.ACCEL_LIMIT, f"accel {accel:g} > {lim.head_accel:g}")
+        rejected = _limit_violation(
+            seq,
+            ("pan", pan, lim.pan, m.Reason.PAN_RANGE),
+            ("tilt", tilt, lim.tilt, m.Reason.TILT_RANGE),
+            ("speed", speed, (1, lim.head_speed), m.Reason.SPEED_LIMIT),
+            ("accel", accel, (0, lim.head_accel), m.Reason.ACCEL_LIMIT),
+        )
+        if rejected is not None:
+            return rejected
         self.state.pan, self.state.tilt = pan, tilt
         return self._ok(seq, f"look pan {pan:+.0f}° tilt {tilt:+.0f}° at {speed} °/s")
 
@@ -330,19 +331,14 @@ class SimController:
         lim = self.limits
         angle, speed = msg.angle_cdeg / 100, msg.speed_dps
         accel = msg.accel_dps2 or lim.default_base_accel
-        if not lim.turn[0] <= angle <= lim.turn[1]:
-            return m.Ack(
-                seq,
-                m.Result.REJECTED_LIMIT,
-                m.Reason.TURN_RANGE,
-                f"turn {angle:g} outside {lim.turn[0]:g}..{lim.turn[1]:g}",
-            )
-        if not 0 < speed <= lim.base_speed:
-            return m.Ack(
-                seq, m.Result.REJECTED_LIMIT, m.Reason.SPEED_LIMIT, f"speed {speed} not in 1..{lim.base_speed:g}"
-            )
-        if accel > lim.base_accel:
-            return m.Ack(seq, m.Result.REJECTED_LIMIT, m.Reason.ACCEL_LIMIT, f"accel {accel:g} > {lim.base_accel:g}")
+        rejected = _limit_violation(
+            seq,
+            ("turn", angle, lim.turn, m.Reason.TURN_RANGE),
+            ("speed", speed, (1, lim.base_speed), m.Reason.SPEED_LIMIT),
+            ("accel", accel, (0, lim.base_accel), m.Reason.ACCEL_LIMIT),
+        )
+        if rejected is not None:
+            return rejected
         if self.state.base is not None:
             return m.Ack(seq, m.Result.REJECTED_BUSY, m.Reason.NONE, "base busy")
         self.state.base = Motion(seq, f"turn {angle:+.0f}°", now + trapezoid_s(angle, speed, accel))
