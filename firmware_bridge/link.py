@@ -24,7 +24,7 @@ import serial
 import serial.threaded
 
 from firmware_bridge import messages as m
-from firmware_bridge.framing import PROTOCOL_VERSION, Flags, Frame, FrameError, decode, encode
+from firmware_bridge.framing import PROTOCOL_VERSION, DecoderStats, Flags, Frame, FrameError, decode, encode
 from firmware_bridge.reliable import CommandTimeout, DuplicateFilter, LinkError, NotConnected, ReliableSender
 from firmware_bridge.transport import FrameProtocol, ReaderThread, open_port
 
@@ -124,14 +124,13 @@ class RobotLink:
         self.counters = {
             "frames_sent": 0,
             "frames_received": 0,
-            "duplicates_received": 0,
             "reconnects": 0,
             "controller_resets": 0,
             "version_errors": 0,
             "payload_errors": 0,
             "late_acks": 0,
         }
-        self._decoders: list = []  # decoder stats of every connection, summed in stats()
+        self._decoded = DecoderStats()  # frames and damage, summed over every connection
         self._reader: serial.threaded.ReaderThread | None = None
         self._write_lock = threading.Lock()
         self._lost = threading.Event()
@@ -256,8 +255,7 @@ class RobotLink:
         port = self.port() if callable(self.port) else open_port(self.port, self.baudrate)
         port.reset_input_buffer()  # bytes the controller sent while nobody listened are stale
         self._lost.clear()
-        protocol = FrameProtocol(self._on_frame, self._on_lost, self._on_decode_error)
-        self._decoders.append(protocol.decoder.stats)
+        protocol = FrameProtocol(self._on_frame, self._on_lost, self._on_decode_error, self._decoded)
         reader = ReaderThread(port, lambda: protocol)
         reader.daemon = True
         reader.start()
@@ -280,7 +278,8 @@ class RobotLink:
         hello = m.Hello(PROTOCOL_VERSION, 1, 0, 0, 0, self.host_id)
         timeout = max(0.25, self.sender.ack_timeout_s * 2)
         for _ in range(max(3, self.sender.retries + 1)):
-            self._write(encode(Frame(m.MsgType.HELLO, self.sender.next_seq(), Flags.NONE, hello.pack())))
+            if not self._send_plain(hello):
+                raise NotConnected("cannot write to the port during the handshake")
             if self._hello_event.wait(timeout):
                 theirs = self._hello
                 assert theirs is not None
@@ -329,12 +328,7 @@ class RobotLink:
     def _heartbeat(self) -> bool:
         """Send one HEARTBEAT; False when the port failed."""
         uptime = int((time.monotonic() - self._start) * 1e3) & 0xFFFFFFFF
-        beat = m.HostHeartbeat(uptime, self.host_state)
-        try:
-            self._write(encode(Frame(beat.TYPE, self.sender.next_seq(), Flags.NONE, beat.pack())))
-        except (OSError, NotConnected):
-            return False
-        return True
+        return self._send_plain(m.HostHeartbeat(uptime, self.host_state))
 
     def _port_name(self) -> str:
         return self.port if isinstance(self.port, str) else getattr(self.port, "__name__", "port")
@@ -394,7 +388,6 @@ class RobotLink:
         elif frame.reliable:
             previous_ack = self.dedup.seen(frame.seq)
             if previous_ack is not None:
-                self.counters["duplicates_received"] += 1
                 self._send_ack(previous_ack)
                 return
             ack = m.Ack(frame.seq, m.Result.ACCEPTED)
@@ -414,10 +407,15 @@ class RobotLink:
             self._reset_seen.set()  # an unprompted HELLO while connected: the controller rebooted
 
     def _send_ack(self, ack: m.Ack) -> None:
+        self._send_plain(ack)
+
+    def _send_plain(self, message: m.Message) -> bool:
+        """Send an unacknowledged frame under a fresh seq; False when the port is down."""
         try:
-            self._write(encode(Frame(ack.TYPE, self.sender.next_seq(), Flags.NONE, ack.pack())))
+            self._write(encode(Frame(message.TYPE, self.sender.next_seq(), Flags.NONE, message.pack())))
         except (OSError, NotConnected):
-            pass
+            return False
+        return True
 
     def _dispatch(self) -> None:
         while True:
@@ -477,11 +475,7 @@ class RobotLink:
         """Send an unacknowledged message (MOUTH). Returns False when not connected."""
         if not self.connected or not self._has_capability(message):
             return False
-        try:
-            self._write(encode(Frame(message.TYPE, self.sender.next_seq(), Flags.NONE, message.pack())))
-        except (OSError, NotConnected):
-            return False
-        return True
+        return self._send_plain(message)
 
     def _has_capability(self, message: m.Message) -> bool:
         need = m.REQUIRES.get(message.TYPE)
@@ -495,15 +489,14 @@ class RobotLink:
     # -- diagnosis -------------------------------------------------------------------------------
     def stats(self) -> dict:
         """Counters and round-trip percentiles, for ``kiosk robot status`` and health."""
-        decoded = {"crc_errors": 0, "cobs_errors": 0, "other_frame_errors": 0, "bytes_received": 0}
-        for s in self._decoders:
-            decoded["crc_errors"] += s.crc_errors
-            decoded["cobs_errors"] += s.cobs_errors
-            decoded["other_frame_errors"] += s.length_errors + s.short_errors + s.overflows
-            decoded["bytes_received"] += s.bytes
+        d = self._decoded
         return {
             **self.counters,
-            **decoded,
+            "duplicates_received": self.dedup.duplicates,
+            "crc_errors": d.crc_errors,
+            "cobs_errors": d.cobs_errors,
+            "other_frame_errors": d.length_errors + d.short_errors + d.overflows,
+            "bytes_received": d.bytes,
             "commands": self.sender.sent - self.sender.retransmissions,
             "retries": self.sender.retransmissions,
             "timeouts": self.sender.timeouts,

@@ -17,7 +17,7 @@ import serial
 import serial.threaded
 from serial.tools import list_ports
 
-from firmware_bridge.framing import Frame, FrameError, StreamDecoder
+from firmware_bridge.framing import DecoderStats, Frame, FrameError, StreamDecoder
 
 
 class PortNotFound(OSError):
@@ -103,6 +103,7 @@ class FrameProtocol(serial.threaded.Protocol):
         on_frame: called on the reader thread with each valid frame.
         on_lost: called once with the exception (None on a clean close) when the port goes.
         on_error: called with each damaged frame's :class:`FrameError` (optional).
+        stats: decoder counters to add to (kept across connections); default: fresh ones.
     """
 
     def __init__(
@@ -110,8 +111,9 @@ class FrameProtocol(serial.threaded.Protocol):
         on_frame: Callable[[Frame], None],
         on_lost: Callable[[BaseException | None], None],
         on_error: Callable[[FrameError], None] | None = None,
+        stats: DecoderStats | None = None,
     ):
-        self.decoder = StreamDecoder(on_error=on_error)
+        self.decoder = StreamDecoder(on_error=on_error, stats=stats or DecoderStats())
         self.on_frame = on_frame
         self.on_lost = on_lost
         self.transport = None

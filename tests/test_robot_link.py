@@ -200,7 +200,7 @@ def test_thousand_commands_under_faults_execute_exactly_once_in_order():
             assert line.dropped > 0 and line.corrupted > 0 and line.duplicated > 0, line
         # ... the controller caught the corrupted host frames and suppressed the repeated ones ...
         assert sim.controller.decoder.stats.errors > 0
-        assert sim.controller.counters.duplicates > 0
+        assert sim.controller.dedup.duplicates > 0
         assert sim.controller.counters.executed == 1000
         # ... and the host retransmitted, caught corrupted controller frames, gave up on nothing
         stats = link.stats()
@@ -539,7 +539,7 @@ def test_controller_executes_a_repeated_seq_once_and_repeats_its_ack():
             msgs = host.wait_for(lambda msgs: len(acks_for(7, msgs)) >= 3)
             assert acks_for(7, msgs) == [m.Ack(7, m.Result.ACCEPTED)] * 3
             assert executed(sim) == [(7, look)]
-            assert sim.controller.counters.duplicates == 2
+            assert sim.controller.dedup.duplicates == 2
             assert sim.controller.counters.executed == 1
             assert sim.controller.state.pan == 12.34
 
@@ -556,7 +556,7 @@ def test_controller_executes_a_repeated_seq_once_and_repeats_its_ack():
             host.send(Frame(look.TYPE, 9, Flags.ACK_REQUESTED, look.pack()))
             host.wait_for(lambda msgs: len(acks_for(9, msgs)) >= 1)
             assert executed(sim) == [(7, look), (9, look)]
-            assert sim.controller.counters.duplicates == 3
+            assert sim.controller.dedup.duplicates == 3
         finally:
             host.close()
 

@@ -310,7 +310,7 @@ def sim(
             pass
         c = sim.controller.counters
         out.print(
-            f"executed {c.executed}, rejected {c.rejected}, duplicates {c.duplicates}, watchdog trips "
+            f"executed {c.executed}, rejected {c.rejected}, duplicates {sim.controller.dedup.duplicates}, watchdog trips "
             f"{c.watchdog_trips}; injected: dropped {sim.rx.counters.dropped}+{sim.tx.counters.dropped}, "
             f"corrupted {sim.rx.counters.corrupted}+{sim.tx.counters.corrupted}"
         )

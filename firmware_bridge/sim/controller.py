@@ -122,10 +122,9 @@ class BodyState:
 
 @dataclass
 class ControllerCounters:
-    """What the controller has seen, for tests and ``kiosk robot sim``."""
+    """What the controller has seen, for tests and ``kiosk robot sim`` (duplicates: ``dedup``)."""
 
     executed: int = 0
-    duplicates: int = 0
     rejected: int = 0
     watchdog_trips: int = 0
     resets: int = 0
@@ -238,7 +237,6 @@ class SimController:
             elif frame.reliable:
                 previous = self.dedup.seen(frame.seq)
                 if previous is not None:
-                    self.counters.duplicates += 1
                     self._ack(previous)
                     return
                 ack = self._execute(frame.seq, message, now)
