@@ -188,6 +188,43 @@ class RobotSettings(BaseModel):
         return bool(self.port) and self.port.strip().lower() != "none"
 
 
+class UISettings(BaseModel):
+    """The touchscreen (Qt Quick)."""
+
+    fullscreen: bool = Field(default=True, description="frameless full screen (False: a window, for development)")
+    width: int = Field(default=1920, ge=320, description="window width when not full screen, px")
+    height: int = Field(default=1080, ge=320, description="window height when not full screen, px")
+    hide_cursor: bool = Field(default=True, description="no mouse cursor (touch screens)")
+    text_scale: float = Field(default=1.0, ge=0.8, le=1.6, description="starting text size; residents can change it")
+    attract_after_s: float = Field(
+        default=120.0, ge=15, description="untouched and silent this long after a session ended: back to attract"
+    )
+    notice_period_s: float = Field(default=8.0, ge=2, description="community notices rotate this often on attract")
+    topics: int = Field(default=12, ge=4, le=24, description="services on the topics grid")
+    reading_cps: float = Field(
+        default=6.0, gt=0, description="without a voice, narration is shown this many characters per second"
+    )
+
+
+class StaffSettings(BaseModel):
+    """Staff mode: the PIN that opens it and its lockout."""
+
+    pin_file: Path | None = Field(default=None, description="default: DATA_DIR/staff_pin.json")
+    max_tries: int = Field(default=5, ge=1, le=20, description="wrong PINs in a row before the lockout")
+    lockout_s: float = Field(default=300.0, ge=10, description="lockout after max_tries wrong PINs, seconds")
+    idle_exit_s: float = Field(default=180.0, ge=30, description="staff mode closes itself after this long untouched")
+
+
+class NetworkSettings(BaseModel):
+    """How the appliance tells whether it is online (shown on the status strip; sync waits for it)."""
+
+    probe: str | None = Field(
+        default=None, description="host:port to reach with TCP (e.g. the sync server); None = any default route"
+    )
+    probe_timeout_s: float = Field(default=2.0, gt=0, le=30)
+    check_every_s: float = Field(default=15.0, ge=1, description="how often the status strip re-checks")
+
+
 class Settings(BaseSettings):
     """All configuration of one appliance. Construct with :func:`load_settings`."""
 
@@ -212,6 +249,9 @@ class Settings(BaseSettings):
     tts: TtsSettings = Field(default_factory=TtsSettings)
     conversation: ConversationSettings = Field(default_factory=ConversationSettings)
     robot: RobotSettings = Field(default_factory=RobotSettings)
+    ui: UISettings = Field(default_factory=UISettings)
+    staff: StaffSettings = Field(default_factory=StaffSettings)
+    network: NetworkSettings = Field(default_factory=NetworkSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -230,6 +270,11 @@ class Settings(BaseSettings):
     def kb_file(self) -> Path:
         """The knowledge-base SQLite file."""
         return self.kb_path or self.data_dir / "kb.sqlite"
+
+    @property
+    def staff_pin_file(self) -> Path:
+        """The staff PIN's scrypt hash and lockout state (JSON)."""
+        return self.staff.pin_file or self.data_dir / "staff_pin.json"
 
     @property
     def journal_file(self) -> Path:
