@@ -297,6 +297,7 @@ _PATH_KEYS = {
     ("llm",): ("path",),
     ("embedding",): ("path",),
     ("asr",): ("path",),
+    ("staff",): ("pin_file",),
     ("tts", "paths"): ("zh", "en"),
 }
 
