@@ -147,6 +147,12 @@ class Body:
             self.session_over()
         self._report_state(listening=isinstance(event, (UserSpeaking, BargeIn, TurnDone)))
 
+    def perform(self, what: str, action: Callable[[], object]) -> None:
+        """Queue ``action`` (a call on :attr:`robot`, e.g. a guided explanation's gesture) on the
+        body's worker; never blocks. Failures are counted, not raised (see :attr:`failures`)."""
+        self._last_activity = time.monotonic()
+        self._do(what, action)
+
     def _report_state(self, listening: bool = False) -> None:
         """Put what the appliance is doing into the host heartbeat (for the controller's display)."""
         bits = m.HostHealth.APPLIANCE_OK

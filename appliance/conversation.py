@@ -44,6 +44,7 @@ import numpy as np
 from appliance.answer.types import Answer
 from appliance.config import ConversationSettings
 from appliance.dialogue import Session
+from appliance.knowledge.text import detect_lang
 from voice.asr import Transcript
 from voice.audio import AudioSource, Frame, resample
 from voice.chunker import SentenceChunker
@@ -214,14 +215,20 @@ class Turn:
     ``cancelled`` is a ``threading.Event`` because worker threads (the LLM, TTS) poll it.
     """
 
-    def __init__(self, turn_id: int, utterance: Utterance):
+    def __init__(self, turn_id: int, utterance: Utterance | None = None, text: str | None = None):
+        """A spoken turn (``utterance``) or a typed or tapped one (``text``, no ASR; its clock starts
+        when the question is submitted)."""
+        if (utterance is None) == (text is None):
+            raise ValueError("a turn has either an utterance or a text")
         self.id = turn_id
         self.utterance = utterance
+        self.text = text
         self.cancelled = threading.Event()
         # Wall-clock time the speech ended, as a real-time run would see it.
-        self.t_speech_end = time.monotonic() - utterance.endpoint_ms / 1e3
-        self.result = TurnResult(turn_id, utterance_ms=utterance.audio.size / 16.0)
-        self.result.timings.endpoint = utterance.endpoint_ms
+        endpoint_ms = utterance.endpoint_ms if utterance is not None else 0.0
+        self.t_speech_end = time.monotonic() - endpoint_ms / 1e3
+        self.result = TurnResult(turn_id, utterance_ms=utterance.audio.size / 16.0 if utterance is not None else 0.0)
+        self.result.timings.endpoint = endpoint_ms
         self.marks: dict[str, float] = {}
 
     def mark(self, name: str) -> None:
@@ -282,6 +289,7 @@ class Conversation:
         self._barge_frames = 0
         self._barge_start: float | None = None
         self._ptt = threading.Event()  # set from any thread (a UI or a hardware button)
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- front-end controls --------------------------------------------------------------------
     def push_to_talk(self) -> None:
@@ -289,9 +297,89 @@ class Conversation:
         self._ptt.set()
 
     def interrupt(self) -> None:
-        """Stop the current answer (a touch on the screen, the stop button): as a barge-in."""
+        """Stop the current answer (a touch on the screen, the stop button): as a barge-in (any thread)."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._interrupt)
+        else:
+            self._interrupt()
+
+    def _interrupt(self) -> None:
         if self._turn is not None:
             self._cancel(self._turn)
+        self.sink.stop()
+
+    def ask_text(self, question: str) -> None:
+        """Answer a typed or tapped question as a turn of this conversation (any thread).
+
+        The turn skips ASR (its transcript is the text, confidence 1.0) and is otherwise answered
+        like a spoken one: events, speech, the session's follow-ups, the journal. A turn still
+        being answered or spoken is cancelled first (the newer question wins).
+
+        Raises:
+            RuntimeError: the loop is not running (call :meth:`run` first).
+        """
+        if self._loop is None or self._loop.is_closed():
+            raise RuntimeError("the conversation loop is not running")
+        self._loop.call_soon_threadsafe(self._text_turn, question)
+
+    def _text_turn(self, question: str) -> None:
+        if self._turn is not None and not self._turn.cancelled.is_set() and self.busy:
+            self._cancel(self._turn)
+        self._start(Turn(next(self._ids), text=question))
+
+    def end_session(self) -> None:
+        """The resident is done (the screen went back to attract): forget the topic and history and
+        emit :class:`SessionEnded` (any thread)."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._end_session)
+        else:
+            self._end_session()
+
+    def _end_session(self) -> None:
+        if self.session.last_activity is None and not self.session.exchanges:
+            return
+        number = self.session.number
+        self.session.ended = True
+        self.session.restart_if_expired()
+        self.on_event(SessionEnded(number))
+
+    def say(self, text: str, lang: str, cancelled: threading.Event) -> None:
+        """Speak ``text`` (a guided explanation's narration) and return when it has been played, or
+        as soon as ``cancelled`` is set (then playback stops). Called from a worker thread, never
+        the loop's. Emits :class:`Speaking` per sentence, with a turn id of its own.
+
+        Without a voice for ``lang`` it returns at once (the screen shows the text).
+        """
+        loop = self._loop
+        if loop is None or loop.is_closed() or self.voices.for_lang(lang) is None:
+            return
+        future = asyncio.run_coroutine_threadsafe(self._say(text, lang, cancelled), loop)
+        while not cancelled.wait(0.02):
+            if future.done():
+                return
+        future.cancel()
+        loop.call_soon_threadsafe(self.sink.stop)
+
+    async def _say(self, text: str, lang: str, cancelled: threading.Event) -> None:
+        clip_id = next(self._ids)
+        voice = self.voices.for_lang(lang)
+        chunker = SentenceChunker(first_min_chars=self.settings.first_clause_chars)
+        try:
+            for sentence in [*chunker.feed(text), *chunker.flush()]:
+                if cancelled.is_set():
+                    return
+                self.on_event(Speaking(clip_id, sentence))
+                audio, _ = await asyncio.to_thread(timed_synthesize, voice, speakable(sentence, lang))
+                if audio.size and not cancelled.is_set():
+                    self.sink.play(Clip(clip_id, sentence, resample(audio, voice.sample_rate, self.sink.sample_rate)))
+            await self.sink.drain()
+        finally:
+            self.sink.forget(clip_id)
+
+    @property
+    def running(self) -> bool:
+        """True while :meth:`run` is running (text turns and narration are accepted)."""
+        return self._loop is not None and not self._loop.is_closed()
 
     @property
     def busy(self) -> bool:
@@ -305,6 +393,7 @@ class Conversation:
         Raises:
             voice.audio.AudioError: the source failed (a damaged file, a lost device).
         """
+        self._loop = asyncio.get_running_loop()
         self.on_event(Listening())
         try:
             async for frame in source.frames():
@@ -383,13 +472,15 @@ class Conversation:
             if self._turn is not None and not self._turn.cancelled.is_set() and self._task and not self._task.done():
                 # A new utterance while the previous answer is still being prepared: the newer wins.
                 self._cancel(self._turn)
-            turn = Turn(next(self._ids), event)
-            self._turn = turn
-            self._task = asyncio.create_task(self._answer(turn))
-            self._tasks.add(self._task)
-            self._task.add_done_callback(self._tasks.discard)
+            self._start(Turn(next(self._ids), event))
             if not realtime:
                 await self._task  # file runs: one turn at a time
+
+    def _start(self, turn: Turn) -> None:
+        self._turn = turn
+        self._task = asyncio.create_task(self._answer(turn))
+        self._tasks.add(self._task)
+        self._task.add_done_callback(self._tasks.discard)
 
     # -- answer side ----------------------------------------------------------------------------
     async def _answer(self, turn: Turn) -> None:
@@ -405,11 +496,14 @@ class Conversation:
 
     async def _answer_turn(self, turn: Turn) -> None:
         result, timings = turn.result, turn.result.timings
-        transcript = await asyncio.to_thread(self.asr.transcribe, turn.utterance.audio)
-        turn.mark("asr_end")
+        if turn.text is not None:
+            transcript = Transcript(turn.text, detect_lang(turn.text), 1.0)
+        else:
+            transcript = await asyncio.to_thread(self.asr.transcribe, turn.utterance.audio)
+            turn.mark("asr_end")
+            timings.asr = turn.since_end(turn.marks["asr_end"])
+            timings.asr_model = transcript.duration_ms
         result.transcript = transcript
-        timings.asr = turn.since_end(turn.marks["asr_end"])
-        timings.asr_model = transcript.duration_ms
         self.on_event(Heard(turn.id, transcript))
         if transcript.dropped or turn.cancelled.is_set():
             if transcript.dropped:

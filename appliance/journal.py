@@ -20,6 +20,7 @@ import datetime as dt
 import json
 import re
 import sqlite3
+import threading
 from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path
@@ -127,6 +128,8 @@ class Journal:
         self.conn.executescript(SCHEMA)
         self.redact = redactor or Redactor()
         self.path = path
+        # One connection shared by the answering threads and the screen's staff views.
+        self._lock = threading.RLock()
 
     def close(self) -> None:
         """Close the file."""
@@ -140,7 +143,7 @@ class Journal:
         """
         question = self.redact(answer.question)
         ts = _now()
-        with self.conn:
+        with self._lock, self.conn:
             cur = self.conn.execute(
                 "INSERT INTO turns (ts, question, lang, mode, generator, answer, sources, confidence, reason, timings,"
                 " kb_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -176,6 +179,23 @@ class Journal:
                 )
         return turn_id
 
+    def acknowledge_alerts(self) -> int:
+        """Staff have dealt with the emergency on screen: every open alert is acknowledged.
+
+        Returns:
+            How many alerts were open.
+        """
+        with self._lock, self.conn:
+            return self.conn.execute("UPDATE alerts SET acknowledged = 1 WHERE acknowledged = 0").rowcount
+
+    def close_handoff(self, handoff_id: int) -> bool:
+        """Staff mark a handoff as done; False when there is no such open handoff."""
+        with self._lock, self.conn:
+            cur = self.conn.execute(
+                "UPDATE handoffs SET status = 'done' WHERE id = ? AND status = 'open'", (handoff_id,)
+            )
+            return cur.rowcount == 1
+
     def rows(self, table: str, limit: int = 50) -> list[dict[str, Any]]:
         """The newest ``limit`` rows of 'turns', 'handoffs', 'gaps' or 'alerts', newest first.
 
@@ -184,6 +204,7 @@ class Journal:
         """
         if table not in ("turns", "handoffs", "gaps", "alerts"):
             raise ValueError(f"unknown journal table {table!r}")
-        cur = self.conn.execute(f"SELECT * FROM {table} ORDER BY id DESC LIMIT ?", (limit,))
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+        with self._lock:
+            cur = self.conn.execute(f"SELECT * FROM {table} ORDER BY id DESC LIMIT ?", (limit,))
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]

@@ -125,6 +125,10 @@ class Playback:
     Args:
         sample_rate: output rate, Hz (the TTS voice's rate).
         reference_s: seconds of played audio kept for echo gating.
+
+    Attributes:
+        gain: linear output gain applied to every block read (the staff volume control; 1.0 =
+            as synthesised). Set from any thread.
     """
 
     realtime = True
@@ -141,6 +145,7 @@ class Playback:
         self.silenced_at: float | None = None
         self.silences: list[float] = []
         self._silence_pending = False
+        self.gain = 1.0
 
     # -- producer side (the conversation loop) ----------------------------------------------
     def play(self, clip: Clip) -> None:
@@ -209,6 +214,9 @@ class Playback:
                     self._queue.popleft()
             if not self._queue:
                 self._idle.set()
+            if self.gain != 1.0 and filled:
+                np.multiply(out, self.gain, out=out)
+                np.clip(out, -1.0, 1.0, out=out)
             self._history.append((t, out))
             while self._history and self._history[0][0] < t - self._history_s:
                 self._history.popleft()

@@ -149,8 +149,15 @@ def run(
             "--robot", help="the body: a port (see `kiosk robot --help`), 'sim' or 'none' (default: [robot] port)"
         ),
     ] = None,
+    windowed: Annotated[
+        bool, typer.Option("--windowed", help="the touchscreen in a window of [ui] width x height, not full screen")
+    ] = False,
 ) -> None:
-    """Run the appliance: the voice loop (--no-ui) or a terminal conversation (--text).
+    """Run the appliance: the touchscreen with the voice loop and the robot (no flags), the voice
+    loop alone (--no-ui) or a terminal conversation (--text).
+
+    Without a microphone, speaker or speech models the touchscreen works by touch and typing and
+    says so on screen. Staff mode needs a PIN (`kiosk staff set-pin`).
 
     --no-ui listens on the configured microphone and answers on the speaker; with --audio-in it
     answers the turns in a file instead and prints, per turn, the transcript, the answer, its
@@ -166,7 +173,10 @@ def run(
         run_voice(ctx, audio_in, audio_out, kb, no_llm, as_json, robot)
         return
     if not text:
-        fail("the touchscreen front end is not in this version: use `kiosk run --no-ui` (voice) or `--text`")
+        from appliance.cli.ui import run_ui
+
+        run_ui(ctx, kb, no_llm, robot, windowed)
+        return
     from appliance.bootstrap import build_appliance
     from appliance.conversation import Heard, SessionEnded, TurnDone, TurnResult, UserSpeaking
     from appliance.dialogue import Session

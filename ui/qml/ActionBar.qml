@@ -1,0 +1,63 @@
+import QtQuick
+import QtQuick.Layouts
+
+// The resident's controls on every resident screen: talk, stop speaking, topics, typing, staff.
+Rectangle {
+    id: bar
+    color: theme.panel
+    implicitHeight: grid.implicitHeight + win.pad * 2
+    property bool showHome: true
+
+    GridLayout {
+        id: grid
+        anchors.fill: parent
+        anchors.margins: win.pad
+        columns: win.portrait ? 3 : 6
+        rowSpacing: win.pad / 2
+        columnSpacing: win.pad / 2
+
+        KButton {
+            objectName: "talkButton"
+            Layout.fillWidth: true
+            visible: kiosk.status.voice
+            text: qsTr("点我说话")
+            fill: theme.talk; ink: theme.onTalk
+            onClicked: kiosk.talk()
+        }
+        KButton {
+            objectName: "stopButton"
+            Layout.fillWidth: true
+            visible: kiosk.status.voice
+            text: qsTr("停止朗读")
+            fill: theme.bg; ink: theme.fg; outlined: true
+            onClicked: kiosk.stopSpeaking()
+        }
+        KButton {
+            objectName: "topicsButton"
+            Layout.fillWidth: true
+            text: qsTr("常见服务")
+            onClicked: kiosk.go("topics")
+        }
+        KButton {
+            objectName: "typingButton"
+            Layout.fillWidth: true
+            text: qsTr("打字提问")
+            onClicked: kiosk.go("typing")
+        }
+        KButton {
+            objectName: "homeButton"
+            Layout.fillWidth: true
+            visible: bar.showHome
+            text: qsTr("结束")
+            fill: theme.bg; ink: theme.fg; outlined: true
+            onClicked: kiosk.home()
+        }
+        KButton {
+            objectName: "findStaffButton"
+            Layout.fillWidth: true
+            text: qsTr("找工作人员")
+            fill: theme.staffButton; ink: theme.onStaffButton
+            onClicked: kiosk.findStaff()
+        }
+    }
+}

@@ -1,0 +1,146 @@
+import QtQuick
+import QtQuick.Layouts
+
+// Full-screen emergency guidance and numbers. Stays until staff dismiss it (staff mode) or the
+// resident confirms, twice, that the danger is over.
+Rectangle {
+    id: screen
+    color: theme.danger
+    property bool confirming: false
+
+    function numberLabel(key) {
+        if (key === "police") return qsTr("报警")
+        if (key === "fire") return qsTr("火警")
+        if (key === "ambulance") return qsTr("急救")
+        if (key === "gas") return qsTr("燃气抢修")
+        if (key === "property") return qsTr("物业")
+        return qsTr("社区值班")
+    }
+
+    ColumnLayout {
+        anchors.fill: parent
+        anchors.margins: 1.5 * win.pad
+        spacing: win.pad
+
+        KText {
+            objectName: "emergencyTitle"
+            Layout.fillWidth: true
+            color: theme.onDanger
+            font.pixelSize: win.fsTitle * 1.2
+            font.bold: true
+            text: qsTr("紧急情况  请按下面做")
+        }
+        KText {
+            Layout.fillWidth: true
+            color: theme.onDanger
+            visible: kiosk.emergency.question !== ""
+            text: qsTr("您说：") + kiosk.emergency.question + (kiosk.emergency.since ? "（" + kiosk.emergency.since + "）" : "")
+        }
+        GridLayout {
+            Layout.fillWidth: true
+            Layout.fillHeight: true
+            columns: win.portrait ? 1 : 2
+            columnSpacing: win.pad
+            rowSpacing: win.pad
+            Rectangle {
+                Layout.fillWidth: true
+                Layout.fillHeight: true
+                Layout.preferredWidth: 3
+                color: theme.dangerPanel
+                radius: 16 * win.u
+                Flickable {
+                    anchors.fill: parent
+                    anchors.margins: 1.5 * win.pad
+                    contentHeight: guidance.implicitHeight
+                    clip: true
+                    KText {
+                        id: guidance
+                        objectName: "emergencyGuidance"
+                        width: parent.width
+                        color: theme.onDangerPanel
+                        font.pixelSize: win.fsLarge
+                        font.bold: true
+                        text: kiosk.emergency.text !== "" ? kiosk.emergency.text : kiosk.turn.answer
+                    }
+                }
+            }
+            GridLayout {
+                Layout.fillWidth: true
+                Layout.preferredWidth: 2
+                columns: 2
+                columnSpacing: win.pad / 2
+                rowSpacing: win.pad / 2
+                Repeater {
+                    model: kiosk.site.emergencyNumbers
+                    Rectangle {
+                        Layout.fillWidth: true
+                        implicitHeight: Math.max(win.target * 1.3, numCol.implicitHeight + win.pad)
+                        color: theme.dangerPanel
+                        radius: 12 * win.u
+                        Column {
+                            id: numCol
+                            anchors.centerIn: parent
+                            KText {
+                                anchors.horizontalCenter: parent.horizontalCenter
+                                color: theme.onDangerPanel
+                                text: screen.numberLabel(modelData.key)
+                            }
+                            Text {
+                                width: numCol.parent.width - win.pad / 2
+                                horizontalAlignment: Text.AlignHCenter
+                                color: theme.onDangerPanel
+                                font.pixelSize: win.fsTitle
+                                fontSizeMode: Text.HorizontalFit
+                                minimumPixelSize: win.fs
+                                font.bold: true
+                                text: modelData.number
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        RowLayout {
+            Layout.fillWidth: true
+            spacing: win.pad
+            visible: !screen.confirming
+            KButton {
+                objectName: "safeButton"
+                Layout.fillWidth: true
+                text: qsTr("危险已经解除")
+                fill: theme.dangerPanel; ink: theme.onDangerPanel
+                onClicked: screen.confirming = true
+            }
+            KButton {
+                objectName: "staffDismissButton"
+                Layout.fillWidth: true
+                text: qsTr("工作人员处理")
+                fill: theme.dangerPanel; ink: theme.onDangerPanel
+                onClicked: kiosk.staff.open()
+            }
+        }
+        RowLayout {
+            Layout.fillWidth: true
+            spacing: win.pad
+            visible: screen.confirming
+            KText {
+                Layout.fillWidth: true
+                color: theme.onDanger
+                font.bold: true
+                text: qsTr("确定已经安全了吗？")
+            }
+            KButton {
+                objectName: "confirmSafeButton"
+                text: qsTr("是，已经安全")
+                fill: theme.dangerPanel; ink: theme.onDangerPanel
+                onClicked: { screen.confirming = false; kiosk.confirmSafe() }
+            }
+            KButton {
+                objectName: "notSafeButton"
+                text: qsTr("不，还需要帮助")
+                fill: theme.dangerPanel; ink: theme.onDangerPanel
+                onClicked: screen.confirming = false
+            }
+        }
+    }
+}

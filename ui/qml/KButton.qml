@@ -1,0 +1,39 @@
+import QtQuick
+
+// A big touch target: at least theme.minTarget (88 px) high and twice that wide.
+Rectangle {
+    id: b
+    property alias text: label.text
+    property color fill: theme.primary
+    property color ink: theme.onPrimary
+    property real fontSize: win.fs
+    property bool outlined: false
+    signal clicked()
+    signal pressAndHold()
+
+    implicitWidth: Math.max(win.target * 1.6, label.implicitWidth + win.pad * 2)
+    implicitHeight: Math.max(win.target, label.implicitHeight + win.pad)
+    radius: 14 * win.u
+    color: mouse.pressed ? Qt.darker(fill, 1.3) : fill
+    border.width: outlined ? Math.max(3, 3 * win.u) : 0
+    border.color: theme.line
+    visible: true
+
+    Text {
+        id: label
+        anchors.centerIn: parent
+        width: parent.width - win.pad
+        horizontalAlignment: Text.AlignHCenter
+        wrapMode: Text.Wrap
+        color: b.ink
+        font.pixelSize: b.fontSize
+        font.bold: true
+        textFormat: Text.PlainText
+    }
+    MouseArea {
+        id: mouse
+        anchors.fill: parent
+        onClicked: b.clicked()
+        onPressAndHold: b.pressAndHold()
+    }
+}

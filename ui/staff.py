@@ -1,0 +1,288 @@
+"""Staff mode: the PIN pad, and what staff see and change (QML's ``kiosk.staff``).
+
+Staff open it with a long press on the site name. The PIN is checked by
+:class:`appliance.staff.PinLock` (scrypt, lockout after ``staff.max_tries`` wrong PINs) on a
+worker thread, since a check costs tens of milliseconds. Inside: recent handoffs and emergencies,
+knowledge-base gaps (questions the appliance could not answer), device health, volume, language,
+the guided explanations, clearing the emergency screen and the robot's e-stop.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import Property, QObject, Signal, Slot
+
+from ui.bridge import Background
+from ui.services import KioskServices
+
+if TYPE_CHECKING:
+    from ui.controller import KioskController
+
+log = logging.getLogger(__name__)
+
+ROWS = 20
+
+
+def _short_ts(ts: str) -> str:
+    """'2026-11-21T09:15:02+00:00' -> '11-21 09:15' (local time)."""
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(ts).astimezone().strftime("%m-%d %H:%M")
+    except ValueError:
+        return ts
+
+
+def load_staff_data(services: KioskServices) -> dict[str, Any]:
+    """What the staff screen lists (runs on a worker thread): open handoffs and unacknowledged
+    alerts first, knowledge-base gaps, device health and the guided explanations."""
+    from appliance.health import robot_health
+
+    journal = services.journal
+    handoffs: list[dict[str, Any]] = []
+    alerts: list[dict[str, Any]] = []
+    gaps: list[dict[str, Any]] = []
+    if journal is not None:
+        for r in journal.rows("handoffs", ROWS):
+            handoffs.append(
+                {
+                    "id": r["id"],
+                    "ts": _short_ts(r["ts"]),
+                    "question": r["question"],
+                    "reason": r["reason"],
+                    "open": r["status"] == "open",
+                }
+            )
+        for r in journal.rows("alerts", ROWS):
+            alerts.append(
+                {
+                    "id": r["id"],
+                    "ts": _short_ts(r["ts"]),
+                    "question": r["question"],
+                    "category": r["category"],
+                    "open": not r["acknowledged"],
+                }
+            )
+        for r in journal.rows("gaps", ROWS):
+            closest = json.loads(r["closest"] or "[]")
+            gaps.append(
+                {"id": r["id"], "ts": _short_ts(r["ts"]), "question": r["question"], "closest": "、".join(closest)}
+            )
+    handoffs.sort(key=lambda h: not h["open"])
+    alerts.sort(key=lambda a: not a["open"])
+    robot = services.body.robot if services.body is not None else None
+    rh = robot_health(robot)
+    health = [
+        {"key": "kb", "value": f"v{services.kb.version} · {services.kb.counts().get('documents', 0)}"},
+        {"key": "voice", "value": "ok" if services.voice else (services.voice_note or "off")},
+        {"key": "robot", "value": rh["mode"] + (f" · {rh.get('state', '')}" if robot is not None else "")},
+    ]
+    if services.network is not None:
+        state = services.network.check()
+        health.append({"key": "network", "value": ("online · " if state.online else "offline · ") + state.how})
+    for name, part in services.health.items():
+        try:
+            value = part()
+        except Exception as exc:  # a broken probe must not hide the rest
+            value = {"error": str(exc)}
+        health.append(
+            {"key": name, "value": ", ".join(f"{k}={v}" for k, v in value.items() if v not in (None, "", []))}
+        )
+    tours = [
+        {"id": t.id, "title": t.title, "summary": t.summary, "steps": len(t.steps), "lang": t.lang}
+        for t in services.kb.tours()
+    ]
+    return {
+        "handoffs": handoffs,
+        "alerts": alerts,
+        "gaps": gaps,
+        "health": health,
+        "tours": tours,
+        "estop": bool(rh.get("estop_latched")),
+    }
+
+
+class StaffModel(QObject):
+    """Staff mode's state and controls (see the module docstring)."""
+
+    activeChanged = Signal()
+    pinChanged = Signal()
+    dataChanged = Signal()
+    volumeChanged = Signal()
+
+    def __init__(self, kiosk: KioskController, services: KioskServices, background: Background):
+        super().__init__(kiosk)
+        self.kiosk = kiosk
+        self.services = services
+        self.background = background
+        self._active = False
+        self._pin: dict[str, Any] = {
+            "isSet": services.pin is not None and services.pin.is_set,
+            "locked": False,
+            "retryAfter": 0,
+            "triesLeft": 0,
+            "error": "",
+            "busy": False,
+        }
+        self._data: dict[str, Any] = {
+            "handoffs": [],
+            "alerts": [],
+            "gaps": [],
+            "health": [],
+            "tours": [],
+            "estop": False,
+        }
+        self._volume = services.sink.gain if services.sink is not None else 1.0
+        self.last_touch = time.monotonic()
+
+    def _get_active(self) -> bool:
+        return self._active
+
+    active = Property(bool, _get_active, notify=activeChanged)
+
+    def _get_pin(self) -> dict[str, Any]:
+        return self._pin
+
+    pin = Property("QVariantMap", _get_pin, notify=pinChanged)
+
+    def _get_data(self) -> dict[str, Any]:
+        return self._data
+
+    data = Property("QVariantMap", _get_data, notify=dataChanged)
+
+    def _get_volume(self) -> float:
+        return self._volume
+
+    volume = Property(float, _get_volume, notify=volumeChanged)
+
+    def _set_pin(self, **changes: Any) -> None:
+        self._pin = {**self._pin, **changes}
+        self.pinChanged.emit()
+
+    # -- entering and leaving ------------------------------------------------------------------
+    @Slot()
+    def open(self) -> None:
+        """Staff asked for staff mode: the PIN pad (or staff mode if still open)."""
+        self.last_touch = time.monotonic()
+        if self._active:
+            self.kiosk.set_screen("staff")
+            return
+        self._set_pin(error="", busy=False)
+        self.kiosk.set_screen("pin")
+        pin = self.services.pin
+        if pin is not None:
+            self.background.submit(pin.status, self._show_pin_status)
+
+    def _show_pin_status(self, result) -> None:
+        self._set_pin(
+            isSet=self.services.pin.is_set,
+            locked=result.locked,
+            retryAfter=int(round(result.retry_after_s)),
+            triesLeft=result.tries_left,
+        )
+
+    @Slot(str)
+    def submitPin(self, pin: str) -> None:
+        """Check a PIN (on a worker thread); the result arrives as ``pin`` changes."""
+        lock = self.services.pin
+        if lock is None or not lock.is_set or self._pin["busy"]:
+            return
+        self._set_pin(busy=True, error="")
+        self.background.submit(lambda: lock.verify(pin), self._pin_checked)
+
+    def _pin_checked(self, result) -> None:
+        self._set_pin(
+            busy=False,
+            locked=result.locked,
+            retryAfter=int(round(result.retry_after_s)),
+            triesLeft=result.tries_left,
+            error="" if result.ok else ("locked" if result.locked else "wrong"),
+        )
+        if result.ok:
+            self._active = True
+            self.activeChanged.emit()
+            self.last_touch = time.monotonic()
+            self.kiosk.set_screen("staff")
+            self.refresh()
+
+    @Slot()
+    def cancelPin(self) -> None:
+        """Back from the PIN pad without entering."""
+        self.kiosk.set_screen("emergency" if self.kiosk.emergency["active"] else "attract")
+
+    @Slot()
+    def exit(self) -> None:
+        """Leave staff mode (also after ``staff.idle_exit_s`` untouched)."""
+        self._active = False
+        self.activeChanged.emit()
+        if self.kiosk.tour.active:
+            self.kiosk.set_screen("tour")
+        else:
+            self.kiosk.set_screen("emergency" if self.kiosk.emergency["active"] else "attract")
+
+    # -- inside staff mode (each refuses when not active) --------------------------------------
+    def _allowed(self) -> bool:
+        self.last_touch = time.monotonic()
+        if not self._active:
+            log.warning("staff control used outside staff mode: ignored")
+        return self._active
+
+    @Slot()
+    def refresh(self) -> None:
+        """Reload handoffs, alerts, gaps, health and tours (worker thread)."""
+        if not self._allowed():
+            return
+
+        def done(data: dict[str, Any]) -> None:
+            self._data = data
+            self.dataChanged.emit()
+
+        self.background.submit(lambda: load_staff_data(self.services), done)
+
+    @Slot(float)
+    def setVolume(self, volume: float) -> None:
+        """Speaker volume, 0.0-1.5 (linear gain on the synthesised speech)."""
+        if not self._allowed():
+            return
+        self._volume = max(0.0, min(1.5, float(volume)))
+        if self.services.sink is not None:
+            self.services.sink.gain = self._volume
+        self.volumeChanged.emit()
+
+    @Slot(str)
+    def setLang(self, lang: str) -> None:
+        """The screen's language."""
+        if self._allowed():
+            self.kiosk.setLang(lang)
+
+    @Slot(int)
+    def closeHandoff(self, handoff_id: int) -> None:
+        """Mark a handoff as dealt with."""
+        journal = self.services.journal
+        if self._allowed() and journal is not None:
+            self.background.submit(lambda: journal.close_handoff(handoff_id), lambda ok: self.refresh())
+
+    @Slot()
+    def dismissEmergency(self) -> None:
+        """Close the emergency screen; its alerts are acknowledged in the journal."""
+        if self._allowed():
+            self.kiosk.dismiss_emergency_by_staff()
+            self.kiosk.set_screen("staff")
+            self.refresh()
+
+    @Slot()
+    def resetEstop(self) -> None:
+        """Clear the robot's latched e-stop (the controller refuses while the button is still down)."""
+        body = self.services.body
+        if self._allowed() and body is not None:
+            self.background.submit(body.robot.estop_reset, lambda reply: self.refresh())
+
+    @Slot(str)
+    def startTour(self, tour_id: str) -> None:
+        """Start a guided explanation."""
+        if self._allowed():
+            self.kiosk.tour.start(tour_id)
