@@ -271,6 +271,9 @@ class Body:
             except (LinkError, ValueError) as exc:
                 self.failures += 1
                 log.debug("body: %s failed: %s", what, exc)
+            except Exception:  # a refused or broken action must not stop the body's worker
+                self.failures += 1
+                log.exception("body: %s failed", what)
 
     def _maybe_idle(self) -> None:
         now = time.monotonic()

@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTranslator, QUrl
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, QSize, Qt, QTranslator, QUrl
 from PySide6.QtGui import QFont, QGuiApplication, QImage
 from PySide6.QtQml import QQmlApplicationEngine
 from PySide6.QtQuick import QQuickImageProvider, QQuickWindow
@@ -176,4 +176,9 @@ class KioskUI:
         self.controller.close()
         self.background.close()
         self.window.close()
+        # The QML goes first, while the objects its bindings read are still alive.
+        for obj in self.engine.rootObjects():
+            obj.deleteLater()
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
         self.engine.deleteLater()
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)

@@ -28,12 +28,19 @@ def kb_vocabulary(services: KioskServices) -> list[str]:
     from appliance.site import load_synonyms
 
     words: set[str] = set()
+    known = jieba.dt.FREQ if jieba.dt.initialized else None
+    if known is None:
+        jieba.initialize()
+        known = jieba.dt.FREQ
     for doc in services.kb.documents():
         if doc.lang == "en":
             continue
         words.add(doc.title)
-        for text in (doc.title, *doc.questions):
-            words.update(w for w in jieba.lcut(text) if len(w) >= 2)
+        words.update(w for w in jieba.lcut(doc.title) if len(w) >= 2)
+        # Sample questions are residents' own words, typos included ("射保卡"): only dictionary
+        # words from them.
+        for question in doc.questions:
+            words.update(w for w in jieba.lcut(question, HMM=False) if len(w) >= 2 and known.get(w))
     for official, colloquial in load_synonyms(services.site.synonyms_file).items():
         words.add(official)
         words.update(colloquial)
@@ -55,6 +62,7 @@ class KeyboardModel(QObject):
         self._composing = ""
         self._candidates: list[str] = []
         self._segmented = ""
+        self._candidates_for = ""  # the letters the candidates were looked up for
         self._seq = 0
         background.submit(self._build, self._built, lambda exc: log.warning("pinyin input unavailable: %s", exc))
 
@@ -74,6 +82,7 @@ class KeyboardModel(QObject):
             "composing": self._composing,
             "segmented": self._segmented or self._composing,
             "candidates": self._candidates,
+            "candidatesFor": self._candidates_for,
             "ready": self.ime is not None,
         }
 
@@ -122,7 +131,7 @@ class KeyboardModel(QObject):
     @Slot()
     def clear(self) -> None:
         """Drop the composition."""
-        self._composing, self._candidates, self._segmented = "", [], ""
+        self._composing, self._candidates, self._segmented, self._candidates_for = "", [], "", ""
         self._seq += 1
         self.changed.emit()
 
@@ -136,7 +145,7 @@ class KeyboardModel(QObject):
         self._seq += 1
         seq, letters, ime = self._seq, self._composing, self.ime
         if not letters or ime is None:
-            self._candidates, self._segmented = [], ""
+            self._candidates, self._segmented, self._candidates_for = [], "", ""
             self.changed.emit()
             return
         self.changed.emit()
@@ -144,6 +153,7 @@ class KeyboardModel(QObject):
         def done(result: tuple[list[str], str]) -> None:
             if seq == self._seq:
                 self._candidates, self._segmented = result
+                self._candidates_for = letters
                 self.changed.emit()
 
         self.background.submit(lambda: (ime.candidates(letters, 10), ime.segment(letters)), done)

@@ -128,6 +128,10 @@ class Driver:
 
     def item(self, name: str):
         """The visible-tree QML item with objectName ``name`` (None if absent)."""
+        from PySide6.QtCore import QCoreApplication, QEvent
+
+        # Delegates a Repeater replaced stay in the tree until their deferred deletion.
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
         return find_item(self.ui.window.contentItem(), name)
 
     def grab(self, path: Path) -> Path:
@@ -159,7 +163,7 @@ def _stage(driver: Driver, screen: str, lang: str) -> None:
         driver.wait(lambda: k.keyboard.state["ready"], "the pinyin input method", 60)
         for letter in "shebaoka":
             k.keyboard.key(letter)
-        driver.wait(lambda: len(k.keyboard.state["candidates"]) > 0, "pinyin candidates")
+        driver.wait(lambda: k.keyboard.state["candidatesFor"] == "shebaoka", "pinyin candidates")
     elif screen == "handoff":
         driver.home()
         driver.ask(QUESTIONS["handoff"][lang])

@@ -173,6 +173,11 @@ class StaffModel(QObject):
             return
         self._set_pin(error="", busy=False)
         self.kiosk.set_screen("pin")
+        self.refreshPin()
+
+    @Slot()
+    def refreshPin(self) -> None:
+        """Re-read the lockout (the PIN pad does this every second while locked)."""
         pin = self.services.pin
         if pin is not None:
             self.background.submit(pin.status, self._show_pin_status)

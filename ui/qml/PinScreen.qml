@@ -15,6 +15,10 @@ Rectangle {
         if (pin.error === "wrong") return qsTr("密码不对，还可以试 %1 次").arg(pin.triesLeft)
         return qsTr("请输入工作人员密码")
     }
+    Timer {
+        interval: 1000; repeat: true; running: screen.pin.locked
+        onTriggered: kiosk.staff.refreshPin()
+    }
     Connections {
         target: kiosk.staff
         function onPinChanged() { if (!kiosk.staff.pin.busy) screen.entered = "" }

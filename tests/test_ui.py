@@ -1,0 +1,444 @@
+"""The touchscreen, offscreen: real QML, real clicks, the demo knowledge base, a simulated robot."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest  # noqa: E402
+
+pytest.importorskip("PySide6.QtQuick")
+
+from PySide6.QtCore import QPointF, Qt  # noqa: E402
+from PySide6.QtGui import QImage  # noqa: E402
+from PySide6.QtTest import QTest  # noqa: E402
+
+from appliance.bootstrap import build_appliance  # noqa: E402
+from appliance.config import Settings  # noqa: E402
+from appliance.conversation import UserSpeaking  # noqa: E402
+from appliance.dialogue import Session  # noqa: E402
+from appliance.staff import PinLock  # noqa: E402
+from appliance.text_conversation import TextConversation  # noqa: E402
+from ui.app import I18N_DIR, KioskUI  # noqa: E402
+from ui.screenshots import Driver  # noqa: E402
+from ui.services import KioskServices  # noqa: E402
+from ui.theme import COLORS, MIN_TARGET_PX, PAIRS, contrast_ratio  # noqa: E402
+
+PIN = "730516"
+
+
+class Clock:
+    """A settable wall clock for the PIN lockout."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Kiosk:
+    """A running touchscreen on the demo knowledge base, with helpers to click its items."""
+
+    def __init__(self, tmp: Path, kb_file: Path, body=None, pin_set: bool = True):
+        kb = tmp / "kb.sqlite"
+        shutil.copy(kb_file, kb)
+        self.settings = Settings(data_dir=tmp / "data", kb_path=kb)
+        self.appliance = build_appliance(self.settings, use_llm=False)
+        self.clock = Clock()
+        self.pin = PinLock(tmp / "pin.json", max_tries=5, lockout_s=300.0, clock=self.clock)
+        if pin_set:
+            self.pin.set_pin(PIN)
+        self.events: list = []
+        session = Session(self.appliance.engine, 3600.0)
+        self.responder = TextConversation(session, self._event, 400.0, min_reading_s=0.3)
+        self.services = KioskServices(
+            settings=self.settings,
+            site=self.appliance.site,
+            kb=self.appliance.kb,
+            journal=self.appliance.journal,
+            responder=self.responder,
+            voice=True,
+            body=body,
+            pin=self.pin,
+        )
+        self.ui = KioskUI(self.services, size=(1920, 1080))
+        self.driver = Driver(self.ui)
+        self.k = self.ui.controller
+        self.driver.wait(lambda: len(self.k.topics) > 0, "topics")
+
+    def _event(self, event) -> None:
+        self.events.append(event)
+        if hasattr(self, "ui"):
+            self.ui.on_event(event)
+
+    def item(self, name: str):
+        item = self.driver.item(name)
+        assert item is not None, f"no visible item {name!r} on screen {self.k.screen}"
+        return item
+
+    def click(self, name: str) -> None:
+        """A real mouse click in the middle of item ``name``."""
+        self.driver.wait(lambda: self.driver.item(name) is not None, f"item {name}", 5)
+        item = self.item(name)
+        assert item.isVisible(), f"{name} is not visible"
+        centre = item.mapToScene(QPointF(item.width() / 2, item.height() / 2)).toPoint()
+        QTest.mouseClick(self.ui.window, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, centre)
+        self.ui.app.processEvents()
+
+    def text_of(self, name: str) -> str:
+        return self.item(name).property("text")
+
+    def close(self) -> None:
+        self.ui.close()
+        self.responder.close()
+        self.appliance.close()
+
+
+@pytest.fixture
+def kiosk(qapp, tmp_path: Path, demo_kb_file: Path):
+    k = Kiosk(tmp_path, demo_kb_file)
+    yield k
+    k.close()
+
+
+def test_tapping_a_topic_shows_the_answer_with_its_source_card(kiosk: Kiosk) -> None:
+    from appliance.knowledge.card import guide_card
+
+    k = kiosk.k
+    kiosk.click("startButton")
+    assert k.screen == "conversation"
+    kiosk.click("topicsButton")
+    assert k.screen == "topics"
+    topic = next(t for t in k.topics if guide_card(kiosk.appliance.kb, t["doc_id"]).materials)
+    kiosk.click(f"topic_{k.topics.index(topic)}")
+    kiosk.driver.wait(lambda: k.turn["done"] and k.turn["card"] is not None, "the answer and its card")
+    assert k.turn["question"] == topic["question"]
+    assert k.turn["mode"] == "answer"
+    assert k.turn["sources"][0]["title"] == topic["title"]
+    assert kiosk.text_of("cardTitle") == f"《{topic['title']}》"
+    card = guide_card(kiosk.appliance.kb, topic["doc_id"])
+    assert k.turn["card"]["materials"] == list(card.materials)
+    assert kiosk.item("material_0").isVisible()
+    if card.place:
+        assert card.place in kiosk.text_of("cardPlace")
+    assert kiosk.text_of("answer") == k.turn["answer"] != ""
+    # The checklist ticks under a finger.
+    material = kiosk.item("material_0")
+    assert material.property("checked") is False
+    kiosk.click("material_0")
+    assert material.property("checked") is True
+    # Follow-ups are asked within the session (the topic carries over).
+    kiosk.click("followUp_0")
+    kiosk.driver.wait(lambda: k.turn["done"] and k.turn["question"] == "需要带什么材料", "the follow-up")
+    assert k.turn["sources"][0]["title"] == topic["title"]
+
+
+def test_a_question_typed_in_pinyin_is_answered(kiosk: Kiosk) -> None:
+    k = kiosk.k
+    kiosk.click("startButton")
+    kiosk.click("typingButton")
+    assert k.screen == "typing"
+    kiosk.driver.wait(lambda: k.keyboard.state["ready"], "the pinyin input method", 60)
+    for letter in "sbk":
+        kiosk.click(f"key_{letter}")
+    kiosk.driver.wait(lambda: k.keyboard.state["candidatesFor"] == "sbk", "candidates for sbk")
+    assert k.keyboard.state["candidates"][0] == "社保卡"  # the knowledge base's words come first
+    kiosk.click(f"candidate_{k.keyboard.state['candidates'].index('社保卡')}")
+    for letter in "diule":
+        kiosk.click(f"key_{letter}")
+    kiosk.driver.wait(lambda: k.keyboard.state["candidatesFor"] == "diule", "candidates for diule")
+    kiosk.click(f"candidate_{k.keyboard.state['candidates'].index('丢了')}")
+    assert kiosk.text_of("questionField") == "社保卡丢了"
+    kiosk.click("sendButton")
+    kiosk.driver.wait(lambda: k.turn["done"] and k.turn["question"] == "社保卡丢了", "the typed question's answer")
+    assert k.screen == "conversation"
+    assert kiosk.text_of("caption") == "您问：社保卡丢了"
+    assert k.turn["sources"][0]["title"] == "社会保障卡挂失与补办"
+
+
+def test_an_emergency_takes_over_until_staff_or_a_confirmed_all_clear(kiosk: Kiosk) -> None:
+    k = kiosk.k
+    k.ask("电梯里有人被困住了")
+    kiosk.driver.wait(lambda: k.turn["done"], "the emergency answer")
+    assert k.screen == "emergency"
+    guidance = kiosk.text_of("emergencyGuidance")
+    assert "电梯" in guidance and "119" in guidance and "010-0000-5678" in guidance
+    # Nothing a resident taps elsewhere leaves it; a second question does not either.
+    k.go("topics")
+    k.home()
+    k.ask("社保卡怎么补办")
+    kiosk.driver.wait(lambda: k.turn["done"] and k.turn["question"] == "社保卡怎么补办", "the next answer")
+    k.expire_idle_now()
+    assert k.screen == "emergency" and not k.stillThere
+    # "The danger is over" needs a second confirmation.
+    kiosk.click("safeButton")
+    assert k.screen == "emergency"
+    kiosk.click("notSafeButton")
+    kiosk.click("safeButton")
+    kiosk.click("confirmSafeButton")
+    assert k.screen == "conversation" and not k.emergency["active"]
+    # Staff dismissal acknowledges the alert in the journal.
+    k.ask("家里煤气泄漏了")
+    kiosk.driver.wait(lambda: k.screen == "emergency", "the second emergency")
+    kiosk.click("staffDismissButton")
+    assert k.screen == "pin"
+    k.staff.submitPin(PIN)
+    kiosk.driver.wait(lambda: k.screen == "staff", "staff mode")
+    kiosk.click("staffDismissEmergency")
+    assert not k.emergency["active"]
+    kiosk.driver.wait(
+        lambda: all(not a["open"] for a in k.staff.data["alerts"]) and k.staff.data["alerts"], "acknowledged alerts"
+    )
+
+
+def test_staff_pin_locks_after_five_wrong_tries(kiosk: Kiosk) -> None:
+    k = kiosk.k
+    k.ask("我要投诉物业不作为")
+    kiosk.driver.wait(lambda: k.turn["done"], "a handoff")
+    kiosk.k.home()
+    k.staff.open()
+    assert k.screen == "pin"
+
+    def enter(pin: str) -> None:
+        for digit in pin:
+            kiosk.click(f"pin_{digit}")
+        kiosk.click("pin_ok")
+        kiosk.driver.wait(lambda: not k.staff.pin["busy"], "the PIN check")
+
+    for n in range(1, 6):
+        enter("1357")
+        assert k.screen == "pin"
+        if n < 5:
+            assert k.staff.pin["error"] == "wrong" and k.staff.pin["triesLeft"] == 5 - n
+            assert f"{5 - n}" in kiosk.text_of("pinMessage")
+    assert k.staff.pin["locked"] and 290 <= k.staff.pin["retryAfter"] <= 300
+    assert "锁定" in kiosk.text_of("pinMessage")
+    # Locked: the keypad is disabled and even the right PIN is refused.
+    k.staff.submitPin(PIN)
+    kiosk.driver.wait(lambda: not k.staff.pin["busy"], "the PIN check")
+    assert k.screen == "pin" and not k.staff.active
+    # Staff controls do nothing outside staff mode.
+    k.staff.setVolume(0.2)
+    assert k.staff.volume == 1.0
+    kiosk.clock.now += 301
+    kiosk.driver.wait(lambda: not k.staff.pin["locked"], "the lockout to end (the pad re-reads it)")
+    enter(PIN)
+    assert k.screen == "staff" and k.staff.active
+    kiosk.driver.wait(lambda: k.staff.data["handoffs"], "the handoff list")
+    assert k.staff.data["handoffs"][0]["question"] == "我要投诉物业不作为"
+    assert {t["id"] for t in k.staff.data["tours"]} >= {"fuwu-zhongxin-jieshao", "fangzha-xuanjiang"}
+    kiosk.click("staffTab_settings")
+    kiosk.click("volumeDown")
+    assert k.staff.volume == pytest.approx(0.9)
+    kiosk.click("staffExit")
+    assert k.screen == "attract" and not k.staff.active
+
+
+def test_without_a_pin_staff_mode_stays_closed(qapp, tmp_path: Path, demo_kb_file: Path) -> None:
+    kiosk = Kiosk(tmp_path, demo_kb_file, pin_set=False)
+    try:
+        kiosk.k.staff.open()
+        assert "kiosk staff set-pin" in kiosk.text_of("pinMessage")
+        kiosk.k.staff.submitPin("0000")
+        kiosk.ui.app.processEvents()
+        assert kiosk.k.screen == "pin" and not kiosk.k.staff.active
+    finally:
+        kiosk.close()
+
+
+def test_a_guided_explanation_runs_with_the_robot_and_resumes_after_a_question(
+    qapp, tmp_path: Path, demo_kb_file: Path
+) -> None:
+    from appliance.body import Body
+    from appliance.bootstrap import connect_robot
+    from appliance.config import RobotSettings
+
+    actions: list[str] = []
+    runtime = connect_robot(RobotSettings(), "sim", on_action=actions.append)
+    body = Body(runtime.robot, RobotSettings()).start()
+    kiosk = Kiosk(tmp_path, demo_kb_file, body=body)
+    k = kiosk.k
+    try:
+        k.staff.open()
+        k.staff.submitPin(PIN)
+        kiosk.driver.wait(lambda: k.staff.active and k.staff.data["tours"], "staff mode")
+        tour = next(t for t in k.staff.data["tours"] if t["id"] == "fuwu-zhongxin-jieshao")
+        kiosk.item("staffScreen").setProperty("tab", "tours")
+        kiosk.click("startTour_fuwu-zhongxin-jieshao")
+        kiosk.driver.wait(lambda: k.screen == "tour" and k.tour.step.get("index") == 0, "the first step")
+        first_step = k.tour.step["title"]
+        assert kiosk.text_of("stepTitle") == first_step
+        # A resident speaks: the narration stops, the question is answered, the tour resumes.
+        kiosk.ui.on_event(UserSpeaking(time.monotonic()))
+        kiosk.driver.wait(lambda: k.tour.info["state"] == "question", "the tour to wait")
+        kiosk.responder.ask_text("老年人优待证怎么办")
+        kiosk.driver.wait(lambda: k.turn["done"] and k.turn["question"] == "老年人优待证怎么办", "the answer")
+        assert k.screen == "tour" and k.turn["sources"][0]["title"] == "老年人优待证办理"
+        kiosk.driver.wait(lambda: k.tour.info["state"] == "running", "the tour to resume")
+        assert k.tour.step["index"] == 0  # the interrupted step is told again
+        # A typed question waits for the resident to tap 继续讲解.
+        kiosk.click("tourAsk")
+        assert k.screen == "typing" and k.tour.info["state"] == "question"
+        k.ask("高龄津贴怎么领")
+        kiosk.driver.wait(lambda: k.turn["done"] and k.turn["question"] == "高龄津贴怎么领", "the typed answer")
+        assert k.screen == "tour" and kiosk.item("tourQuestion").isVisible()
+        time.sleep(0.5)
+        kiosk.ui.app.processEvents()
+        assert k.tour.info["state"] == "question"
+        kiosk.click("tourContinue")
+        kiosk.driver.wait(lambda: k.tour.info["state"] == "running", "the tour to continue")
+        # Staff controls: pause, resume, skip to the end.
+        kiosk.click("tourPause")
+        kiosk.driver.wait(lambda: k.tour.info["state"] == "paused", "pause")
+        kiosk.click("tourPause")
+        kiosk.driver.wait(lambda: k.tour.info["state"] == "running", "resume")
+        for n in range(1, tour["steps"]):
+            kiosk.click("tourSkip")
+            kiosk.driver.wait(lambda n=n: k.tour.step.get("index") == n or not k.tour.active, f"step {n}")
+        kiosk.driver.wait(lambda: not k.tour.active, "the end of the tour", 30)
+        assert k.tour.info["state"] == "finished"
+        assert k.screen == "staff"
+        body.drain()
+        # Every step's action reached the controller (gestures sent while the arms are still busy
+        # from the previous step are refused by the controller: the test skips fast).
+        looks = [
+            (msg.pan_cdeg, msg.tilt_cdeg) for _, msg in runtime.sim.controller.executed if type(msg).__name__ == "Look"
+        ]
+        assert (-3000, 0) in looks and (3000, 0) in looks and (0, 2000) in looks, looks
+        assert any(a == "tour: gesture wave" for a in body.actions), body.actions
+    finally:
+        kiosk.close()
+        body.close()
+        runtime.close()
+
+
+def _walk(item):
+    stack = [item]
+    while stack:
+        it = stack.pop()
+        yield it
+        stack.extend(it.childItems())
+
+
+def _visible(item) -> bool:
+    while item is not None:
+        if not item.isVisible() or item.opacity() == 0:
+            return False
+        item = item.parentItem()
+    return True
+
+
+@pytest.mark.parametrize(
+    "screen", ["attract", "conversation", "topics", "typing", "handoff", "emergency", "pin", "staff", "tour"]
+)
+def test_text_and_touch_targets_are_big_enough_at_1080p(kiosk: Kiosk, screen: str) -> None:
+    from ui.screenshots import _stage
+
+    _stage(kiosk.driver, screen, "zh")
+    kiosk.driver.wait(lambda: kiosk.k.screen == screen, screen)
+    time.sleep(0.1)
+    kiosk.ui.app.processEvents()
+    root = kiosk.ui.window.contentItem()
+    texts, targets = 0, 0
+    for item in _walk(root):
+        if not _visible(item) or item.width() <= 0:
+            continue
+        cls = item.metaObject().className()
+        if cls.startswith("QQuickText") and item.property("text"):
+            texts += 1
+            px = item.property("font").pixelSize()
+            assert px >= 32, f"{screen}: text {item.property('text')!r} is {px} px"
+        if cls == "QQuickMouseArea" and item.isEnabled():
+            targets += 1
+            assert item.height() >= MIN_TARGET_PX - 0.5, f"{screen}: a touch target of {item.height():.0f} px"
+    assert texts > 3 and targets > 0
+
+
+def test_colours_meet_wcag_aaa_contrast() -> None:
+    for fg, bg in PAIRS:
+        assert contrast_ratio(COLORS[fg], COLORS[bg]) >= 7.0, (fg, bg)
+    assert contrast_ratio("#777777", "#FFFFFF") < 7.0  # the check can fail
+
+
+def test_english_is_complete_and_switches_at_run_time(kiosk: Kiosk) -> None:
+    ts = (I18N_DIR / "kiosk_en.ts").read_text(encoding="utf-8")
+    assert 'type="unfinished"' not in ts and "<translation></translation>" not in ts
+    kiosk.click("startButton")
+    assert kiosk.text_of("topicsButton") == "常见服务"
+    kiosk.click("language")
+    assert kiosk.k.lang == "en"
+    assert kiosk.text_of("topicsButton") == "Services"
+    kiosk.driver.wait(lambda: kiosk.k.topics and all(t["title"].isascii() for t in kiosk.k.topics), "English topics")
+    kiosk.k.ask(kiosk.k.topics[0]["question"])
+    kiosk.driver.wait(lambda: kiosk.k.turn["done"], "an English answer")
+    assert kiosk.k.turn["mode"] == "answer" and kiosk.text_of("caption").startswith("You asked: ")
+
+
+def test_the_compiled_translations_are_up_to_date(tmp_path: Path) -> None:
+    lrelease = shutil.which("pyside6-lrelease") or str(Path(sys.executable).parent / "pyside6-lrelease")
+    out = tmp_path / "kiosk_en.qm"
+    subprocess.run([lrelease, str(I18N_DIR / "kiosk_en.ts"), "-qm", str(out)], check=True, capture_output=True)
+    assert out.read_bytes() == (I18N_DIR / "kiosk_en.qm").read_bytes(), "run scripts/translations"
+
+
+def test_idle_asks_before_going_back_to_attract(kiosk: Kiosk) -> None:
+    k = kiosk.k
+    k.ask("老年卡在哪里办")
+    kiosk.driver.wait(lambda: k.turn["done"], "the answer")
+    k.expire_idle_now()
+    assert k.stillThere and k.screen == "conversation"
+    kiosk.click("keepReading")
+    assert not k.stillThere and k.screen == "conversation" and k.turn["answer"]
+    k.expire_idle_now()
+    k._still_since = time.monotonic() - k.STILL_THERE_S - 1
+    k._tick()
+    assert k.screen == "attract" and k.turn["question"] == ""
+
+
+def test_the_gui_thread_never_waits_for_an_answer(kiosk: Kiosk) -> None:
+    """ask() returns at once even while the engine is blocked."""
+    engine = kiosk.appliance.engine
+    release = threading.Event()
+    original = engine.ask
+
+    def slow_ask(*args, **kwargs):
+        release.wait(5)
+        return original(*args, **kwargs)
+
+    engine.ask = slow_ask
+    try:
+        t0 = time.monotonic()
+        kiosk.k.ask("社保卡怎么补办")
+        assert time.monotonic() - t0 < 0.2
+        assert kiosk.k.screen == "conversation" and not kiosk.k.turn["done"]
+        assert kiosk.k.status["activity"] == "thinking"
+    finally:
+        release.set()
+    kiosk.driver.wait(lambda: kiosk.k.turn["done"], "the answer")
+
+
+def test_screenshots_render_every_screen_with_content(qapp, tmp_path: Path, demo_kb_file: Path) -> None:
+    from ui.screenshots import SCREENS, render_screenshots
+
+    kb = tmp_path / "kb.sqlite"
+    shutil.copy(demo_kb_file, kb)
+    settings = Settings(data_dir=tmp_path / "data", kb_path=kb)
+    written = render_screenshots(settings, tmp_path / "shots", {"portrait": (800, 1280)}, ["zh", "en"])
+    assert len(written) == 2 * len(SCREENS)
+    for path in written:
+        image = QImage(str(path))
+        assert (image.width(), image.height()) == (800, 1280), path
+        # Not blank: many distinct colours in a sampled grid.
+        colours = {image.pixel(x, y) for x in range(0, 800, 37) for y in range(0, 1280, 41)}
+        assert len(colours) > 4, path
+    zh = QImage(str(tmp_path / "shots" / "portrait-zh-conversation.png"))
+    en = QImage(str(tmp_path / "shots" / "portrait-en-conversation.png"))
+    assert zh != en
