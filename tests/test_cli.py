@@ -133,8 +133,12 @@ def test_run_text_conversation(env) -> None:
     assert r.exit_code == 0
     assert "AI" in r.stdout and "社会保障卡挂失与补办" in r.stdout and "119" in r.stdout
     assert "紧急情况" in r.stdout
-    r = invoke(["run"], env)
-    assert r.exit_code == 2 and "--text" in r.stderr
+    # Without flags: the touchscreen (offscreen here), touch and typing only without audio.
+    r = invoke(["run", "--robot", "none", "--exit-after", "1.5"], env)
+    assert r.exit_code == 0, r.stderr
+    assert "touchscreen running" in r.stdout
+    assert "voice is off" in r.stderr and "kiosk models pull" in r.stderr
+    assert "kiosk staff set-pin" in r.stderr
 
 
 def test_models_list_config_and_journal(env) -> None:

@@ -152,6 +152,10 @@ def run(
     windowed: Annotated[
         bool, typer.Option("--windowed", help="the touchscreen in a window of [ui] width x height, not full screen")
     ] = False,
+    exit_after: Annotated[
+        float | None,
+        typer.Option("--exit-after", help="close the touchscreen after this many seconds (smoke tests)", hidden=True),
+    ] = None,
 ) -> None:
     """Run the appliance: the touchscreen with the voice loop and the robot (no flags), the voice
     loop alone (--no-ui) or a terminal conversation (--text).
@@ -175,7 +179,7 @@ def run(
     if not text:
         from appliance.cli.ui import run_ui
 
-        run_ui(ctx, kb, no_llm, robot, windowed)
+        run_ui(ctx, kb, no_llm, robot, windowed, exit_after)
         return
     from appliance.bootstrap import build_appliance
     from appliance.conversation import Heard, SessionEnded, TurnDone, TurnResult, UserSpeaking

@@ -33,7 +33,14 @@ def _start_voice(appliance, stack: contextlib.ExitStack):
     return (models, source, sink), None
 
 
-def run_ui(ctx: typer.Context, kb: Path | None, no_llm: bool, robot: str | None, windowed: bool) -> None:
+def run_ui(
+    ctx: typer.Context,
+    kb: Path | None,
+    no_llm: bool,
+    robot: str | None,
+    windowed: bool,
+    exit_after: float | None = None,
+) -> None:
     """The full appliance: the touchscreen, the voice loop when audio and models are there (else
     touch and typing only, with a notice on screen), and the robot's body."""
     from appliance.bootstrap import build_appliance, build_conversation
@@ -119,6 +126,8 @@ def run_ui(ctx: typer.Context, kb: Path | None, no_llm: bool, robot: str | None,
         tick = QTimer()
         tick.timeout.connect(lambda: None)
         tick.start(200)
+        if exit_after is not None:
+            QTimer.singleShot(int(exit_after * 1000), ui.app.quit)
         ui.app.exec()
 
 

@@ -4,6 +4,9 @@ For every file: size check, read, sha256; unchanged files (same path, same hash)
 otherwise the file is parsed, its chunks embedded (when an embedding model is given) and its
 documents replace the ones the file had before, all in one transaction. A file that fails at any
 step is skipped and reported with its reason; the database keeps its previous state for it.
+
+Tour files (``*.tour.toml``, :mod:`appliance.tours`) go the same way into the tour tables: checked
+with their images (whose bytes are part of the hash), stored or replaced in one transaction.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import numpy as np
 from appliance.knowledge.readers import SUFFIXES, ReadError, ReadLimits, read_file
 from appliance.knowledge.retrieval import Embedder
 from appliance.knowledge.store import KnowledgeBase, KnowledgeBaseError, chunk_embedding_text
+from appliance.tours import MAX_IMAGE_BYTES as MAX_TOUR_IMAGE_BYTES
+from appliance.tours import TOUR_SUFFIX, TourError, is_tour_file, load_tour
 
 log = logging.getLogger(__name__)
 
@@ -31,12 +36,14 @@ class FileOutcome:
         status: 'added', 'updated', 'unchanged' or 'failed'.
         documents: documents now stored from the file (0 when failed).
         reason: why it failed, in words for staff; None otherwise.
+        tours: tours now stored from the file (1 for a tour file, else 0).
     """
 
     path: str
     status: str
     documents: int = 0
     reason: str | None = None
+    tours: int = 0
 
 
 @dataclass
@@ -59,9 +66,21 @@ class IngestReport:
         """Documents stored by this run (added or updated files)."""
         return sum(o.documents for o in self.outcomes if o.status in ("added", "updated"))
 
+    @property
+    def tours(self) -> int:
+        """Tours stored by this run (added or updated tour files)."""
+        return sum(o.tours for o in self.outcomes if o.status in ("added", "updated"))
+
+
+def _supported(path: Path) -> bool:
+    return path.suffix.lower() in SUFFIXES or is_tour_file(path)
+
 
 def discover(paths: Iterable[Path]) -> tuple[list[Path], list[FileOutcome]]:
     """Expand folders (recursively, hidden entries skipped) into supported files, sorted.
+
+    Supported: the readers' :data:`~appliance.knowledge.readers.SUFFIXES` and tour files
+    (``*.tour.toml``; other ``.toml`` files are not picked up from folders).
 
     Returns:
         The files to ingest, and failed outcomes for paths that do not exist or that were named
@@ -74,16 +93,15 @@ def discover(paths: Iterable[Path]) -> tuple[list[Path], list[FileOutcome]]:
             found = sorted(
                 p
                 for p in path.rglob("*")
-                if p.is_file()
-                and p.suffix.lower() in SUFFIXES
-                and not any(part.startswith(".") for part in p.relative_to(path).parts)
+                if p.is_file() and _supported(p) and not any(part.startswith(".") for part in p.relative_to(path).parts)
             )
             files.extend(found)
         elif path.is_file():
-            if path.suffix.lower() in SUFFIXES:
+            if _supported(path):
                 files.append(path)
             else:
-                problems.append(FileOutcome(str(path), "failed", reason=f"unsupported file type '{path.suffix}'"))
+                hint = f" (a tour file is named *{TOUR_SUFFIX})" if path.suffix.lower() == ".toml" else ""
+                problems.append(FileOutcome(str(path), "failed", reason=f"unsupported file type '{path.suffix}'{hint}"))
         else:
             problems.append(FileOutcome(str(path), "failed", reason="no such file or folder"))
     return list(dict.fromkeys(files)), problems
@@ -144,6 +162,8 @@ class Ingestor:
             if size > self.max_file_bytes:
                 raise ReadError(f"file too large: {size / 2**20:.1f} MiB (limit {self.max_file_bytes / 2**20:.0f} MiB)")
             data = path.read_bytes()
+            if is_tour_file(path):
+                return self._ingest_tour(path, source, data, force)
             digest = hashlib.sha256(data).hexdigest()
             previous = self.kb.source_hash(source)
             if previous == digest and not force:
@@ -158,11 +178,22 @@ class Ingestor:
                 source, digest, size, docs, vectors, self.embedder.name if self.embedder else None
             )
             return FileOutcome(source, "updated" if previous else "added", len(ids))
+        except TourError as exc:
+            return FileOutcome(source, "failed", reason=exc.detail)
         except (ReadError, KnowledgeBaseError, OSError) as exc:
             return FileOutcome(source, "failed", reason=str(exc))
         except Exception as exc:  # a reader bug must not stop the batch; say what it was
             log.exception("unexpected error ingesting %s", source)
             return FileOutcome(source, "failed", reason=f"unexpected error: {exc.__class__.__name__}: {exc}")
+
+    def _ingest_tour(self, path: Path, source: str, data: bytes, force: bool) -> FileOutcome:
+        """A tour file: checked with its images; skipped when it and they are unchanged."""
+        loaded = load_tour(path, data, max_image_bytes=min(self.max_file_bytes, MAX_TOUR_IMAGE_BYTES))
+        previous = self.kb.tour_hash(source)
+        if previous == loaded.sha256 and not force:
+            return FileOutcome(source, "unchanged", tours=1)
+        self.kb.replace_tour(source, loaded)
+        return FileOutcome(source, "updated" if previous else "added", tours=1)
 
 
 def reindex(

@@ -10,7 +10,9 @@ Tables (plain SQLite, see :data:`SCHEMA`):
   ``chunks_vocab`` (fts5vocab) for term document frequencies;
 * ``chunks_vec`` a sqlite-vec ``vec0`` table of chunk embeddings, present only when an embedding
   model was configured at ingest;
-* ``meta``      schema version, knowledge-base version (bumped on every change), embedding model.
+* ``meta``      schema version, knowledge-base version (bumped on every change), embedding model;
+* ``tours``     guided explanations (:mod:`appliance.tours`), one per ``*.tour.toml`` file, the
+  validated tour as JSON; ``tour_media`` their images. Not retrievable: tours are not documents.
 
 Writes happen one source file per transaction (:meth:`KnowledgeBase.replace_source`), so a
 failure leaves the previous state intact.
@@ -21,16 +23,23 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from appliance.knowledge.db import Database, connect
+from appliance.knowledge.db import Database, connect, sqlite_module
 from appliance.knowledge.model import Document
 from appliance.knowledge.text import Analyzer
+
+if TYPE_CHECKING:
+    from appliance.tours import LoadedTour, Tour
+
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = "1"
 QUESTION_HEADING = "常见问法"
@@ -69,6 +78,27 @@ CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
 );
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_vocab USING fts5vocab(chunks_fts, 'row');
 """
+
+TOUR_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tours (
+    id TEXT PRIMARY KEY,
+    source TEXT NOT NULL UNIQUE,
+    sha256 TEXT NOT NULL,
+    title TEXT NOT NULL,
+    lang TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    body_json TEXT NOT NULL,
+    updated TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tour_media (
+    tour_id TEXT NOT NULL REFERENCES tours(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    mime TEXT NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (tour_id, name)
+);
+"""
+"""Added after schema 1 shipped; created in older files when they are opened for writing."""
 
 
 class KnowledgeBaseError(RuntimeError):
@@ -161,12 +191,24 @@ class KnowledgeBase:
                     f"{self.db.path}: knowledge-base schema {version!r}, this kiosk reads {SCHEMA_VERSION!r}; "
                     "rebuild it with `kiosk kb ingest` into a new file"
                 )
+            self._has_tours = "tours" in tables or self._add_tour_tables()
             return
+        self._has_tours = True
         with self.conn:
-            self.conn.executescript(SCHEMA)
+            self.conn.executescript(SCHEMA + TOUR_SCHEMA)
             self.conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
             self.conn.execute("INSERT INTO meta VALUES ('kb_version', '0')")
             self.conn.execute("INSERT INTO meta VALUES ('created_at', ?)", (_now(),))
+
+    def _add_tour_tables(self) -> bool:
+        """Add the tour tables to a file made before them; False when it is opened read-only."""
+        try:
+            with self.conn:
+                self.conn.executescript(TOUR_SCHEMA)
+        except (sqlite3.Error, sqlite_module()[0].Error) as exc:
+            log.debug("%s: no tour tables (%s)", self.db.path, exc)
+            return False
+        return True
 
     def meta(self, key: str) -> str | None:
         """A value from the ``meta`` table, or None."""
@@ -344,12 +386,105 @@ class KnowledgeBase:
         return doc_ids
 
     def remove_source(self, path: str) -> int:
-        """Delete a source file's documents; returns how many were removed."""
+        """Delete a source file's documents (or its tour); returns how many were removed."""
         with self.conn:
-            n = self._delete_source_rows(path)
+            n = self._delete_source_rows(path) + self._delete_tour_rows(path)
             if n:
                 self._bump_version()
         return n
+
+    # -- tours ---------------------------------------------------------------------------------
+
+    def tour_hash(self, path: str) -> str | None:
+        """The sha256 recorded for a tour file (:attr:`appliance.tours.LoadedTour.sha256`), or None."""
+        if not self._has_tours:
+            return None
+        row = self.conn.execute("SELECT sha256 FROM tours WHERE source = ?", (path,)).fetchone()
+        return row[0] if row else None
+
+    def _delete_tour_rows(self, path: str) -> int:
+        if not self._has_tours:
+            return 0
+        ids = [r[0] for r in self.conn.execute("SELECT id FROM tours WHERE source = ?", (path,))]
+        for tour_id in ids:
+            self.conn.execute("DELETE FROM tour_media WHERE tour_id = ?", (tour_id,))
+            self.conn.execute("DELETE FROM tours WHERE id = ?", (tour_id,))
+        return len(ids)
+
+    def replace_tour(self, path: str, loaded: LoadedTour) -> None:
+        """Store the tour of file ``path`` with its images, replacing what the file had, in one
+        transaction, and bump the version.
+
+        Raises:
+            KnowledgeBaseError: another file already holds a tour with this id, or the knowledge
+                base was opened read-only. Nothing is written in that case.
+        """
+        if not self._has_tours:
+            raise KnowledgeBaseError(f"{self.db.path} is read-only and has no tour tables")
+        tour = loaded.tour
+        with self.conn:
+            row = self.conn.execute("SELECT source FROM tours WHERE id = ?", (tour.id,)).fetchone()
+            if row and row[0] != path:
+                raise KnowledgeBaseError(f"tour id {tour.id!r} is already used by {row[0]}")
+            self._delete_tour_rows(path)
+            self.conn.execute(
+                "INSERT INTO tours VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    tour.id,
+                    path,
+                    loaded.sha256,
+                    tour.title,
+                    tour.lang,
+                    tour.summary,
+                    tour.model_dump_json(exclude_none=True),
+                    _now(),
+                ),
+            )
+            self.conn.executemany(
+                "INSERT INTO tour_media VALUES (?, ?, ?, ?)", [(tour.id, m.name, m.mime, m.data) for m in loaded.media]
+            )
+            self._bump_version()
+
+    def _tour_from_json(self, tour_id: str, body: str) -> Tour | None:
+        from pydantic import ValidationError
+
+        from appliance.tours import Tour
+
+        try:
+            return Tour.model_validate_json(body)
+        except ValidationError as exc:  # stored by a kiosk with other names or limits
+            log.warning("%s: stored tour %r no longer validates, left out: %s", self.db.path, tour_id, exc)
+            return None
+
+    def tours(self) -> list[Tour]:
+        """Every stored tour (that still validates), by language and title."""
+        if not self._has_tours:
+            return []
+        rows = self.conn.execute("SELECT id, body_json FROM tours ORDER BY lang DESC, title, id").fetchall()
+        return [t for t in (self._tour_from_json(r[0], r[1]) for r in rows) if t is not None]
+
+    def tour(self, tour_id: str) -> Tour | None:
+        """The tour with this id, or None."""
+        if not self._has_tours:
+            return None
+        row = self.conn.execute("SELECT body_json FROM tours WHERE id = ?", (tour_id,)).fetchone()
+        return self._tour_from_json(tour_id, row[0]) if row else None
+
+    def tour_source(self, tour_id: str) -> str | None:
+        """The file a tour was ingested from, or None."""
+        if not self._has_tours:
+            return None
+        row = self.conn.execute("SELECT source FROM tours WHERE id = ?", (tour_id,)).fetchone()
+        return row[0] if row else None
+
+    def tour_media(self, tour_id: str, name: str) -> tuple[str, bytes] | None:
+        """An image of a tour, by the name its step gives: (MIME type, bytes), or None."""
+        if not self._has_tours:
+            return None
+        row = self.conn.execute(
+            "SELECT mime, data FROM tour_media WHERE tour_id = ? AND name = ?", (tour_id, name)
+        ).fetchone()
+        return (row[0], bytes(row[1])) if row else None
 
     def set_vectors(self, model: str, vectors: dict[int, np.ndarray]) -> None:
         """Replace all chunk vectors by ``vectors`` (chunk id -> float32 vector), in one transaction.
