@@ -336,12 +336,8 @@ class Conversation:
             self._end_session()
 
     def _end_session(self) -> None:
-        if self.session.last_activity is None and not self.session.exchanges:
-            return
-        number = self.session.number
-        self.session.ended = True
-        self.session.restart_if_expired()
-        self.on_event(SessionEnded(number))
+        if (number := self.session.end()) is not None:
+            self.on_event(SessionEnded(number))
 
     def say(self, text: str, lang: str, cancelled: threading.Event) -> None:
         """Speak ``text`` (a guided explanation's narration) and return when it has been played, or

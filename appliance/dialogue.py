@@ -95,6 +95,19 @@ class Session:
         self.number += 1
         return True
 
+    def end(self) -> int | None:
+        """End the session now (the resident is done) and start a fresh one.
+
+        Returns:
+            The ended session's number, or None when nothing had been said in it.
+        """
+        if self.last_activity is None and not self.exchanges:
+            return None
+        number = self.number
+        self.ended = True
+        self.restart_if_expired()
+        return number
+
     def history(self) -> list[dict[str, str]]:
         """The last exchanges as chat messages (only what was heard)."""
         out: list[dict[str, str]] = []

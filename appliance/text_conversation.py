@@ -124,12 +124,8 @@ class TextConversation:
                 log.exception("text turn failed")
 
     def _end_session(self) -> None:
-        if self.session.last_activity is None and not self.session.exchanges:
-            return
-        number = self.session.number
-        self.session.ended = True
-        self.session.restart_if_expired()
-        self.on_event(SessionEnded(number))
+        if (number := self.session.end()) is not None:
+            self.on_event(SessionEnded(number))
 
     def _answer(self, question: str) -> None:
         if self.session.expired() and self.session.last_activity is not None:

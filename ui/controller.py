@@ -263,6 +263,11 @@ class KioskController(QObject):
             self._status = {**self._status, **changes}
             self.statusChanged.emit()
 
+    def set_activity(self, activity: str | None) -> None:
+        """The status strip's activity: 'listening', 'thinking', 'speaking', or None for the
+        resting state (listening when there is a voice, else idle)."""
+        self._set_status(activity=activity or ("listening" if self.services.voice else "idle"))
+
     def _set_turn(self, **changes: Any) -> None:
         self._turn = {**self._turn, **changes}
         self.turnChanged.emit()
@@ -527,7 +532,7 @@ class KioskController(QObject):
         self._after_turn()
 
     def _after_turn(self) -> None:
-        self._set_status(activity="listening" if self.services.voice else "idle")
+        self.set_activity(None)
         self.touched()
         self._tour.question_done(auto=self._voice_turn)
 

@@ -114,9 +114,9 @@ class KeyboardModel(QObject):
         if not 0 <= index < len(self._candidates):
             return
         chosen = self._candidates[index]
-        rest = self.ime.commit(self._composing, chosen) if hasattr(self.ime, "commit") else ""
+        rest = self.ime.commit(self._composing, chosen)
         self.commit.emit(chosen)
-        self._composing = rest or ""
+        self._composing = rest
         self._lookup()
 
     @Slot()

@@ -108,14 +108,14 @@ class TourModel(QObject):
             }
             self.stepChanged.emit()
             self._set(index=event.index, total=event.total, state="running")
-            self.kiosk._set_status(activity="speaking")
+            self.kiosk.set_activity("speaking")
         elif isinstance(event, TourPaused):
             self._set(state=event.reason if event.reason == "question" else "paused")
         elif isinstance(event, TourResumed):
             self._set(state="running")
         elif isinstance(event, TourFinished):
             self._set(active=False, state="finished" if event.completed else "stopped")
-            self.kiosk._set_status(activity="listening" if self.services.voice else "idle")
+            self.kiosk.set_activity(None)
             if self.kiosk.screen == "tour":
                 self.kiosk.set_screen("staff" if self.kiosk.staff.active else "attract")
 
