@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from appliance.answer.engine import AnswerEngine
 from appliance.config import RobotSettings, Settings
 from appliance.journal import Journal, Redactor
-from appliance.knowledge.ingest import Ingestor, IngestReport
+from appliance.knowledge.ingest import FileOutcome, Ingestor, IngestReport
 from appliance.knowledge.readers import ReadLimits
 from appliance.knowledge.retrieval import Embedder, Retriever
 from appliance.knowledge.store import KnowledgeBase
@@ -56,11 +56,46 @@ def make_ingestor(settings: Settings, kb: KnowledgeBase, embedder: Embedder | No
 
 
 def ensure_demo(settings: Settings, kb: KnowledgeBase, embedder: Embedder | None) -> IngestReport | None:
-    """Fill an empty knowledge base from the shipped demo; None when it was not empty."""
-    if not kb.is_empty():
+    """Build an empty knowledge base from the shipped demo, and keep a demo-built one current.
+
+    A knowledge base whose every file lies in :func:`demo_kb_dir` was built from the demo: it is
+    brought up to date with the demo of this release (new and changed files ingested, unchanged
+    ones skipped by their sha256, files the demo no longer has removed), so a device upgraded
+    from an older release shows the new demo guides, notices and tours. A site's own knowledge
+    base (any file from elsewhere) is never touched.
+
+    Returns:
+        The ingest report when anything was built, added, updated or removed; None otherwise.
+    """
+    demo = demo_kb_dir().resolve()
+    sources = kb.source_paths()
+    if not kb.is_empty() and not all(Path(s).is_relative_to(demo) for s in sources):
         return None
-    log.info("knowledge base %s is empty: building it from the demo guides", kb.db.path)
-    return make_ingestor(settings, kb, embedder).ingest([demo_kb_dir()])
+    if kb.is_empty():
+        log.info("knowledge base %s is empty: building it from the demo guides", kb.db.path)
+    report = make_ingestor(settings, kb, embedder).ingest([demo])
+    gone = [s for s in sources if not Path(s).exists()]
+    for source in gone:
+        kb.remove_source(source)
+        report.outcomes.append(FileOutcome(source, "removed"))
+    changed = any(o.status != "unchanged" for o in report.outcomes)
+    return report if changed else None
+
+
+def _demo_note(kb: KnowledgeBase, report: IngestReport, built: bool) -> str:
+    """The operator's note for what :func:`ensure_demo` did."""
+    failed = (
+        f"; {len(report.failed)} file(s) failed: "
+        + ", ".join(f"{Path(o.path).name} ({o.reason})" for o in report.failed)
+        if report.failed
+        else ""
+    )
+    if built:
+        return f"built the knowledge base {kb.db.path} from the demo guides ({report.documents} documents){failed}"
+    counts = ", ".join(
+        f"{report.count(status)} {status}" for status in ("added", "updated", "removed") if report.count(status)
+    )
+    return f"updated the demo knowledge base {kb.db.path} to this release's demo ({counts or 'no changes'}){failed}"
 
 
 @dataclass
@@ -117,9 +152,10 @@ def build_appliance(
     analyzer = make_analyzer(settings, site)
     analyzer.warm_up()
     kb = KnowledgeBase.open(kb_path or settings.kb_file, analyzer)
+    was_empty = kb.is_empty()
     report = ensure_demo(settings, kb, embedder)
     if report is not None:
-        notes.append(f"built the knowledge base {kb.db.path} from the demo guides ({report.documents} documents)")
+        notes.append(_demo_note(kb, report, was_empty))
     if embedder is not None and kb.embedding_model != embedder.name:
         notes.append(
             f"the knowledge base has {'no vectors' if not kb.embedding_model else 'vectors of ' + kb.embedding_model}; "

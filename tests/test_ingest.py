@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -183,3 +184,55 @@ def test_remove_source(demo_kb: KnowledgeBase) -> None:
     assert demo_kb.remove_source(doc.source) == 1
     assert demo_kb.counts()["documents"] == n - 1
     assert demo_kb.doc_chunks(doc.doc_id) == []
+
+
+def test_a_demo_built_kb_follows_the_shipped_demo_and_a_site_kb_is_left_alone(
+    tmp_path: Path, analyzer, settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A device upgraded from an older release gets the new demo files; a site's own KB is untouched."""
+    import appliance.bootstrap as bootstrap
+
+    demo = tmp_path / "demo"
+    shutil.copytree(demo_kb_dir(), demo)
+    monkeypatch.setattr(bootstrap, "demo_kb_dir", lambda: demo)
+    # an "older release": without one notice and without the tours
+    notice = demo / "zh" / "tongzhi-liugan-yimiao.md"
+    held_back = [notice, *(demo / "tours").glob("*.tour.toml")]
+    store = tmp_path / "held"
+    store.mkdir()
+    for f in held_back:
+        f.rename(store / f.name)
+    kb = KnowledgeBase.open(tmp_path / "kb.sqlite", analyzer)
+    built = bootstrap.ensure_demo(settings, kb, None)
+    assert built is not None and built.count("added") == len(list(demo.rglob("*.md")))
+    assert kb.tours() == []
+    assert bootstrap.ensure_demo(settings, kb, None) is None  # nothing changed: nothing done
+    version = kb.version
+
+    # the new release: the notice and the tours come back, a guide was dropped
+    for f in held_back:
+        (store / f.name).rename(f)
+    dropped = demo / "zh" / "yangquan-dengji.md"
+    dropped.unlink()
+    report = bootstrap.ensure_demo(settings, kb, None)
+    assert report is not None
+    assert report.count("added") == len(held_back) and report.count("removed") == 1
+    assert {t.id for t in kb.tours()} == {
+        "fangzha-xuanjiang",
+        "fuwu-zhongxin-jieshao",
+        "centre-introduction-en",
+        "fraud-prevention-en",
+    }
+    titles = {d.title for d in kb.documents()}
+    assert "养犬登记" not in titles and any("流感" in t for t in titles)
+    assert kb.version > version
+
+    # a site's own guide makes it the site's knowledge base: the demo no longer touches it
+    own = tmp_path / "own.md"
+    own.write_text(GUIDE_TEXT, encoding="utf-8")
+    Ingestor(kb, None, ReadLimits(), 2**20).ingest([own])
+    dropped.write_text("# 养犬登记\n\n## 办理地点\n\n社区服务中心\n", encoding="utf-8")
+    before = kb.version
+    assert bootstrap.ensure_demo(settings, kb, None) is None
+    assert kb.version == before and "养犬登记" not in {d.title for d in kb.documents()}
+    kb.close()

@@ -21,6 +21,7 @@ from appliance.cli.common import (
     settings,
     user_errors,
 )
+from appliance.tours import is_tour_file
 
 app = typer.Typer(help="Build, search, check and calibrate the knowledge base.", no_args_is_help=True)
 
@@ -102,9 +103,9 @@ def ingest(
         counts = knowledge.counts()
     out.print(
         f"added {report.count('added')}, updated {report.count('updated')}, unchanged {report.count('unchanged')}, "
-        f"failed {report.count('failed')} file(s); {report.documents} document(s) written. "
+        f"failed {report.count('failed')} file(s); {report.documents} document(s) and {report.tours} tour(s) written. "
         f"Knowledge base: {counts['documents']} documents, {counts['sections']} sections, "
-        f"{counts['questions']} sample questions."
+        f"{counts['questions']} sample questions, {counts['tours']} tour(s)."
     )
     if report.failed:
         out.print(f"{len(report.failed)} file(s) skipped; nothing of them was written:")
@@ -275,7 +276,10 @@ def remove(
     with knowledge, user_errors():
         for src in sources:
             n = knowledge.remove_source(str(src.resolve()))
-            out.print(f"{src}: {n} document(s) removed" if n else f"{src}: not in the knowledge base")
+            if not n:
+                out.print(f"{src}: not in the knowledge base")
+            else:
+                out.print(f"{src}: {'tour' if is_tour_file(src) else f'{n} document(s)'} removed")
 
 
 @app.command()
@@ -306,7 +310,7 @@ def stats(ctx: typer.Context, kb: Annotated[Path | None, KB_OPTION] = None) -> N
         out.print(
             f"{knowledge.db.path}\nversion {knowledge.version}, updated {knowledge.meta('updated_at') or '-'}\n"
             f"{c['sources']} files, {c['documents']} documents, {c['sections']} sections, "
-            f"{c['questions']} sample questions\n"
+            f"{c['questions']} sample questions, {c['tours']} tour(s)\n"
             f"vectors: {knowledge.embedding_model or 'none'}"
             + ("" if knowledge.db.has_vec else f" (sqlite-vec unavailable: {knowledge.db.vec_error})")
         )

@@ -33,7 +33,7 @@ class FileOutcome:
     """What happened to one file.
 
     Attributes:
-        status: 'added', 'updated', 'unchanged' or 'failed'.
+        status: 'added', 'updated', 'unchanged', 'failed', or 'removed' (by :func:`appliance.bootstrap.ensure_demo`).
         documents: documents now stored from the file (0 when failed).
         reason: why it failed, in words for staff; None otherwise.
         tours: tours now stored from the file (1 for a tour file, else 0).

@@ -510,18 +510,26 @@ class KnowledgeBase:
 
     # -- reading -------------------------------------------------------------------------------
 
+    def source_paths(self) -> list[str]:
+        """Every ingested file's path, sorted: the guides' sources and the tours' files."""
+        paths = {r[0] for r in self.conn.execute("SELECT path FROM sources")}
+        if self._has_tours:
+            paths.update(r[0] for r in self.conn.execute("SELECT source FROM tours"))
+        return sorted(paths)
+
     def is_empty(self) -> bool:
         """True when no document is stored."""
         return self.conn.execute("SELECT 1 FROM documents LIMIT 1").fetchone() is None
 
     def counts(self) -> dict[str, int]:
-        """Numbers of sources, documents, sections and sample questions."""
+        """Numbers of sources (guide files), documents, sections, sample questions and tours."""
         q = self.conn.execute
         return {
             "sources": q("SELECT count(*) FROM sources").fetchone()[0],
             "documents": q("SELECT count(*) FROM documents").fetchone()[0],
             "sections": q("SELECT count(*) FROM chunks WHERE is_question = 0").fetchone()[0],
             "questions": q("SELECT count(*) FROM chunks WHERE is_question = 1").fetchone()[0],
+            "tours": q("SELECT count(*) FROM tours").fetchone()[0] if self._has_tours else 0,
         }
 
     def documents(self) -> list[DocInfo]:
