@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import threading
 import time
@@ -294,12 +295,23 @@ def test_a_knowledge_base_from_before_tours_gets_the_tables(tmp_path: Path, anal
         assert [t.id for t in kb.tours()] == ["demo-walk"]
 
 
-def test_the_demo_knowledge_base_has_both_tours_with_their_images(demo_kb: KnowledgeBase) -> None:
+def test_the_demo_knowledge_base_has_both_tours_in_both_languages_with_their_images(demo_kb: KnowledgeBase) -> None:
     tours = {t.id: t for t in demo_kb.tours()}
-    assert {t.title for t in tours.values()} == {"社区服务中心功能区介绍", "防范电信网络诈骗宣讲"}
+    assert {(t.lang, t.title) for t in tours.values()} == {
+        ("zh", "社区服务中心功能区介绍"),
+        ("zh", "防范电信网络诈骗宣讲"),
+        ("en", "Welcome to the Community Service Centre"),
+        ("en", "Protect Yourself from Phone and Online Fraud"),
+    }
+    pairs = {"centre-introduction-en": "fuwu-zhongxin-jieshao", "fraud-prevention-en": "fangzha-xuanjiang"}
+    for en, zh in pairs.items():  # a translation: same steps, same robot actions, an image where the original has one
+        a, b = tours[en].steps, tours[zh].steps
+        assert [s.action for s in a] == [s.action for s in b], en
+        assert [s.image is None for s in a] == [s.image is None for s in b], en
+        assert all(not re.search(r"[\u4e00-\u9fff]", s.narration) for s in a), en
     kinds: set[str] = set()
     for tour in tours.values():
-        assert tour.lang == "zh" and 6 <= len(tour.steps) <= 8
+        assert 6 <= len(tour.steps) <= 8
         assert tour.images(), tour.id
         for name in tour.images():
             mime, data = demo_kb.tour_media(tour.id, name)
@@ -313,7 +325,7 @@ def test_the_demo_knowledge_base_has_both_tours_with_their_images(demo_kb: Knowl
     # the tour files are beside the guides, and the guides are all still there as documents
     guides = list(demo_kb_dir().rglob("*.md"))
     assert demo_kb.counts()["documents"] == len(guides)
-    assert len(list(demo_kb_dir().rglob("*.tour.toml"))) == len(tours) == 2
+    assert len(list(demo_kb_dir().rglob("*.tour.toml"))) == len(tours) == 4
 
 
 # -- the runner ---------------------------------------------------------------------------------------
@@ -664,7 +676,12 @@ def test_kiosk_tours_check_list_show_run_and_kb_remove(tmp_path: Path, demo_kb_f
     r = runner.invoke(app, ["tours", "list", "--kb", str(kb), "--json"], env=env)
     assert r.exit_code == 0, r.output
     listed = [json.loads(line) for line in r.stdout.splitlines()]
-    assert {t["id"] for t in listed} == {"fuwu-zhongxin-jieshao", "fangzha-xuanjiang"}
+    assert {t["id"] for t in listed} == {
+        "fuwu-zhongxin-jieshao",
+        "fangzha-xuanjiang",
+        "centre-introduction-en",
+        "fraud-prevention-en",
+    }
     assert all(t["steps"] >= 6 and t["source"].endswith(".tour.toml") for t in listed)
     r = runner.invoke(app, ["tours", "show", "fangzha-xuanjiang", "--kb", str(kb), "--json"], env=env)
     assert r.exit_code == 0 and json.loads(r.stdout)["title"] == "防范电信网络诈骗宣讲"
@@ -680,6 +697,7 @@ def test_kiosk_tours_check_list_show_run_and_kb_remove(tmp_path: Path, demo_kb_f
 
     source = next(t["source"] for t in listed if t["id"] == "fangzha-xuanjiang")
     r = runner.invoke(app, ["kb", "remove", source, "--kb", str(kb)], env=env)
-    assert r.exit_code == 0, r.output
+    assert r.exit_code == 0 and "tour removed" in r.stdout, r.output
     r = runner.invoke(app, ["tours", "list", "--kb", str(kb), "--json"], env=env)
-    assert [json.loads(line)["id"] for line in r.stdout.splitlines()] == ["fuwu-zhongxin-jieshao"]
+    assert "fangzha-xuanjiang" not in [json.loads(line)["id"] for line in r.stdout.splitlines()]
+    assert len(r.stdout.splitlines()) == len(listed) - 1

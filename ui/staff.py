@@ -37,9 +37,10 @@ def _short_ts(ts: str) -> str:
         return ts
 
 
-def load_staff_data(services: KioskServices) -> dict[str, Any]:
+def load_staff_data(services: KioskServices, lang: str = "zh") -> dict[str, Any]:
     """What the staff screen lists (runs on a worker thread): open handoffs and unacknowledged
-    alerts first, knowledge-base gaps, device health and the guided explanations."""
+    alerts first, knowledge-base gaps, device health and the guided explanations (those in the
+    screen's language ``lang``, 'zh' or 'en', first)."""
     from appliance.health import robot_health
 
     journal = services.journal
@@ -94,7 +95,7 @@ def load_staff_data(services: KioskServices) -> dict[str, Any]:
         )
     tours = [
         {"id": t.id, "title": t.title, "summary": t.summary, "steps": len(t.steps), "lang": t.lang}
-        for t in services.kb.tours()
+        for t in sorted(services.kb.tours(), key=lambda t: t.lang != lang)
     ]
     return {
         "handoffs": handoffs,
@@ -246,7 +247,8 @@ class StaffModel(QObject):
             self._data = data
             self.dataChanged.emit()
 
-        self.background.submit(lambda: load_staff_data(self.services), done)
+        lang = self.kiosk.lang
+        self.background.submit(lambda: load_staff_data(self.services, lang), done)
 
     @Slot(float)
     def setVolume(self, volume: float) -> None:
@@ -263,6 +265,7 @@ class StaffModel(QObject):
         """The screen's language."""
         if self._allowed():
             self.kiosk.setLang(lang)
+            self.refresh()  # the tours of the new language first
 
     @Slot(int)
     def closeHandoff(self, handoff_id: int) -> None:
