@@ -16,8 +16,8 @@ import pytest  # noqa: E402
 
 pytest.importorskip("PySide6.QtQuick")
 
-from PySide6.QtCore import QPointF, Qt  # noqa: E402
-from PySide6.QtGui import QImage  # noqa: E402
+from PySide6.QtCore import QPoint, QPointF, Qt  # noqa: E402
+from PySide6.QtGui import QFont, QImage  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 
 from appliance.bootstrap import build_appliance  # noqa: E402
@@ -27,7 +27,7 @@ from appliance.dialogue import Session  # noqa: E402
 from appliance.staff import PinLock  # noqa: E402
 from appliance.text_conversation import TextConversation  # noqa: E402
 from ui.app import I18N_DIR, KioskUI  # noqa: E402
-from ui.screenshots import Driver  # noqa: E402
+from ui.screenshots import Driver, settle  # noqa: E402
 from ui.services import KioskServices  # noqa: E402
 from ui.theme import COLORS, MIN_TARGET_PX, PAIRS, contrast_ratio  # noqa: E402
 
@@ -100,6 +100,15 @@ class Kiosk:
         self.ui.close()
         self.responder.close()
         self.appliance.close()
+
+
+@pytest.fixture(scope="session")
+def qapp():
+    """The kiosk's own application (a QGuiApplication with the CJK font), not pytest-qt's
+    QApplication, so the tests render what the appliance renders."""
+    from ui.app import application
+
+    return application()
 
 
 @pytest.fixture
@@ -235,6 +244,11 @@ def test_staff_pin_locks_after_five_wrong_tries(kiosk: Kiosk) -> None:
     kiosk.driver.wait(lambda: k.staff.data["handoffs"], "the handoff list")
     assert k.staff.data["handoffs"][0]["question"] == "我要投诉物业不作为"
     assert {t["id"] for t in k.staff.data["tours"]} >= {"fuwu-zhongxin-jieshao", "fangzha-xuanjiang"}
+    assert [t["lang"] for t in k.staff.data["tours"][:2]] == ["zh", "zh"]
+    k.staff.setLang("en")  # the tours of the screen's language come first
+    kiosk.driver.wait(lambda: k.staff.data["tours"][0]["lang"] == "en", "the English tours first")
+    assert [t["lang"] for t in k.staff.data["tours"]] == ["en", "en", "zh", "zh"]
+    k.staff.setLang("zh")
     kiosk.click("staffTab_settings")
     kiosk.click("volumeDown")
     assert k.staff.volume == pytest.approx(0.9)
@@ -336,6 +350,44 @@ def _visible(item) -> bool:
     return True
 
 
+def test_portrait_conversation_scrolls_as_one_column_down_to_the_checklist(kiosk: Kiosk) -> None:
+    """At 800×1280 the answer is shown whole and the source card below it is reached by dragging
+    the page, and its checklist still ticks under a finger."""
+    kiosk.ui.resize(800, 1280)
+    kiosk.driver.ask("我社保卡掉了怎么办")
+    settle(kiosk.ui.app)
+    page, answer, card = kiosk.item("conversationPage"), kiosk.item("answer"), kiosk.item("sourceCard")
+    assert answer.height() >= answer.implicitHeight() - 1  # not squeezed into a scroller of its own
+    assert page.property("contentHeight") > page.height()  # the card is further down
+    bottom = page.mapToScene(QPointF(0, page.height())).y()
+    assert card.mapToScene(QPointF(0, card.height())).y() > bottom
+    material = kiosk.item("material_0")
+    top = page.mapToScene(QPointF(0, 0)).y()
+
+    def material_y() -> float:
+        return material.mapToScene(QPointF(0, material.height())).y()
+
+    start = page.mapToScene(QPointF(page.width() / 2, page.height() * 0.7)).toPoint()
+    for _ in range(10):  # a finger drags the page up, slowly, until the checklist shows
+        if material_y() < bottom:
+            break
+        QTest.mousePress(kiosk.ui.window, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, start)
+        for dy in range(0, 300, 20):
+            QTest.mouseMove(kiosk.ui.window, start - QPoint(0, dy), 30)
+        QTest.mouseMove(kiosk.ui.window, start - QPoint(0, 300), 300)  # hold still: no fling
+        QTest.mouseRelease(
+            kiosk.ui.window, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, start - QPoint(0, 300)
+        )
+        kiosk.driver.wait(lambda: not page.property("moving"), "the page to settle")
+    assert top < material_y() - material.height() and material_y() < bottom, "the checklist is on screen"
+    kiosk.click("material_0")
+    assert material.property("checked") is True
+    # The next question starts at the top again.
+    kiosk.driver.ask("居住证怎么办")
+    settle(kiosk.ui.app)
+    assert page.property("contentY") == pytest.approx(0, abs=1)
+
+
 @pytest.mark.parametrize(
     "screen", ["attract", "conversation", "topics", "typing", "handoff", "emergency", "pin", "staff", "tour"]
 )
@@ -380,6 +432,21 @@ def test_english_is_complete_and_switches_at_run_time(kiosk: Kiosk) -> None:
     kiosk.k.ask(kiosk.k.topics[0]["question"])
     kiosk.driver.wait(lambda: kiosk.k.turn["done"], "an English answer")
     assert kiosk.k.turn["mode"] == "answer" and kiosk.text_of("caption").startswith("You asked: ")
+    # English text gets proportional quotes from the CJK font ('pwid'); Chinese text keeps its own.
+    pwid = QFont.Tag("pwid")
+    assert kiosk.item("answer").property("font").isFeatureSet(pwid)
+    kiosk.k.ask("社保卡丢了怎么办")
+    kiosk.driver.wait(
+        lambda: kiosk.k.turn["done"] and kiosk.k.turn["question"] == "社保卡丢了怎么办", "a Chinese answer"
+    )
+    assert not kiosk.item("answer").property("font").isFeatureSet(pwid)
+    # A new window after an English one starts in Chinese: the English translator went with the
+    # old window (the screenshots open one window per language).
+    kiosk.ui.close()
+    kiosk.ui = KioskUI(kiosk.services, size=(1920, 1080))
+    kiosk.driver, kiosk.k = Driver(kiosk.ui), kiosk.ui.controller
+    kiosk.click("startButton")
+    assert kiosk.text_of("topicsButton") == "常见服务"
 
 
 def test_the_compiled_translations_are_up_to_date(tmp_path: Path) -> None:
@@ -431,7 +498,7 @@ def test_screenshots_render_every_screen_with_content(qapp, tmp_path: Path, demo
     kb = tmp_path / "kb.sqlite"
     shutil.copy(demo_kb_file, kb)
     settings = Settings(data_dir=tmp_path / "data", kb_path=kb)
-    written = render_screenshots(settings, tmp_path / "shots", {"portrait": (800, 1280)}, ["zh", "en"])
+    written = render_screenshots(settings, tmp_path / "shots", {"portrait": (800, 1280)}, ["en", "zh"])
     assert len(written) == 2 * len(SCREENS)
     for path in written:
         image = QImage(str(path))
@@ -442,3 +509,23 @@ def test_screenshots_render_every_screen_with_content(qapp, tmp_path: Path, demo
     zh = QImage(str(tmp_path / "shots" / "portrait-zh-conversation.png"))
     en = QImage(str(tmp_path / "shots" / "portrait-en-conversation.png"))
     assert zh != en
+
+
+def test_screenshots_skip_the_tour_screens_of_a_kb_without_tours(qapp, tmp_path: Path, analyzer) -> None:
+    from appliance.knowledge.ingest import Ingestor
+    from appliance.knowledge.readers import ReadLimits
+    from appliance.knowledge.store import KnowledgeBase
+    from tests.docmakers import GUIDE_TEXT
+    from ui.screenshots import render_screenshots
+
+    guide = tmp_path / "guide.md"
+    guide.write_text(GUIDE_TEXT, encoding="utf-8")
+    with KnowledgeBase.open(tmp_path / "kb.sqlite", analyzer) as kb:
+        assert not Ingestor(kb, None, ReadLimits(), 2**20).ingest([guide]).failed
+    settings = Settings(data_dir=tmp_path / "data", kb_path=tmp_path / "kb.sqlite")
+    said: list[str] = []
+    written = render_screenshots(
+        settings, tmp_path / "shots", {"small": (1280, 800)}, ["zh"], ["attract", "tour"], progress=said.append
+    )
+    assert [p.name for p in written] == ["small-zh-attract.png"]
+    assert any(m.startswith("skipped small-zh-tour") and "no guided explanations" in m for m in said), said

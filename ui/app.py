@@ -172,7 +172,10 @@ class KioskUI:
         self.window.setHeight(height)
 
     def close(self) -> None:
-        """Stop timers and workers, delete the window."""
+        """Stop timers and workers, remove this window's translator, delete the window."""
+        if self.translator is not None:  # installed on the application, which outlives the window
+            self.app.removeTranslator(self.translator)
+            self.translator = None
         self.controller.close()
         self.background.close()
         self.window.close()

@@ -51,6 +51,11 @@ class ScreenshotError(RuntimeError):
     """A screen did not reach the expected state in time (the message says which)."""
 
 
+class ScreenUnavailable(Exception):
+    """The knowledge base in use has nothing for this screen (no guided explanations): the screen
+    is skipped and reported, the others are rendered."""
+
+
 def wait_until(app, predicate: Callable[[], bool], what: str, timeout_s: float = 20.0) -> None:
     """Run Qt's event loop until ``predicate()`` holds.
 
@@ -187,7 +192,9 @@ def _stage(driver: Driver, screen: str, lang: str) -> None:
         driver.staff_login()
         tours = k.staff.data["tours"]
         if not tours:
-            raise ScreenshotError("the knowledge base has no guided explanations")
+            raise ScreenUnavailable(
+                "the knowledge base has no guided explanations (add *.tour.toml files with `kiosk kb ingest`)"
+            )
         chosen = next((t for t in tours if t["lang"] == lang), tours[0])
         k.staff.startTour(chosen["id"])
         driver.wait(lambda: k.tour.active and k.tour.step.get("index") == 0, "the tour's first step")
@@ -219,7 +226,8 @@ def render_screenshots(
     """Render ``screens`` at each size and language to ``out_dir/<size>-<lang>-<screen>.png``.
 
     The knowledge base is the one ``settings`` names (built from the demo when empty); journal
-    and staff PIN are temporary.
+    and staff PIN are temporary. A screen the knowledge base has nothing for (the tours without
+    any tour) is skipped with a message through ``progress``.
 
     Raises:
         ScreenshotError: a screen did not reach its state, or a file could not be written.
@@ -270,7 +278,11 @@ def render_screenshots(
                         for size_name, (w, h) in sizes.items():
                             ui.resize(w, h)
                             for screen in screens:
-                                _stage(driver, screen, lang)
+                                try:
+                                    _stage(driver, screen, lang)
+                                except ScreenUnavailable as exc:
+                                    say(f"skipped {size_name}-{lang}-{screen}: {exc}")
+                                    continue
                                 path = driver.grab(out_dir / f"{size_name}-{lang}-{screen}.png")
                                 written.append(path)
                                 say(f"{path.name}")

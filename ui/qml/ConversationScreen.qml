@@ -52,107 +52,117 @@ Rectangle {
         Item { Layout.fillHeight: true }
     }
 
-    GridLayout {
+    // Landscape: the answer beside its source card, each scrolling by itself. Portrait: one
+    // column (caption, answer, follow-ups, card) that scrolls as a whole, so neither the answer
+    // nor the checklist is squeezed into half a narrow screen.
+    Flickable {
+        id: page
+        objectName: "conversationPage"
         anchors.fill: parent
         anchors.margins: 1.5 * win.pad
         visible: screen.hasTurn
-        columns: win.portrait ? 1 : 2
-        columnSpacing: 1.5 * win.pad
-        rowSpacing: win.pad
+        interactive: win.portrait
+        contentHeight: win.portrait ? grid.implicitHeight : height
+        clip: true
+        readonly property string question: screen.turn.question
+        onQuestionChanged: { contentY = 0; answerFlick.contentY = 0; cardFlick.contentY = 0 }
 
-        ColumnLayout {
-            Layout.fillWidth: true
-            Layout.fillHeight: true
-            Layout.preferredWidth: 3
-            Layout.preferredHeight: win.portrait ? screen.height * 0.5 : -1
-            spacing: win.pad
-            KText {
-                objectName: "caption"
+        GridLayout {
+            id: grid
+            width: page.width - (win.portrait ? pageMark.width + win.pad / 2 : 0)
+            height: win.portrait ? implicitHeight : page.height
+            columns: win.portrait ? 1 : 2
+            columnSpacing: 1.5 * win.pad
+            rowSpacing: 1.5 * win.pad
+
+            ColumnLayout {
                 Layout.fillWidth: true
-                color: theme.muted
-                text: qsTr("您问：") + kiosk.caption
-            }
-            KText {
-                objectName: "modeNote"
-                Layout.fillWidth: true
-                visible: text !== ""
-                color: theme.primary
-                font.bold: true
-                text: screen.modeNote(screen.turn.mode)
-            }
-            Flickable {
-                id: answerFlick
-                Layout.fillWidth: true
-                Layout.fillHeight: true
-                contentHeight: answerCol.implicitHeight
-                clip: true
-                ColumnLayout {
-                    id: answerCol
-                    width: answerFlick.width - scrollMark.width
-                    spacing: win.pad
-                    KText {
-                        objectName: "answer"
-                        Layout.fillWidth: true
-                        font.pixelSize: win.fsLarge
-                        text: screen.turn.answer !== "" ? screen.turn.answer : (screen.turn.done ? "" : qsTr("正在查找……"))
-                    }
-                    KText {
-                        Layout.fillWidth: true
-                        visible: screen.turn.interrupted
-                        color: theme.muted
-                        text: qsTr("（已停止朗读）")
-                    }
-                }
-                Rectangle {
-                    // Where the reader is in a long answer (drag the text to scroll).
-                    id: scrollMark
-                    visible: answerFlick.contentHeight > answerFlick.height
-                    x: answerFlick.width - width
-                    y: answerFlick.contentY + answerFlick.visibleArea.yPosition * answerFlick.height
-                    width: 10 * win.u
-                    height: answerFlick.visibleArea.heightRatio * answerFlick.height
-                    radius: width / 2
-                    color: theme.line
-                }
-            }
-            RowLayout {
-                Layout.fillWidth: true
-                visible: screen.turn.done && screen.turn.followUps.length > 0
-                spacing: win.pad / 2
+                Layout.fillHeight: !win.portrait
+                Layout.preferredWidth: 3
+                spacing: win.pad
                 KText {
-                    font.bold: true
-                    text: screen.turn.mode === "no_answer" ? qsTr("您是不是想问：") : qsTr("还想了解：")
-                }
-                Flow {
+                    objectName: "caption"
                     Layout.fillWidth: true
+                    color: theme.muted
+                    text: qsTr("您问：") + kiosk.caption
+                }
+                KText {
+                    objectName: "modeNote"
+                    Layout.fillWidth: true
+                    visible: text !== ""
+                    color: theme.primary
+                    font.bold: true
+                    text: screen.modeNote(screen.turn.mode)
+                }
+                Flickable {
+                    id: answerFlick
+                    Layout.fillWidth: true
+                    Layout.fillHeight: !win.portrait
+                    Layout.preferredHeight: win.portrait ? answerCol.implicitHeight : -1
+                    interactive: !win.portrait
+                    contentHeight: answerCol.implicitHeight
+                    clip: true
+                    ColumnLayout {
+                        id: answerCol
+                        width: answerFlick.width - (win.portrait ? 0 : answerMark.width + win.pad / 2)
+                        spacing: win.pad
+                        KText {
+                            objectName: "answer"
+                            Layout.fillWidth: true
+                            font.pixelSize: win.fsLarge
+                            text: screen.turn.answer !== "" ? screen.turn.answer : (screen.turn.done ? "" : qsTr("正在查找……"))
+                        }
+                        KText {
+                            Layout.fillWidth: true
+                            visible: screen.turn.interrupted
+                            color: theme.muted
+                            text: qsTr("（已停止朗读）")
+                        }
+                    }
+                    ScrollMark { id: answerMark; flick: answerFlick }
+                }
+                RowLayout {
+                    Layout.fillWidth: true
+                    visible: screen.turn.done && screen.turn.followUps.length > 0
                     spacing: win.pad / 2
-                    Repeater {
-                        model: screen.turn.followUps
-                        KButton {
-                            objectName: "followUp_" + index
-                            text: modelData
-                            fill: theme.panel; ink: theme.primary; outlined: true
-                            onClicked: kiosk.ask(modelData)
+                    KText {
+                        font.bold: true
+                        text: screen.turn.mode === "no_answer" ? qsTr("您是不是想问：") : qsTr("还想了解：")
+                    }
+                    Flow {
+                        Layout.fillWidth: true
+                        spacing: win.pad / 2
+                        Repeater {
+                            model: screen.turn.followUps
+                            KButton {
+                                objectName: "followUp_" + index
+                                text: modelData
+                                fill: theme.panel; ink: theme.primary; outlined: true
+                                onClicked: kiosk.ask(modelData)
+                            }
                         }
                     }
                 }
             }
-        }
-        Flickable {
-            id: cardFlick
-            Layout.fillWidth: true
-            Layout.fillHeight: true
-            Layout.preferredWidth: 2
-            Layout.preferredHeight: win.portrait ? screen.height * 0.45 : -1
-            visible: screen.turn.card !== null && screen.turn.card !== undefined
-            contentHeight: sourceCard.implicitHeight
-            clip: true
-            SourceCard {
-                id: sourceCard
-                objectName: "sourceCard"
-                width: cardFlick.width
-                guide: screen.turn.card
+            Flickable {
+                id: cardFlick
+                Layout.fillWidth: true
+                Layout.fillHeight: !win.portrait
+                Layout.preferredWidth: 2
+                Layout.preferredHeight: win.portrait ? sourceCard.implicitHeight : -1
+                visible: screen.turn.card !== null && screen.turn.card !== undefined
+                interactive: !win.portrait
+                contentHeight: sourceCard.implicitHeight
+                clip: true
+                SourceCard {
+                    id: sourceCard
+                    objectName: "sourceCard"
+                    width: cardFlick.width - (win.portrait ? 0 : cardMark.width + win.pad / 2)
+                    guide: screen.turn.card
+                }
+                ScrollMark { id: cardMark; flick: cardFlick }
             }
         }
+        ScrollMark { id: pageMark; flick: page }
     }
 }

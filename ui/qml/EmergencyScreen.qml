@@ -49,14 +49,16 @@ Rectangle {
                 color: theme.dangerPanel
                 radius: 16 * win.u
                 Flickable {
+                    id: guidanceFlick
                     anchors.fill: parent
                     anchors.margins: 1.5 * win.pad
                     contentHeight: guidance.implicitHeight
                     clip: true
+                    ScrollMark { id: guidanceMark; flick: guidanceFlick; color: theme.onDangerPanel }
                     KText {
                         id: guidance
                         objectName: "emergencyGuidance"
-                        width: parent.width
+                        width: guidanceFlick.width - guidanceMark.width - win.pad / 2
                         color: theme.onDangerPanel
                         font.pixelSize: win.fsLarge
                         font.bold: true

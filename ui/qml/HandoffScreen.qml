@@ -5,13 +5,15 @@ import QtQuick.Layouts
 Rectangle {
     color: theme.bg
     Flickable {
+        id: handoffFlick
         anchors.fill: parent
         anchors.margins: 2 * win.pad
         contentHeight: col.implicitHeight
         clip: true
+        ScrollMark { id: mark; flick: handoffFlick }
         ColumnLayout {
             id: col
-            width: parent.width
+            width: handoffFlick.width - mark.width - win.pad / 2
             spacing: 1.5 * win.pad
             KText {
                 Layout.fillWidth: true

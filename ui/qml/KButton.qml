@@ -28,6 +28,7 @@ Rectangle {
         color: b.ink
         font.pixelSize: b.fontSize
         font.bold: true
+        font.features: win.fontFeatures(text)
         textFormat: Text.PlainText
     }
     MouseArea {

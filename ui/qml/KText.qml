@@ -7,4 +7,5 @@ Text {
     wrapMode: Text.Wrap
     lineHeight: 1.2
     textFormat: Text.PlainText
+    font.features: win.fontFeatures(text)
 }

@@ -25,6 +25,15 @@ ApplicationWindow {
     readonly property int pad: Math.round(24 * u)
     readonly property var residentScreens: ["conversation", "topics", "typing", "handoff"]
 
+    // The CJK font's Simplified Chinese quotes “ ” are full-width; in mostly English text
+    // (English answers, tours and notices, which may quote a Chinese name) OpenType 'pwid' makes
+    // them proportional. Chinese text keeps its full-width punctuation.
+    function fontFeatures(s) {
+        const cjk = ((s || "").match(/[\u3400-\u9fff]/g) || []).length
+        const latin = ((s || "").match(/[A-Za-z]/g) || []).length
+        return latin > 2 * cjk ? ({ "pwid": 1 }) : ({})
+    }
+
     readonly property var screenFiles: ({
         "attract": "AttractScreen.qml",
         "conversation": "ConversationScreen.qml",

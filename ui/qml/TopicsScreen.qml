@@ -15,14 +15,15 @@ Rectangle {
             text: qsTr("常见服务：点一下就能看办理方法")
         }
         Flickable {
-            id: flick
+            id: topicsFlick
             Layout.fillWidth: true
             Layout.fillHeight: true
             contentHeight: grid.implicitHeight
             clip: true
+            ScrollMark { id: mark; flick: topicsFlick }
             GridLayout {
                 id: grid
-                width: flick.width
+                width: topicsFlick.width - mark.width - win.pad / 2
                 columns: win.portrait ? 2 : 4
                 columnSpacing: win.pad
                 rowSpacing: win.pad

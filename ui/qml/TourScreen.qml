@@ -7,6 +7,7 @@ Rectangle {
     color: theme.bg
     readonly property var info: kiosk.tour.info
     readonly property var step: kiosk.tour.step
+    onStepChanged: { slideFlick.contentY = 0; narrationFlick.contentY = 0 }
 
     ColumnLayout {
         anchors.fill: parent
@@ -58,26 +59,35 @@ Rectangle {
                     sourceSize.width: width
                     sourceSize.height: height
                 }
-                ColumnLayout {
+                Flickable {
+                    id: slideFlick
+                    objectName: "slide"
                     anchors.fill: parent
                     anchors.margins: 1.5 * win.pad
                     visible: (screen.step.image || "") === ""
-                    spacing: win.pad
-                    KText {
-                        Layout.fillWidth: true
-                        font.pixelSize: win.fsLarge
-                        font.bold: true
-                        color: theme.primary
-                        text: screen.step.heading || ""
+                    contentHeight: slideCol.implicitHeight
+                    clip: true
+                    ColumnLayout {
+                        id: slideCol
+                        width: slideFlick.width - slideMark.width - win.pad / 2
+                        spacing: win.pad
+                        KText {
+                            Layout.fillWidth: true
+                            font.pixelSize: win.fsLarge
+                            font.bold: true
+                            color: theme.primary
+                            text: screen.step.heading || ""
+                        }
+                        Repeater {
+                            model: screen.step.bullets || []
+                            KText { Layout.fillWidth: true; text: "•  " + modelData }
+                        }
                     }
-                    Repeater {
-                        model: screen.step.bullets || []
-                        KText { Layout.fillWidth: true; text: "•  " + modelData }
-                    }
-                    Item { Layout.fillHeight: true }
+                    ScrollMark { id: slideMark; flick: slideFlick }
                 }
             }
             Flickable {
+                id: narrationFlick
                 Layout.fillWidth: true
                 Layout.fillHeight: true
                 contentHeight: narration.implicitHeight
@@ -85,10 +95,11 @@ Rectangle {
                 KText {
                     id: narration
                     objectName: "narration"
-                    width: parent.width
+                    width: narrationFlick.width - narrationMark.width - win.pad / 2
                     font.pixelSize: win.fsLarge
                     text: screen.step.narration || ""
                 }
+                ScrollMark { id: narrationMark; flick: narrationFlick }
             }
         }
         Flow {
@@ -132,14 +143,16 @@ Rectangle {
                 text: qsTr("您问：") + kiosk.caption
             }
             Flickable {
+                id: tourAnswerFlick
                 Layout.fillWidth: true
                 Layout.fillHeight: true
                 contentHeight: tourAnswer.implicitHeight
                 clip: true
+                ScrollMark { id: tourAnswerMark; flick: tourAnswerFlick }
                 KText {
                     id: tourAnswer
                     objectName: "tourAnswer"
-                    width: parent.width
+                    width: tourAnswerFlick.width - tourAnswerMark.width - win.pad / 2
                     font.pixelSize: win.fsLarge
                     text: kiosk.turn.answer !== "" ? kiosk.turn.answer : qsTr("正在查找……")
                 }
