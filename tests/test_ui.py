@@ -85,8 +85,10 @@ class Kiosk:
         return item
 
     def click(self, name: str) -> None:
-        """A real mouse click in the middle of item ``name``."""
+        """A real mouse click in the middle of item ``name``, where the screen shows it: after a
+        frame, since a Row or Flow lays out new delegates (all at x = 0 until then) when polished."""
         self.driver.wait(lambda: self.driver.item(name) is not None, f"item {name}", 5)
+        settle(self.ui.app, 0.05)
         item = self.item(name)
         assert item.isVisible(), f"{name} is not visible"
         centre = item.mapToScene(QPointF(item.width() / 2, item.height() / 2)).toPoint()
