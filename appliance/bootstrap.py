@@ -69,9 +69,10 @@ def ensure_demo(settings: Settings, kb: KnowledgeBase, embedder: Embedder | None
     """
     demo = demo_kb_dir().resolve()
     sources = kb.source_paths()
-    if not kb.is_empty() and not all(Path(s).is_relative_to(demo) for s in sources):
+    empty = kb.is_empty()
+    if not empty and not all(Path(s).is_relative_to(demo) for s in sources):
         return None
-    if kb.is_empty():
+    if empty:
         log.info("knowledge base %s is empty: building it from the demo guides", kb.db.path)
     report = make_ingestor(settings, kb, embedder).ingest([demo])
     gone = [s for s in sources if not Path(s).exists()]

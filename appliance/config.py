@@ -182,11 +182,6 @@ class RobotSettings(BaseModel):
         default=None, pattern="^(left|right)$", description="point this way when handing a resident to staff"
     )
 
-    @property
-    def enabled(self) -> bool:
-        """False when configured to run without a body."""
-        return bool(self.port) and self.port.strip().lower() != "none"
-
 
 class UISettings(BaseModel):
     """The touchscreen (Qt Quick)."""

@@ -15,13 +15,12 @@ from appliance.cli.common import (
     KB_OPTION,
     fail,
     input_lines,
-    note,
+    open_appliance,
     out,
     print_json,
     report_health,
     settings,
     start_body,
-    user_errors,
 )
 from appliance.knowledge.text import detect_lang
 
@@ -109,13 +108,7 @@ def ask(
     "suggestions"}. mode is answer, emergency, handoff or no_answer; generator is llm, extractive
     or scripted.
     """
-    from appliance.bootstrap import build_appliance
-
-    with user_errors():
-        appliance = build_appliance(settings(ctx), kb_path=kb, use_llm=not no_llm)
-    with appliance:
-        for n in appliance.notes:
-            note(n)
+    with open_appliance(ctx, kb, no_llm) as appliance:
         for q in input_lines(question):
             if as_json:
                 print_json(appliance.engine.ask(q).to_json())
@@ -181,17 +174,13 @@ def run(
 
         run_ui(ctx, kb, no_llm, robot, windowed, exit_after)
         return
-    from appliance.bootstrap import build_appliance
     from appliance.conversation import Heard, SessionEnded, TurnDone, TurnResult, UserSpeaking
     from appliance.dialogue import Session
     from voice.asr import Transcript
 
-    with user_errors():
-        appliance = build_appliance(settings(ctx), kb_path=kb, use_llm=not no_llm)
+    appliance = open_appliance(ctx, kb, no_llm)
     with appliance, start_body(ctx, robot, appliance.settings.language) as body, report_health(ctx, appliance, body):
         emit = body.handle if body is not None else (lambda event: None)
-        for n in appliance.notes:
-            note(n)
         site = appliance.site
         engine = appliance.engine
         cfg = settings(ctx)

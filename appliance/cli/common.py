@@ -7,12 +7,15 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.console import Console
 
 from appliance.config import Settings
+
+if TYPE_CHECKING:
+    from appliance.bootstrap import Appliance
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -77,6 +80,19 @@ def existing_file(path: Path, what: str) -> Path:
     if not path.is_file():
         fail(f"{what} not found: {path}")
     return path
+
+
+def open_appliance(ctx: typer.Context, kb: Path | None, no_llm: bool) -> Appliance:
+    """Build the appliance (:func:`appliance.bootstrap.build_appliance`) with the knowledge base
+    ``kb`` (default: the configured one), print its operator notes, and return it (close it, e.g.
+    with ``with``). A configuration or model error exits with its message."""
+    from appliance.bootstrap import build_appliance
+
+    with user_errors():
+        appliance = build_appliance(settings(ctx), kb_path=kb, use_llm=not no_llm)
+    for n in appliance.notes:
+        note(n)
+    return appliance
 
 
 @contextmanager

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from appliance.cli.common import fail, note, out, report_health, settings, start_body, user_errors
+from appliance.cli.common import fail, note, open_appliance, out, report_health, settings, start_body, user_errors
 
 app = typer.Typer(help="The touchscreen.", no_args_is_help=True)
 
@@ -43,7 +43,7 @@ def run_ui(
 ) -> None:
     """The full appliance: the touchscreen, the voice loop when audio and models are there (else
     touch and typing only, with a notice on screen), and the robot's body."""
-    from appliance.bootstrap import build_appliance, build_conversation
+    from appliance.bootstrap import build_conversation
     from appliance.dialogue import Session
     from appliance.network import NetworkProbe
     from appliance.staff import PinLock
@@ -53,11 +53,7 @@ def run_ui(
     from ui.services import KioskServices
 
     cfg = settings(ctx)
-    with user_errors():
-        appliance = build_appliance(cfg, kb_path=kb, use_llm=not no_llm)
-    with appliance, contextlib.ExitStack() as stack:
-        for n in appliance.notes:
-            note(n)
+    with open_appliance(ctx, kb, no_llm) as appliance, contextlib.ExitStack() as stack:
         voice, voice_note = _start_voice(appliance, stack)
         if voice_note:
             note(f"voice is off, the screen works by touch and typing: {voice_note}")

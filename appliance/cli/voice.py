@@ -14,12 +14,12 @@ from appliance.cli.common import (
     JSON_OPTION,
     fail,
     note,
+    open_appliance,
     out,
     print_json,
     report_health,
     settings,
     start_body,
-    user_errors,
 )
 
 audio_app = typer.Typer(help="Sound devices.", no_args_is_help=True)
@@ -102,18 +102,14 @@ def run_voice(
     robot: str | None = None,
 ) -> None:
     """The voice loop on the configured devices, or on files (see ``kiosk run --help``)."""
-    from appliance.bootstrap import VoiceUnavailable, build_appliance, build_conversation, load_voice_models
+    from appliance.bootstrap import VoiceUnavailable, build_conversation, load_voice_models
     from appliance.conversation import Listening, TurnDone
     from voice.audio import AudioError, WavFileSource
     from voice.devices import MicrophoneSource, SpeakerSink
     from voice.playback import WavFileSink
 
     cfg = settings(ctx)
-    with user_errors():
-        appliance = build_appliance(cfg, kb_path=kb, use_llm=not no_llm)
-    with appliance, contextlib.ExitStack() as stack:
-        for n in appliance.notes:
-            note(n)
+    with open_appliance(ctx, kb, no_llm) as appliance, contextlib.ExitStack() as stack:
         try:
             models = load_voice_models(appliance)
             source = (
