@@ -196,6 +196,15 @@ class Journal:
             )
             return cur.rowcount == 1
 
+    def answered_sources(self, limit: int) -> list[str]:
+        """The ``sources`` column (JSON: a list of {doc_id, title, section, source}) of the newest
+        ``limit`` turns answered from the knowledge base (mode 'answer'), newest first."""
+        with self._lock:
+            rows = self.conn.execute(
+                "SELECT sources FROM turns WHERE mode = 'answer' ORDER BY id DESC LIMIT ?", (limit,)
+            ).fetchall()
+        return [r[0] for r in rows]
+
     def rows(self, table: str, limit: int = 50) -> list[dict[str, Any]]:
         """The newest ``limit`` rows of 'turns', 'handoffs', 'gaps' or 'alerts', newest first.
 

@@ -497,7 +497,7 @@ class KioskController(QObject):
                 "turnId": event.turn_id,
             }
             self.emergencyChanged.emit()
-            self._tour.stop_for_emergency()
+            self._tour.stop()  # an emergency takes over: the tour ends
             self.set_screen("emergency")
         elif event.mode == "handoff" and self._screen in ("conversation", "attract", "topics", "typing"):
             self.set_screen("handoff")

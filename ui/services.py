@@ -7,9 +7,8 @@ loop or the text conversation) and reads the knowledge base and journal only thr
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from appliance.body import Body
@@ -35,8 +34,6 @@ class KioskServices:
         pin: the staff PIN (None: staff mode cannot be opened).
         network: the online/offline probe (None: not shown).
         sink: the speaker (its ``gain`` is the volume), None without audio.
-        health: extra device-health parts for staff (name -> function returning a dict), called
-            on a worker thread.
     """
 
     settings: Settings
@@ -50,4 +47,3 @@ class KioskServices:
     pin: PinLock | None = None
     network: NetworkProbe | None = None
     sink: Playback | None = None
-    health: dict[str, Callable[[], dict[str, Any]]] = field(default_factory=dict)

@@ -85,14 +85,6 @@ def load_staff_data(services: KioskServices, lang: str = "zh") -> dict[str, Any]
     if services.network is not None:
         state = services.network.check()
         health.append({"key": "network", "value": ("online · " if state.online else "offline · ") + state.how})
-    for name, part in services.health.items():
-        try:
-            value = part()
-        except Exception as exc:  # a broken probe must not hide the rest
-            value = {"error": str(exc)}
-        health.append(
-            {"key": name, "value": ", ".join(f"{k}={v}" for k, v in value.items() if v not in (None, "", []))}
-        )
     tours = [
         {"id": t.id, "title": t.title, "summary": t.summary, "steps": len(t.steps), "lang": t.lang}
         for t in sorted(services.kb.tours(), key=lambda t: t.lang != lang)
@@ -185,7 +177,7 @@ class StaffModel(QObject):
 
     def _show_pin_status(self, result) -> None:
         self._set_pin(
-            isSet=self.services.pin.is_set,
+            isSet=result.is_set,
             locked=result.locked,
             retryAfter=int(round(result.retry_after_s)),
             triesLeft=result.tries_left,

@@ -65,8 +65,7 @@ class TourModel(QObject):
     @Slot(str)
     def start(self, tour_id: str) -> None:
         """Load tour ``tour_id`` from the knowledge base (worker thread) and start it."""
-        if self.runner is not None and self._info["active"]:
-            self.runner.stop()
+        self._control("stop")
         kb = self.services.kb
         self.background.submit(lambda: kb.tour(tour_id), self._begin)
 
@@ -177,11 +176,6 @@ class TourModel(QObject):
             self.kiosk.set_screen("tour")
         if auto:
             self.runner.question_done()
-
-    def stop_for_emergency(self) -> None:
-        """An emergency takes over: the tour ends."""
-        if self.runner is not None and self._info["active"]:
-            self.runner.stop()
 
     def close(self) -> None:
         """Stop the runner and wait for its thread."""

@@ -86,7 +86,7 @@ def run_ui(
             voice=voice is not None,
             voice_note=voice_note,
             body=body,
-            pin=PinLock(cfg.staff_pin_file, cfg.staff.max_tries, cfg.staff.lockout_s),
+            pin=PinLock.from_settings(cfg),
             network=NetworkProbe(cfg.network),
         )
         if not services.pin.is_set:

@@ -628,10 +628,7 @@ def cited_counts(journal: Journal | None, recent: int = 1000) -> Counter[str]:
     counts: Counter[str] = Counter()
     if journal is None:
         return counts
-    rows = journal.conn.execute(
-        "SELECT sources FROM turns WHERE mode = 'answer' ORDER BY id DESC LIMIT ?", (recent,)
-    ).fetchall()
-    for (sources,) in rows:
+    for sources in journal.answered_sources(recent):
         try:
             ids = {s["doc_id"] for s in json.loads(sources) if isinstance(s, dict) and s.get("doc_id")}
         except (ValueError, TypeError):

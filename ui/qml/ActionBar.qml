@@ -3,10 +3,8 @@ import QtQuick.Layouts
 
 // The resident's controls on every resident screen: talk, stop speaking, topics, typing, staff.
 Rectangle {
-    id: bar
     color: theme.panel
     implicitHeight: grid.implicitHeight + win.pad * 2
-    property bool showHome: true
 
     GridLayout {
         id: grid
@@ -47,7 +45,6 @@ Rectangle {
         KButton {
             objectName: "homeButton"
             Layout.fillWidth: true
-            visible: bar.showHome
             text: qsTr("结束")
             fill: theme.bg; ink: theme.fg; outlined: true
             onClicked: kiosk.home()

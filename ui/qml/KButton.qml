@@ -9,7 +9,6 @@ Rectangle {
     property real fontSize: win.fs
     property bool outlined: false
     signal clicked()
-    signal pressAndHold()
 
     implicitWidth: Math.max(win.target * 1.6, label.implicitWidth + win.pad * 2)
     implicitHeight: Math.max(win.target, label.implicitHeight + win.pad)
@@ -35,6 +34,5 @@ Rectangle {
         id: mouse
         anchors.fill: parent
         onClicked: b.clicked()
-        onPressAndHold: b.pressAndHold()
     }
 }
