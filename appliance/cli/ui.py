@@ -86,6 +86,7 @@ def run_ui(
             voice=voice is not None,
             voice_note=voice_note,
             body=body,
+            sink=sink,  # the staff volume control sets its gain
             pin=PinLock.from_settings(cfg),
             network=NetworkProbe(cfg.network),
         )
