@@ -298,7 +298,7 @@ class Conversation:
 
     def interrupt(self) -> None:
         """Stop the current answer (a touch on the screen, the stop button): as a barge-in (any thread)."""
-        if self._loop is not None and not self._loop.is_closed():
+        if self.running:
             self._loop.call_soon_threadsafe(self._interrupt)
         else:
             self._interrupt()
@@ -318,7 +318,7 @@ class Conversation:
         Raises:
             RuntimeError: the loop is not running (call :meth:`run` first).
         """
-        if self._loop is None or self._loop.is_closed():
+        if not self.running:
             raise RuntimeError("the conversation loop is not running")
         self._loop.call_soon_threadsafe(self._text_turn, question)
 
@@ -330,7 +330,7 @@ class Conversation:
     def end_session(self) -> None:
         """The resident is done (the screen went back to attract): forget the topic and history and
         emit :class:`SessionEnded` (any thread)."""
-        if self._loop is not None and not self._loop.is_closed():
+        if self.running:
             self._loop.call_soon_threadsafe(self._end_session)
         else:
             self._end_session()
@@ -417,9 +417,7 @@ class Conversation:
             self.endpointer.reset()
             return
         if self.session.expired() and not self.busy and self.session.last_activity is not None:
-            number = self.session.number
-            self.session.restart_if_expired()
-            self.on_event(SessionEnded(number))
+            self._end_session()
         prob = self.vad(frame.samples)
         playing = self.sink.realtime and self.sink.is_playing()
         self.endpointer.set_speaking(playing)
@@ -436,7 +434,7 @@ class Conversation:
         if turn is None or turn.cancelled.is_set() or self.settings.duplex == "half" or not self.busy:
             self._barge_frames = 0
             return
-        threshold = self.endpointer.config.speaking_threshold if playing else self.endpointer.config.start_threshold
+        threshold = self.endpointer.start_threshold  # set_speaking(playing) was just called
         if prob < threshold:
             self._barge_frames, self._barge_start = 0, None
             return

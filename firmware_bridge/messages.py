@@ -11,6 +11,7 @@ Use :func:`pack` and :func:`unpack` to go between a message object and ``(type, 
 from __future__ import annotations
 
 import enum
+import functools
 import struct
 import typing
 from dataclasses import dataclass, fields
@@ -237,14 +238,16 @@ class Message:
         return cls(*values)
 
     @classmethod
-    def _enum_fields(cls) -> list[tuple[int, type[enum.IntEnum]]]:
-        """(index, enum type) of the fields declared with an IntEnum type."""
+    @functools.cache
+    def _enum_fields(cls) -> tuple[tuple[int, type[enum.IntEnum]], ...]:
+        """(index, enum type) of the fields declared with an IntEnum type; worked out once per
+        class (``typing.get_type_hints`` is most of an unpack's cost otherwise)."""
         hints = typing.get_type_hints(cls)
-        return [
+        return tuple(
             (i, hints[f.name])
             for i, f in enumerate(fields(cls))
             if isinstance(hints[f.name], type) and issubclass(hints[f.name], enum.IntEnum)
-        ]
+        )
 
 
 @dataclass(frozen=True)
