@@ -156,13 +156,19 @@ def read_markdown(path: Path, data: bytes, limits: ReadLimits) -> list[Document]
 
 
 def _feed_plain(builder: SectionBuilder, text: str, take_title: bool) -> None:
+    """Feed plain text line by line; with ``take_title``, a short first line is the title.
+
+    A text whose only line is short is a one-sentence document, not a heading: that line is its
+    title and its body.
+    """
     lines = text.split("\n")
     if take_title:
         for i, line in enumerate(lines):
             if line.strip():
                 if len(line.strip()) <= 40 and builder.title is None:
                     builder.title = line.strip()
-                    lines = lines[i + 1 :]
+                    if any(rest.strip() for rest in lines[i + 1 :]):
+                        lines = lines[i + 1 :]
                 break
     for line in lines:
         builder.plain_line(line)
