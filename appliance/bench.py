@@ -48,8 +48,8 @@ class HashingEmbedder:
         self.dim = dim
         self.name = f"hashing-bigram-{dim}"
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """float32 (len(texts), dim), rows L2-normalised."""
+    def embed(self, texts: Sequence[str], *, query: bool = False) -> np.ndarray:
+        """float32 (len(texts), dim), rows L2-normalised (``query`` is ignored)."""
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for i, text in enumerate(texts):
             for j in range(len(text) - 1):

