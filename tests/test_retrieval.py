@@ -71,7 +71,11 @@ class TopicEmbedder:
     dim = 8
     topics = {"犬": 0, "狗": 0, "毛孩子": 0, "汪星人": 0, "垃圾": 1, "电梯": 2}
 
-    def embed(self, texts):
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    def embed(self, texts, *, query=False):
+        self.calls.append(len(texts))
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for i, t in enumerate(texts):
             hits = [axis for word, axis in self.topics.items() if word in t]
@@ -121,22 +125,69 @@ def test_vectors_of_another_model_are_not_used(tmp_path: Path, analyzer) -> None
     (tmp_path / "h.md").write_text("# 电梯\n\n## 求助电话\n物业\n", encoding="utf-8")
     [outcome] = Ingestor(kb, Other()).ingest([tmp_path / "h.md"]).outcomes
     assert outcome.status == "failed" and "kiosk kb reindex" in outcome.reason
-    [outcome] = Ingestor(kb, None).ingest([tmp_path / "h.md"]).outcomes  # no model now: refused too
-    assert outcome.status == "failed" and "topic-test" in outcome.reason
+    kb.close()
+
+
+def test_unembedded_chunks_keep_search_lexical_until_reindex(tmp_path: Path, analyzer) -> None:
+    """A file ingested without the model is stored; search stays lexical (nothing is ranked by
+    half the vectors) until reindex embeds just the missing chunks, and a running retriever then
+    turns hybrid by itself."""
+    kb = KnowledgeBase.open(tmp_path / "kb.sqlite", analyzer)
+    (tmp_path / "g.md").write_text("# 养犬登记\n\n## 办理地点\n派出所\n", encoding="utf-8")
+    model = TopicEmbedder()
+    Ingestor(kb, model).ingest([tmp_path / "g.md"])
+    running = Retriever(kb, model)
+    assert running.mode == "hybrid"
+    (tmp_path / "h.md").write_text("# 电梯\n\n## 求助电话\n物业\n", encoding="utf-8")
+    [outcome] = Ingestor(kb, None).ingest([tmp_path / "h.md"]).outcomes
+    assert outcome.status == "added"
+    assert kb.vector_counts() == (1, 2) and not kb.vectors_complete()
+    assert running.search("电梯").mode == "lexical" and Retriever(kb, model).mode == "lexical"
+    model.calls.clear()
+    report = reindex(kb, model)
+    assert (report.embedded, report.reused, report.total) == (1, 0, 2) and model.calls == [1]
+    assert running.search("电梯").mode == "hybrid"
+    kb.close()
+
+
+def test_reingest_embeds_only_changed_text(tmp_path: Path, analyzer) -> None:
+    folder = tmp_path / "kb"
+    folder.mkdir()
+    guide = folder / "dog.md"
+    guide.write_text("# 养犬登记\n\n## 办理地点\n明湖派出所\n\n## 所需材料\n犬只免疫证明\n", encoding="utf-8")
+    kb = KnowledgeBase.open(tmp_path / "kb.sqlite", analyzer)
+    model = TopicEmbedder()
+    Ingestor(kb, model).ingest([folder])
+    assert sum(model.calls) == 2
+    model.calls.clear()
+    guide.write_text("# 养犬登记\n\n## 办理地点\n明湖派出所\n\n## 所需材料\n犬只免疫证明、照片\n", encoding="utf-8")
+    [outcome] = Ingestor(kb, model).ingest([folder]).outcomes
+    assert outcome.status == "updated" and sum(model.calls) == 1  # the unchanged section came from the cache
+    assert kb.vectors_complete()
+    kb.drop_vectors()
+    model.calls.clear()
+    report = reindex(kb, model)  # everything is in the cache: nothing is embedded again
+    assert (report.embedded, report.reused) == (0, 2) and model.calls == []
+    assert Retriever(kb, model).mode == "hybrid"
     kb.close()
 
 
 def test_reindex_adds_and_replaces_vectors(demo_kb: KnowledgeBase) -> None:
     assert not demo_kb.has_vectors
-    n = reindex(demo_kb, TopicEmbedder())
+    report = reindex(demo_kb, TopicEmbedder())
     counts = demo_kb.counts()
-    assert n == counts["sections"] + counts["questions"]
+    assert report.embedded == counts["sections"] + counts["questions"] == report.total
     assert demo_kb.has_vectors and Retriever(demo_kb, TopicEmbedder()).mode == "hybrid"
-    assert demo_kb.conn.execute("SELECT count(*) FROM chunks_vec").fetchone()[0] == n
+    assert demo_kb.conn.execute("SELECT count(*) FROM chunks_vec").fetchone()[0] == report.total
     with demo_kb.conn:
         demo_kb.set_meta("calibration_hybrid", '{"features": [], "weights": [], "bias": 9}')
-    reindex(demo_kb, TopicEmbedder())
+
+    class Other(TopicEmbedder):
+        name = "other-model"
+
+    reindex(demo_kb, Other())
     assert demo_kb.meta("calibration_hybrid") is None  # a fit to the old vectors does not survive them
+    assert demo_kb.embedding_model == "other-model" and demo_kb.vectors_complete()
     reindex(demo_kb, None)
     assert not demo_kb.has_vectors
 

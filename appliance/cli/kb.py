@@ -67,7 +67,7 @@ def _retriever(ctx: typer.Context, knowledge):
             "(`kiosk ask` fills an empty one with the demo guides)"
         )
     s = settings(ctx)
-    return Retriever(knowledge, _embedder(ctx), candidates=s.retrieval.candidates, rrf_k=s.retrieval.rrf_k)
+    return Retriever(knowledge, _embedder(ctx), candidates=s.retrieval.candidates)
 
 
 @app.command()
@@ -83,14 +83,13 @@ def ingest(
     and reported, and the rest of the knowledge base is untouched. Exit code 1 when a file failed.
     """
     from appliance.bootstrap import make_ingestor
-    from appliance.knowledge.ingest import reindex
 
     knowledge = _open(ctx, kb)
     embedder = _embedder(ctx)
     with knowledge, user_errors():
-        if embedder is not None and knowledge.embedding_model is None and not knowledge.is_empty():
-            note(f"embedding the existing knowledge base with {embedder.name} first")
-            reindex(knowledge, embedder)
+        if embedder is not None and knowledge.embedding_model not in (None, embedder.name):
+            note(f"the knowledge base holds vectors of {knowledge.embedding_model}; switching to {embedder.name}")
+            knowledge.begin_vectors(embedder.name, embedder.dim)
         ingestor = make_ingestor(settings(ctx), knowledge, embedder)
         with _progress() as progress:
             task = progress.add_task("ingesting", total=None)
@@ -100,6 +99,8 @@ def ingest(
                 on_start=lambda n: progress.update(task, total=n),
                 on_file=lambda p: progress.update(task, advance=1, description=p.name[:40]),
             )
+        if embedder is not None and not knowledge.vectors_complete():
+            _embed_missing(knowledge, embedder)
         counts = knowledge.counts()
     out.print(
         f"added {report.count('added')}, updated {report.count('updated')}, unchanged {report.count('unchanged')}, "
@@ -211,7 +212,8 @@ def calibrate(
 ) -> None:
     """Fit the confidence model to this knowledge base and labelled questions.
 
-    The fit is stored in the knowledge base and used from then on by search and ask.
+    The fit is stored in the knowledge base and used from then on by search and ask. The figures
+    printed are 5-fold cross-validated, not the fit on the same questions.
     """
     from appliance.knowledge.evaluation import calibrate as fit
     from appliance.knowledge.evaluation import load_questions
@@ -227,8 +229,8 @@ def calibrate(
             + ", ".join(f"{f} {w:.3f}" for f, w in zip(cal.features, cal.weights, strict=True))
         )
         out.print(
-            f"on these questions: Brier {cal.metrics['brier']:.3f}, ECE {cal.metrics['ece']:.3f}, "
-            f"accuracy {cal.metrics['accuracy']:.3f} (n={cal.metrics['n']})"
+            f"5-fold cross-validated on these questions: Brier {cal.metrics['brier']:.3f}, "
+            f"ECE {cal.metrics['ece']:.3f}, accuracy {cal.metrics['accuracy']:.3f} (n={cal.metrics['n']})"
         )
         if not dry_run:
             with knowledge.conn:
@@ -282,19 +284,33 @@ def remove(
                 out.print(f"{src}: {'tour' if is_tour_file(src) else f'{n} document(s)'} removed")
 
 
-@app.command()
-def reindex(ctx: typer.Context, kb: Annotated[Path | None, KB_OPTION] = None) -> None:
-    """Re-embed every section with the configured embedding model (after installing or changing it)."""
+def _embed_missing(knowledge, embedder):
+    """Embed the chunks that have no vector yet, with a progress bar; returns the report."""
     from appliance.knowledge.ingest import reindex as run_reindex
 
-    knowledge = _open(ctx, kb)
-    embedder = _embedder(ctx, required=True)
-    with knowledge, user_errors(), _progress() as progress:
-        task = progress.add_task("embedding", total=None)
-        n = run_reindex(
+    with _progress() as progress:
+        task = progress.add_task(f"embedding with {embedder.name}", total=None)
+        return run_reindex(
             knowledge, embedder, on_batch=lambda done, total: progress.update(task, completed=done, total=total)
         )
-    out.print(f"embedded {n} chunks with {embedder.name}")
+
+
+@app.command()
+def reindex(ctx: typer.Context, kb: Annotated[Path | None, KB_OPTION] = None) -> None:
+    """Embed every section with the configured embedding model (after installing or changing it).
+
+    Only chunks without a vector of this model are embedded, and text this model embedded before is
+    taken from the cache. The kiosk keeps answering by keywords meanwhile and switches to hybrid
+    search when every chunk has its vector; an interrupted run goes on where it stopped.
+    """
+    knowledge = _open(ctx, kb)
+    embedder = _embedder(ctx, required=True)
+    with knowledge, user_errors():
+        report = _embed_missing(knowledge, embedder)
+    out.print(
+        f"{embedder.name}: {report.embedded} chunk(s) embedded, {report.reused} taken from the cache, "
+        f"{report.total} in the knowledge base"
+    )
     out.print(
         "Now fit the confidence model to the new vectors: `kiosk kb calibrate QUESTIONS.jsonl` "
         "(labelled residents' questions, including some the knowledge base should not answer)."
@@ -312,5 +328,6 @@ def stats(ctx: typer.Context, kb: Annotated[Path | None, KB_OPTION] = None) -> N
             f"{c['sources']} files, {c['documents']} documents, {c['sections']} sections, "
             f"{c['questions']} sample questions, {c['tours']} tour(s)\n"
             f"vectors: {knowledge.embedding_model or 'none'}"
+            + ("" if not knowledge.embedding_model else " ({}/{} chunks)".format(*knowledge.vector_counts()))
             + ("" if knowledge.db.has_vec else f" (sqlite-vec unavailable: {knowledge.db.vec_error})")
         )

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from appliance.knowledge.confidence import Calibration, calibration_metrics, fit_logistic
+from appliance.knowledge.confidence import Calibration, calibration_metrics, cross_validate, fit_logistic
 from appliance.knowledge.retrieval import Retriever
 
 
@@ -135,9 +135,16 @@ def evaluate(retriever: Retriever, questions: Sequence[LabelledQuestion], thresh
 def calibrate(retriever: Retriever, questions: Sequence[LabelledQuestion], note: str = "") -> Calibration:
     """Fit the confidence model on labelled questions (label: the top document is the expected one).
 
+    The returned model's ``metrics`` are 5-fold cross-validated (each question scored by a model
+    fitted without it), never the in-sample fit.
+
     Raises:
         ValueError: too few right or wrong top results to fit (add out-of-scope questions).
     """
     results = run_questions(retriever, questions, depth=1)
     labels = [1 if r.expected and r.top == r.expected else 0 for r in results]
-    return fit_logistic([r.features for r in results], labels, retriever.calibration.features, note=note)
+    features = retriever.calibration.features
+    rows = [r.features for r in results]
+    model = fit_logistic(rows, labels, features, note=note)
+    _, model.metrics = cross_validate(rows, labels, features)
+    return model

@@ -21,7 +21,7 @@ import numpy as np
 
 from appliance.knowledge.readers import SUFFIXES, ReadError, ReadLimits, read_file
 from appliance.knowledge.retrieval import Embedder
-from appliance.knowledge.store import KnowledgeBase, KnowledgeBaseError, chunk_embedding_text
+from appliance.knowledge.store import KnowledgeBase, KnowledgeBaseError, chunk_embedding_text, text_sha256
 from appliance.tours import MAX_IMAGE_BYTES as MAX_TOUR_IMAGE_BYTES
 from appliance.tours import TOUR_SUFFIX, TourError, is_tour_file, load_tour
 
@@ -173,7 +173,7 @@ class Ingestor:
             if self.embedder is not None:
                 planned = self.kb.planned_chunks(docs)
                 texts = [chunk_embedding_text(docs[i].title, hp, text, q) for i, _, _, hp, text, q in planned]
-                vectors = self.embedder.embed(texts) if texts else np.zeros((0, self.embedder.dim), np.float32)
+                vectors = embed_cached(self.kb, self.embedder, texts)
             ids = self.kb.replace_source(
                 source, digest, size, docs, vectors, self.embedder.name if self.embedder else None
             )
@@ -196,27 +196,80 @@ class Ingestor:
         return FileOutcome(source, "updated" if previous else "added", tours=1)
 
 
+def embed_cached(kb: KnowledgeBase, embedder: Embedder, texts: Sequence[str]) -> np.ndarray:
+    """Passage embeddings of ``texts``: float32 (len(texts), dim), taken from the knowledge base's
+    vector cache where this model already embedded the same text, computed for the rest."""
+    if not texts:
+        return np.zeros((0, embedder.dim), np.float32)
+    cached = kb.cached_vectors(embedder.name, texts)
+    shas = [text_sha256(t) for t in texts]
+    missing = [i for i, sha in enumerate(shas) if sha not in cached]
+    out = np.zeros((len(texts), embedder.dim), np.float32)
+    if missing:
+        fresh = embedder.embed([texts[i] for i in missing], query=False)
+        for i, vec in zip(missing, fresh, strict=True):
+            cached[shas[i]] = vec
+    for i, sha in enumerate(shas):
+        out[i] = cached[sha]
+    return out
+
+
+@dataclass(frozen=True)
+class ReindexReport:
+    """What :func:`reindex` did.
+
+    Attributes:
+        embedded: chunks whose text was embedded now.
+        reused: chunks whose vector came from the cache (same model, same text).
+        total: chunks in the knowledge base.
+    """
+
+    model: str | None
+    embedded: int
+    reused: int
+    total: int
+
+
 def reindex(
-    kb: KnowledgeBase, embedder: Embedder | None, batch: int = 64, on_batch: Callable[[int, int], None] | None = None
-) -> int:
-    """Re-embed every chunk with ``embedder`` (or drop all vectors when it is None).
+    kb: KnowledgeBase,
+    embedder: Embedder | None,
+    batch: int = 32,
+    on_batch: Callable[[int, int], None] | None = None,
+) -> ReindexReport:
+    """Give every chunk a vector of ``embedder`` (or, with None, drop all vectors).
 
-    Needed when the embedding model changes, or when a knowledge base built lexical-only gets an
-    embedding model. One transaction: the old vectors stay until the new ones are all computed.
+    Only chunks without a vector of this model are embedded, and of those only the ones whose text
+    the vector cache does not hold: after a changed file is re-ingested, its unchanged sections cost
+    nothing. Vectors are written one batch per transaction, so the kiosk keeps answering (by
+    keywords) while this runs, an interrupted run keeps what it finished, and the next run goes on
+    from there. Search turns hybrid when the last batch lands.
 
-    Returns:
-        The number of chunks embedded.
+    Args:
+        batch: chunks per transaction.
+        on_batch: called with (chunks done, chunks to do) after each batch (progress display).
+
+    Raises:
+        KnowledgeBaseError: sqlite-vec is unavailable here.
     """
     if embedder is None:
-        kb.set_vectors("", {})
-        return 0
-    items = kb.all_chunk_texts()
-    vectors: dict[int, np.ndarray] = {}
-    for start in range(0, len(items), batch):
-        part = items[start : start + batch]
-        for (cid, _), vec in zip(part, embedder.embed([t for _, t in part]), strict=True):
-            vectors[cid] = vec
+        kb.drop_vectors()
+        return ReindexReport(None, 0, 0, kb.counts()["sections"] + kb.counts()["questions"])
+    kb.begin_vectors(embedder.name, embedder.dim)
+    todo = kb.chunks_without_vectors()
+    total = kb.vector_counts()[1]
+    embedded = reused = 0
+    if on_batch:
+        on_batch(0, len(todo))
+    for start in range(0, len(todo), batch):
+        part = todo[start : start + batch]
+        cached = kb.cached_vectors(embedder.name, [t for _, t in part])
+        missing = [(cid, t) for cid, t in part if text_sha256(t) not in cached]
+        fresh = embedder.embed([t for _, t in missing], query=False) if missing else []
+        for (_, t), vec in zip(missing, fresh, strict=True):
+            cached[text_sha256(t)] = vec
+        kb.add_vectors(embedder.name, [(cid, t, cached[text_sha256(t)]) for cid, t in part])
+        embedded += len(missing)
+        reused += len(part) - len(missing)
         if on_batch:
-            on_batch(min(start + batch, len(items)), len(items))
-    kb.set_vectors(embedder.name, vectors)
-    return len(vectors)
+            on_batch(min(start + batch, len(todo)), len(todo))
+    return ReindexReport(embedder.name, embedded, reused, total)

@@ -8,14 +8,22 @@ Tables (plain SQLite, see :data:`SCHEMA`):
   question, with the heading path and the section kind;
 * ``chunks_fts`` FTS5 over the jieba-segmented title, heading and body of each chunk (BM25), with
   ``chunks_vocab`` (fts5vocab) for term document frequencies;
-* ``chunks_vec`` a sqlite-vec ``vec0`` table of chunk embeddings, present only when an embedding
-  model was configured at ingest;
-* ``meta``      schema version, knowledge-base version (bumped on every change), embedding model;
+* ``docs_fts``  FTS5 over each whole document (title; every section and sample question as one
+  body), for whole-document BM25;
+* ``chunks_vec`` a sqlite-vec ``vec0`` table of chunk embeddings, present once a knowledge base
+  has been embedded (at ingest with an embedding model, or by ``kiosk kb reindex``);
+* ``vector_cache`` embeddings by model and sha256 of the embedded text, so that re-ingesting or
+  re-embedding embeds only text that changed;
+* ``meta``      schema version, knowledge-base version (bumped on every change), analyzer version,
+  embedding model;
 * ``tours``     guided explanations (:mod:`appliance.tours`), one per ``*.tour.toml`` file, the
   validated tour as JSON; ``tour_media`` their images. Not retrievable: tours are not documents.
 
 Writes happen one source file per transaction (:meth:`KnowledgeBase.replace_source`), so a
-failure leaves the previous state intact.
+failure leaves the previous state intact. A file of schema 1 is upgraded in place when opened for
+writing (the whole-document index and the vector cache are added); a file indexed by another
+:data:`~appliance.knowledge.text.ANALYZER_VERSION` has its lexical indexes rebuilt from the stored
+text, in one transaction.
 """
 
 from __future__ import annotations
@@ -34,14 +42,16 @@ import numpy as np
 
 from appliance.knowledge.db import Database, connect, sqlite_module
 from appliance.knowledge.model import Document
-from appliance.knowledge.text import Analyzer
+from appliance.knowledge.text import ANALYZER_VERSION, Analyzer
 
 if TYPE_CHECKING:
     from appliance.tours import LoadedTour, Tour
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
+#: Older schemas this version upgrades in place.
+UPGRADABLE = ("1",)
 QUESTION_HEADING = "常见问法"
 
 SCHEMA = """
@@ -78,6 +88,19 @@ CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
 );
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_vocab USING fts5vocab(chunks_fts, 'row');
 """
+
+SCHEMA_2 = """
+CREATE VIRTUAL TABLE IF NOT EXISTS docs_fts USING fts5(
+    doc_id UNINDEXED, title, body, tokenize = 'unicode61 remove_diacritics 2'
+);
+CREATE TABLE IF NOT EXISTS vector_cache (
+    model TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    embedding BLOB NOT NULL,
+    PRIMARY KEY (model, sha256)
+);
+"""
+"""Added by schema 2: whole-document BM25 and the embedding cache."""
 
 TOUR_SCHEMA = """
 CREATE TABLE IF NOT EXISTS tours (
@@ -144,6 +167,11 @@ def chunk_embedding_text(title: str, heading_path: Sequence[str], text: str, is_
     return f"{title}\n{heading}\n{text}" if heading else f"{title}\n{text}"
 
 
+def text_sha256(text: str) -> str:
+    """Hex sha256 of ``text`` as UTF-8: the vector cache's key."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
@@ -163,6 +191,7 @@ class KnowledgeBase:
         self.db = db
         self.conn = db.conn
         self.analyzer = analyzer
+        self._with_questions: tuple[int, frozenset[str]] | None = None
         self._ensure_schema()
 
     @classmethod
@@ -186,19 +215,79 @@ class KnowledgeBase:
         tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if "meta" in tables:
             version = self.meta("schema_version")
-            if version != SCHEMA_VERSION:
+            if version in UPGRADABLE:
+                self._upgrade(version)
+            elif version != SCHEMA_VERSION:
                 raise KnowledgeBaseError(
                     f"{self.db.path}: knowledge-base schema {version!r}, this kiosk reads {SCHEMA_VERSION!r}; "
                     "rebuild it with `kiosk kb ingest` into a new file"
                 )
             self._has_tours = "tours" in tables or self._add_tour_tables()
+            if self.meta("analyzer_version") != ANALYZER_VERSION:
+                self.rebuild_lexical_index()
             return
         self._has_tours = True
         with self.conn:
-            self.conn.executescript(SCHEMA + TOUR_SCHEMA)
+            self.conn.executescript(SCHEMA + SCHEMA_2 + TOUR_SCHEMA)
             self.conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
             self.conn.execute("INSERT INTO meta VALUES ('kb_version', '0')")
             self.conn.execute("INSERT INTO meta VALUES ('created_at', ?)", (_now(),))
+            self.set_meta("analyzer_version", ANALYZER_VERSION)
+
+    def _upgrade(self, version: str) -> None:
+        """Bring a schema-1 file up to date: add the schema-2 tables, then index it (one transaction).
+
+        Raises:
+            KnowledgeBaseError: the file is opened read-only.
+        """
+        try:
+            with self.conn:
+                self.conn.executescript(SCHEMA_2)
+                self.set_meta("schema_version", SCHEMA_VERSION)
+                self.set_meta("analyzer_version", None)  # the whole-document index is still empty
+        except (sqlite3.Error, sqlite_module()[0].Error) as exc:
+            raise KnowledgeBaseError(
+                f"{self.db.path}: knowledge-base schema {version!r} needs an upgrade to {SCHEMA_VERSION!r}, "
+                f"which needs write access ({exc})"
+            ) from exc
+        log.info("%s: upgraded from schema %s to %s", self.db.path, version, SCHEMA_VERSION)
+
+    def rebuild_lexical_index(self) -> None:
+        """Re-tokenise every chunk and document from the stored text with this analyzer (both FTS5
+        tables), in one transaction. Run when the analyzer version changed; the knowledge-base
+        version is not bumped (the content is the same).
+
+        Raises:
+            KnowledgeBaseError: the file is opened read-only.
+        """
+        try:
+            with self.conn:
+                self.conn.execute("DELETE FROM chunks_fts")
+                self.conn.execute("DELETE FROM docs_fts")
+                titles = dict(self.conn.execute("SELECT doc_id, title FROM documents"))
+                title_tokens = {d: self.analyzer.index_text(t) for d, t in titles.items()}
+                bodies: dict[str, list[str]] = {d: [] for d in titles}
+                rows = self.conn.execute(
+                    "SELECT id, doc_id, heading_path, text, is_question FROM chunks ORDER BY doc_id, ord"
+                ).fetchall()
+                for cid, doc_id, heading_path, text, is_q in rows:
+                    heading = "" if is_q else " ".join(json.loads(heading_path)[1:])
+                    self.conn.execute(
+                        "INSERT INTO chunks_fts (rowid, title, heading, body) VALUES (?, ?, ?, ?)",
+                        (cid, title_tokens[doc_id], self.analyzer.index_text(heading), self.analyzer.index_text(text)),
+                    )
+                    bodies[doc_id].append(text)
+                self.conn.executemany(
+                    "INSERT INTO docs_fts (doc_id, title, body) VALUES (?, ?, ?)",
+                    ((d, title_tokens[d], self.analyzer.index_text("\n".join(parts))) for d, parts in bodies.items()),
+                )
+                self.set_meta("analyzer_version", ANALYZER_VERSION)
+        except (sqlite3.Error, sqlite_module()[0].Error) as exc:
+            raise KnowledgeBaseError(
+                f"{self.db.path}: the lexical index was built by another analyzer version and must be "
+                f"rebuilt, which needs write access ({exc})"
+            ) from exc
+        log.info("%s: lexical index rebuilt (analyzer %s, %d chunks)", self.db.path, ANALYZER_VERSION, len(rows))
 
     def _add_tour_tables(self) -> bool:
         """Add the tour tables to a file made before them; False when it is opened read-only."""
@@ -272,6 +361,9 @@ class KnowledgeBase:
             self.set_meta("embedding_dim", str(dim))
 
     def _delete_source_rows(self, path: str) -> int:
+        self.conn.execute(
+            "DELETE FROM docs_fts WHERE doc_id IN (SELECT doc_id FROM documents WHERE source = ?)", (path,)
+        )
         ids = [
             r[0]
             for r in self.conn.execute(
@@ -325,15 +417,17 @@ class KnowledgeBase:
 
         Args:
             embeddings: float32 array of shape (n_chunks, dim), one row per entry of
-                :meth:`planned_chunks` (docs), L2-normalised; None for no vectors.
-            embedding_model: the name recorded with the vectors.
+                :meth:`planned_chunks` (docs), L2-normalised; None for no vectors. Without them, a
+                knowledge base that has vectors is left with some chunks unembedded, and search
+                stays lexical until ``kiosk kb reindex`` embeds them.
+            embedding_model: the name recorded with the vectors (and in the vector cache).
 
         Returns:
             The stored document ids.
 
         Raises:
-            KnowledgeBaseError: a document id is already used by another source, or the vectors do
-                not match the ones already stored. Nothing is written in that case.
+            KnowledgeBaseError: a document id is already used by another source, or the vectors come
+                from another model than the ones already stored. Nothing is written in that case.
         """
         planned = self.planned_chunks(docs)
         if embeddings is not None and embeddings.shape[0] != len(planned):
@@ -349,15 +443,10 @@ class KnowledgeBase:
                     raise KnowledgeBaseError(f"document id {doc_id!r} is already used by {row[0]}")
             self._delete_source_rows(path)
             if embeddings is not None and embedding_model:
-                if self.embedding_model is None and not self.is_empty():
-                    raise KnowledgeBaseError(
-                        "this knowledge base has no vectors yet; run `kiosk kb reindex` to embed it, then ingest again"
-                    )
                 self._ensure_vec_table(embedding_model, int(embeddings.shape[1]))
-            elif self.embedding_model is not None and planned:
+            elif self.embedding_model is not None and planned and not self.db.has_vec:
                 raise KnowledgeBaseError(
-                    f"this knowledge base holds vectors from {self.embedding_model!r} but no embedding model "
-                    "is available now; install it (`kiosk models pull`) or ingest into a new file"
+                    f"this knowledge base has vectors but sqlite-vec is unavailable here ({self.db.vec_error})"
                 )
             self.conn.execute("INSERT INTO sources VALUES (?, ?, ?, ?, ?)", (path, sha256, size, _now(), len(docs)))
             for i, (doc, doc_id) in enumerate(zip(docs, doc_ids, strict=True)):
@@ -377,11 +466,19 @@ class KnowledgeBase:
                     "INSERT INTO chunks_fts (rowid, title, heading, body) VALUES (?, ?, ?, ?)",
                     (rowid, title_tokens[i], self.analyzer.index_text(heading), self.analyzer.index_text(text)),
                 )
-                if embeddings is not None:
+                if embeddings is not None and embedding_model:
+                    blob = np.ascontiguousarray(embeddings[n], dtype=np.float32).tobytes()
+                    self.conn.execute("INSERT INTO chunks_vec (rowid, embedding) VALUES (?, ?)", (rowid, blob))
+                    sha = text_sha256(chunk_embedding_text(docs[i].title, heading_path, text, is_q))
                     self.conn.execute(
-                        "INSERT INTO chunks_vec (rowid, embedding) VALUES (?, ?)",
-                        (rowid, np.ascontiguousarray(embeddings[n], dtype=np.float32).tobytes()),
+                        "INSERT OR REPLACE INTO vector_cache VALUES (?, ?, ?)", (embedding_model, sha, blob)
                     )
+            for i, doc_id in enumerate(doc_ids):
+                body = "\n".join(text for j, _, _, _, text, _ in planned if j == i)
+                self.conn.execute(
+                    "INSERT INTO docs_fts (doc_id, title, body) VALUES (?, ?, ?)",
+                    (doc_id, title_tokens[i], self.analyzer.index_text(body)),
+                )
             self._bump_version()
         return doc_ids
 
@@ -486,27 +583,94 @@ class KnowledgeBase:
         ).fetchone()
         return (row[0], bytes(row[1])) if row else None
 
-    def set_vectors(self, model: str, vectors: dict[int, np.ndarray]) -> None:
-        """Replace all chunk vectors by ``vectors`` (chunk id -> float32 vector), in one transaction.
+    def begin_vectors(self, model: str, dim: int) -> None:
+        """Make ``model`` the knowledge base's embedding model (one transaction).
 
-        Used by ``kiosk kb reindex`` when the embedding model changes. A hybrid confidence model
-        fitted to the old vectors is dropped with them.
+        When another model's vectors are stored they are dropped, with the hybrid confidence model
+        fitted to them; the vector cache keeps them, so switching back embeds nothing again. With
+        ``model`` already in place this does nothing.
+
+        Raises:
+            KnowledgeBaseError: sqlite-vec is unavailable here.
         """
-        dims = {v.shape[0] for v in vectors.values()}
-        if len(dims) > 1:
-            raise ValueError(f"vectors of several sizes: {sorted(dims)}")
+        if not self.db.has_vec:
+            raise KnowledgeBaseError(f"vector search needs sqlite-vec, unavailable here ({self.db.vec_error})")
+        if self.embedding_model == model and int(self.meta("embedding_dim") or 0) == dim:
+            return
         with self.conn:
             self.conn.execute("DROP TABLE IF EXISTS chunks_vec")
             self.set_meta("embedding_model", None)
             self.set_meta("embedding_dim", None)
             self.set_meta("calibration_hybrid", None)  # fitted to the old vectors
-            if vectors:
-                self._ensure_vec_table(model, dims.pop())
-                self.conn.executemany(
-                    "INSERT INTO chunks_vec (rowid, embedding) VALUES (?, ?)",
-                    ((cid, np.ascontiguousarray(v, dtype=np.float32).tobytes()) for cid, v in vectors.items()),
-                )
+            self._ensure_vec_table(model, dim)
+
+    def drop_vectors(self) -> None:
+        """Delete every chunk vector (the cache is kept); search becomes lexical."""
+        with self.conn:
+            self.conn.execute("DROP TABLE IF EXISTS chunks_vec")
+            self.set_meta("embedding_model", None)
+            self.set_meta("embedding_dim", None)
+            self.set_meta("calibration_hybrid", None)
             self._bump_version()
+
+    def chunks_without_vectors(self) -> list[tuple[int, str]]:
+        """(chunk id, text to embed) of every chunk that has no vector yet, in id order."""
+        if self.embedding_model is None:
+            return self.all_chunk_texts()
+        have = {r[0] for r in self.conn.execute("SELECT rowid FROM chunks_vec")}
+        return [(cid, text) for cid, text in self.all_chunk_texts() if cid not in have]
+
+    def cached_vectors(self, model: str, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """Vectors already computed by ``model`` for these texts: sha256 of the text -> float32 vector."""
+        shas = list(dict.fromkeys(text_sha256(t) for t in texts))
+        out: dict[str, np.ndarray] = {}
+        for start in range(0, len(shas), 500):
+            batch = shas[start : start + 500]
+            marks = ",".join("?" * len(batch))
+            for sha, blob in self.conn.execute(
+                f"SELECT sha256, embedding FROM vector_cache WHERE model = ? AND sha256 IN ({marks})", (model, *batch)
+            ):
+                out[sha] = np.frombuffer(blob, dtype=np.float32).copy()
+        return out
+
+    def add_vectors(self, model: str, vectors: Sequence[tuple[int, str, np.ndarray]]) -> None:
+        """Store vectors of chunks (chunk id, embedded text, float32 vector) made by ``model``, in
+        one transaction, and in the vector cache. Chunks deleted meanwhile are skipped. When this
+        completes the vectors, the knowledge-base version is bumped, so that running retrievers
+        switch to hybrid search.
+
+        Raises:
+            KnowledgeBaseError: ``model`` is not the knowledge base's embedding model (see
+                :meth:`begin_vectors`).
+        """
+        if self.embedding_model != model:
+            raise KnowledgeBaseError(f"vectors of {model!r} offered to a knowledge base of {self.embedding_model!r}")
+        with self.conn:
+            existing = {r[0] for r in self.conn.execute("SELECT id FROM chunks")}
+            for cid, text, vec in vectors:
+                blob = np.ascontiguousarray(vec, dtype=np.float32).tobytes()
+                self.conn.execute(
+                    "INSERT OR REPLACE INTO vector_cache VALUES (?, ?, ?)", (model, text_sha256(text), blob)
+                )
+                if cid in existing:
+                    self.conn.execute("DELETE FROM chunks_vec WHERE rowid = ?", (cid,))
+                    self.conn.execute("INSERT INTO chunks_vec (rowid, embedding) VALUES (?, ?)", (cid, blob))
+            if self.vectors_complete():
+                self._bump_version()
+
+    def vector_counts(self) -> tuple[int, int]:
+        """(chunks with a vector, chunks): vector search is used only when the two are equal."""
+        chunks = self.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        if self.embedding_model is None or not self.db.has_vec:
+            return 0, chunks
+        return self.conn.execute("SELECT count(*) FROM chunks_vec").fetchone()[0], chunks
+
+    def vectors_complete(self) -> bool:
+        """True when every chunk has a vector of the knowledge base's embedding model."""
+        if self.embedding_model is None or not self.db.has_vec:
+            return False
+        have, total = self.vector_counts()
+        return have == total
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -577,17 +741,19 @@ class KnowledgeBase:
         ).fetchall()
         return [self._chunk(r) for r in rows]
 
+    def documents_with_questions(self) -> frozenset[str]:
+        """Ids of the documents that have sample questions (cached per knowledge-base version)."""
+        version = self.version
+        if self._with_questions is None or self._with_questions[0] != version:
+            ids = frozenset(r[0] for r in self.conn.execute("SELECT doc_id FROM documents WHERE questions != '[]'"))
+            self._with_questions = (version, ids)
+        return self._with_questions[1]
+
     def doc_terms(self, doc_id: str) -> set[str]:
-        """Every index term of a document (title, headings, sections, questions)."""
-        terms: set[str] = set()
-        for title, heading, body in self.conn.execute(
-            "SELECT f.title, f.heading, f.body FROM chunks_fts f JOIN chunks c ON c.id = f.rowid WHERE c.doc_id = ?",
-            (doc_id,),
-        ):
-            terms.update(title.split())
-            terms.update(heading.split())
-            terms.update(body.split())
-        return terms
+        """Every index term of a document (title, sections, sample questions), from the
+        whole-document index."""
+        row = self.conn.execute("SELECT title, body FROM docs_fts WHERE doc_id = ?", (doc_id,)).fetchone()
+        return set(f"{row[0]} {row[1]}".split()) if row else set()
 
     def document_frequencies(self, terms: Sequence[str]) -> tuple[dict[str, int], int]:
         """Chunk frequency of each term and the number of chunks (for IDF)."""
