@@ -519,7 +519,12 @@ class Conversation:
             try:
                 with self._engine_lock:
                     return self.session.ask(
-                        transcript.text, on_text=on_text, on_mode=on_mode, cancelled=turn.cancelled.is_set, record=False
+                        transcript.text,
+                        on_text=on_text,
+                        on_mode=on_mode,
+                        cancelled=turn.cancelled.is_set,
+                        record=False,
+                        speech=True,
                     )
             finally:
                 loop.call_soon_threadsafe(pieces.put_nowait, None)

@@ -6,6 +6,8 @@ One SQLite file (``DATA_DIR/journal.sqlite``), plain tables:
   reason, per-stage timings, knowledge-base version;
 * ``handoffs`` matters handed to staff: question, time, reason, status (open/closed);
 * ``gaps``     questions the knowledge base could not answer, with the closest topics;
+* ``clarifications`` questions answered with "您是想问…吗？": the topics offered and, once the
+  resident replied, the one chosen ('' when they said none);
 * ``alerts``   emergencies: category, question, time, acknowledged.
 
 Residents' phone numbers, ID-card numbers and bank-card numbers are redacted before anything is
@@ -58,6 +60,15 @@ CREATE TABLE IF NOT EXISTS gaps (
     question TEXT NOT NULL,
     closest TEXT NOT NULL,
     confidence REAL
+);
+CREATE TABLE IF NOT EXISTS clarifications (
+    id INTEGER PRIMARY KEY,
+    turn_id INTEGER REFERENCES turns(id),
+    ts TEXT NOT NULL,
+    question TEXT NOT NULL,
+    offered TEXT NOT NULL,
+    chosen TEXT,
+    resolved_ts TEXT
 );
 CREATE TABLE IF NOT EXISTS alerts (
     id INTEGER PRIMARY KEY,
@@ -167,12 +178,24 @@ class Journal:
                     "INSERT INTO handoffs (turn_id, ts, question, reason) VALUES (?, ?, ?, ?)",
                     (turn_id, ts, question, answer.reason or ""),
                 )
-            elif answer.mode == "no_answer" and answer.reason == "low_confidence":
+            elif answer.mode == "no_answer" and answer.reason in ("low_confidence", "declined"):
                 self.conn.execute(
                     "INSERT INTO gaps (turn_id, ts, question, closest, confidence) VALUES (?, ?, ?, ?, ?)",
                     (turn_id, ts, question, json.dumps(answer.suggestions, ensure_ascii=False), answer.confidence),
                 )
-            elif answer.mode == "emergency":
+            elif answer.mode == "clarify":
+                self.conn.execute(
+                    "INSERT INTO clarifications (turn_id, ts, question, offered) VALUES (?, ?, ?, ?)",
+                    (turn_id, ts, question, json.dumps(answer.suggestions, ensure_ascii=False)),
+                )
+            if answer.reason in ("clarified", "declined"):
+                chosen = answer.sources[0].title if answer.reason == "clarified" and answer.sources else ""
+                self.conn.execute(
+                    "UPDATE clarifications SET chosen = ?, resolved_ts = ? WHERE id = (SELECT max(id) FROM "
+                    "clarifications WHERE question = ? AND chosen IS NULL)",
+                    (chosen, ts, question),
+                )
+            if answer.mode == "emergency":
                 self.conn.execute(
                     "INSERT INTO alerts (turn_id, ts, category, question) VALUES (?, ?, ?, ?)",
                     (turn_id, ts, answer.reason or "", question),
@@ -206,12 +229,12 @@ class Journal:
         return [r[0] for r in rows]
 
     def rows(self, table: str, limit: int = 50) -> list[dict[str, Any]]:
-        """The newest ``limit`` rows of 'turns', 'handoffs', 'gaps' or 'alerts', newest first.
+        """The newest ``limit`` rows of 'turns', 'handoffs', 'gaps', 'clarifications' or 'alerts', newest first.
 
         Raises:
             ValueError: unknown table.
         """
-        if table not in ("turns", "handoffs", "gaps", "alerts"):
+        if table not in ("turns", "handoffs", "gaps", "clarifications", "alerts"):
             raise ValueError(f"unknown journal table {table!r}")
         with self._lock:
             cur = self.conn.execute(f"SELECT * FROM {table} ORDER BY id DESC LIMIT ?", (limit,))

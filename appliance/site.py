@@ -28,6 +28,7 @@ class EmergencyNumbers(BaseModel):
     ambulance: str = "120"
     gas: str | None = None
     crisis_line: str | None = Field(default=None, description="psychological crisis hotline")
+    anti_fraud: str = Field(default="96110", description="anti-fraud warning line (全国反诈劝阻专线)")
 
 
 class Site(BaseModel):

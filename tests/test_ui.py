@@ -531,3 +531,51 @@ def test_screenshots_skip_the_tour_screens_of_a_kb_without_tours(qapp, tmp_path:
     )
     assert [p.name for p in written] == ["small-zh-attract.png"]
     assert any(m.startswith("skipped small-zh-tour") and "no guided explanations" in m for m in said), said
+
+
+def test_a_clarification_offers_topics_and_a_tap_answers_the_question(kiosk: Kiosk) -> None:
+    import math
+
+    from appliance.knowledge.confidence import Calibration
+
+    k = kiosk.k
+    retriever = kiosk.appliance.engine.retriever
+    retriever.set_calibration(Calibration(("coverage",), (0.0,), math.log(0.3 / 0.7)))  # every question: unsure
+    kiosk.click("startButton")
+    k.ask("补贴怎么领")
+    kiosk.driver.wait(lambda: k.turn["done"] and k.turn["question"] == "补贴怎么领", "the clarification")
+    assert k.turn["mode"] == "clarify" and len(k.turn["followUps"]) >= 2
+    offered = k.turn["followUps"]
+    assert kiosk.item("followUp_1").property("text") == offered[1]
+    kiosk.click("followUp_1")
+    kiosk.driver.wait(lambda: k.turn["done"] and k.turn["mode"] == "answer", "the answer from the chosen topic")
+    assert k.turn["sources"][0]["title"] == offered[1] and k.turn["question"] == offered[1]  # the tap, as said
+    journal = kiosk.appliance.journal
+    kiosk.driver.wait(lambda: journal.rows("clarifications")[0]["chosen"], "the journal")
+    [row] = journal.rows("clarifications")
+    assert row["question"] == "补贴怎么领" and row["chosen"] == offered[1]
+    assert journal.rows("turns")[0]["question"] == "补贴怎么领"  # the question answered: the one asked first
+
+
+def test_an_unsure_emergency_shows_the_numbers_and_asks(kiosk: Kiosk) -> None:
+    import dataclasses
+
+    k = kiosk.k
+    engine = kiosk.appliance.engine
+    engine.triage = dataclasses.replace(engine.triage, ask_threshold=0.0, alarm_threshold=1.01)
+    kiosk.click("startButton")
+    k.ask("养狗要办什么手续")
+    kiosk.driver.wait(lambda: k.screen == "emergency" and k.emergency.get("check"), "the check")
+    assert kiosk.text_of("emergencyTitle") == "请确认：您现在有危险吗？"
+    assert "110" in kiosk.text_of("emergencyGuidance")
+    assert kiosk.item("checkReply_0").property("text") == "有危险"
+    kiosk.click("checkReply_1")  # 没有危险: the question is answered as a normal one
+    kiosk.driver.wait(lambda: k.screen == "conversation" and k.turn["done"], "the answer")
+    assert k.turn["mode"] == "answer" and k.turn["sources"][0]["title"] == "养犬登记"
+    assert not k.emergency["active"]
+    k.ask("家里有股怪味")
+    kiosk.driver.wait(lambda: k.screen == "emergency" and k.emergency.get("check"), "the second check")
+    kiosk.click("checkReply_0")  # 有危险: the full guidance, the alarm
+    kiosk.driver.wait(lambda: k.emergency["active"] and not k.emergency.get("check") and k.turn["done"], "the alarm")
+    assert kiosk.text_of("emergencyTitle") == "紧急情况  请按下面做"
+    assert kiosk.item("safeButton").isVisible()

@@ -131,7 +131,14 @@ class KioskController(QObject):
         self._caption = ""
         self._notices: list[dict[str, Any]] = []
         self._topics: list[dict[str, Any]] = []
-        self._emergency: dict[str, Any] = {"active": False, "text": "", "question": "", "since": ""}
+        self._emergency: dict[str, Any] = {
+            "active": False,
+            "text": "",
+            "question": "",
+            "since": "",
+            "check": False,
+            "options": [],
+        }
         self._still_there = False
         self._last_touch = time.monotonic()
         self._still_since: float | None = None
@@ -486,6 +493,8 @@ class KioskController(QObject):
         if event.turn_id != self._turn["id"]:
             return
         self._set_turn(mode=event.mode)
+        if event.mode != "emergency" and self._emergency["active"] and self._emergency.get("check"):
+            self._end_emergency()  # asked "are you in danger?", the resident said no (or asked on)
         if event.mode == "emergency":
             from datetime import datetime
 
@@ -495,6 +504,8 @@ class KioskController(QObject):
                 "question": self._turn["question"],
                 "since": datetime.now().strftime("%H:%M"),
                 "turnId": event.turn_id,
+                "check": False,
+                "options": [],
             }
             self.emergencyChanged.emit()
             self._tour.stop()  # an emergency takes over: the tour ends
@@ -521,11 +532,17 @@ class KioskController(QObject):
             suggestions=list(answer.suggestions),
             sources=list(seen.values()),
             query=result.query or "",
-            followUps=list(answer.suggestions)
+            followUps=(list(answer.suggestions) if answer.mode != "emergency" else [])
             or (FOLLOW_UPS.get(answer.lang, FOLLOW_UPS["zh"]) if answer.mode == "answer" and answer.sources else []),
         )
         if answer.mode == "emergency" and self._emergency.get("turnId") == result.turn_id:
-            self._emergency = {**self._emergency, "text": answer.answer}
+            check = bool(answer.reason and answer.reason.startswith("check:"))
+            self._emergency = {
+                **self._emergency,
+                "text": answer.answer,
+                "check": check,
+                "options": list(answer.suggestions) if check else [],
+            }
             self.emergencyChanged.emit()
         if answer.mode == "answer" and answer.sources:
             self._load_card(result.turn_id, answer.sources[0].doc_id)

@@ -10,9 +10,12 @@ device's real journal is not touched. Qt renders offscreen when there is no disp
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 
 from appliance.config import Settings
@@ -30,6 +33,8 @@ SCREENS = (
     "typing",
     "handoff",
     "emergency",
+    "emergency-check",
+    "clarify",
     "pin",
     "staff",
     "staff-tours",
@@ -41,6 +46,8 @@ QUESTIONS = {
     "conversation": {"zh": "我社保卡掉了怎么办", "en": "I lost my social security card, what should I do?"},
     "handoff": {"zh": "我要投诉楼上邻居半夜噪音", "en": "I want to make a complaint about my neighbour"},
     "emergency": {"zh": "电梯里有人被困住了", "en": "Someone is trapped in the lift"},
+    "emergency-check": {"zh": "家里有股怪味", "en": "There is a strange smell at home"},
+    "clarify": {"zh": "补贴怎么领", "en": "How do I get the allowance?"},
     "gap": {"zh": "小区里能养鸽子吗", "en": "Can I keep pigeons in the courtyard?"},
     "tour-question": {"zh": "接到冒充公检法的电话怎么办", "en": "How do I report a lost social security card?"},
 }
@@ -124,6 +131,30 @@ class Driver:
             self.wait(lambda: not self.kiosk.tour.active, "the tour to stop")
         self.kiosk.home()
 
+    @contextmanager
+    def unsure_triage(self):
+        """Within: every question the rules do not match is an "are you in danger?" check (to stage
+        that screen whatever the detector makes of the question)."""
+        engine = self.kiosk.services.responder.session.engine
+        triage = engine.triage
+        engine.triage = dataclasses.replace(triage, ask_threshold=0.0, alarm_threshold=1.01)
+        try:
+            yield
+        finally:
+            engine.triage = triage
+
+    @contextmanager
+    def unsure_retrieval(self):
+        """Within: every retrieved question is answered with "您是想问…吗？" (confidence 0.3)."""
+        from appliance.knowledge.confidence import Calibration
+
+        retriever = self.kiosk.services.responder.session.engine.retriever
+        retriever.set_calibration(Calibration(("coverage",), (0.0,), math.log(0.3 / 0.7)))
+        try:
+            yield
+        finally:
+            retriever.set_calibration(None)
+
     def staff_login(self, pin: str = SCREENSHOT_PIN) -> None:
         """Open staff mode with ``pin``."""
         self.kiosk.staff.open()
@@ -176,6 +207,14 @@ def _stage(driver: Driver, screen: str, lang: str) -> None:
     elif screen == "emergency":
         driver.home()
         driver.ask(QUESTIONS["emergency"][lang])
+    elif screen == "emergency-check":
+        driver.home()
+        with driver.unsure_triage():
+            driver.ask(QUESTIONS["emergency-check"][lang])
+    elif screen == "clarify":
+        driver.home()
+        with driver.unsure_retrieval():
+            driver.ask(QUESTIONS["clarify"][lang])
     elif screen == "pin":
         driver.home()
         k.staff.open()

@@ -2,16 +2,23 @@
 
 Order of decisions, cheapest and most urgent first:
 
-1. **emergency** — triage rules (microseconds); scripted guidance with the site's numbers and an
-   alert in the journal. Never waits for retrieval or a model.
-2. small talk — who it is (it says it is an AI), greetings, thanks: scripted.
+1. **emergency** — triage (rules, then the learned detector; well under a millisecond) on the
+   words the resident said, before any follow-up resolution, search or model: scripted guidance
+   with the site's numbers and an alert in the journal. When only the detector speaks, and it is
+   unsure, the numbers are shown at once and the resident is asked "您现在有危险吗？" (reason
+   ``check:<category>``) instead of being answered from a guide.
+2. small talk — who it is (it says it is an AI), greetings, thanks: scripted; requests no
+   community service answers (weather, tickets, stocks, poems): an honest **no_answer** at once.
 3. **handoff** — matters for a person (disputes, complaints, family or privacy, distress, asking
    for staff): a kind scripted reply with how to reach staff, and a handoff record.
-4. retrieval — below the calibrated confidence threshold: **no_answer**, with the closest topics
-   and staff contact, recorded as a knowledge-base gap.
+4. retrieval — the session's follow-up resolution (if any) runs only now; below
+   ``retrieval.clarify_confidence`` **no_answer**, with the closest topics and staff contact,
+   recorded as a knowledge-base gap; between that and ``retrieval.min_confidence``, **clarify**:
+   "您是想问《…》吗？" with the top topics as buttons, recorded as a clarification.
 5. **answer** — by the LLM when one is loaded (grounded and cited, see
    :mod:`~appliance.answer.generative`), else extractive; an LLM answer that fails its checks is
-   replaced by the extractive one.
+   replaced by the extractive one. An extractive answer has a short spoken form besides the full
+   one on screen.
 """
 
 from __future__ import annotations
@@ -31,18 +38,41 @@ from appliance.knowledge.retrieval import DocResult, Retriever, SearchResponse
 from appliance.knowledge.store import Chunk
 from appliance.knowledge.text import detect_lang
 from appliance.site import Site
-from appliance.triage import Triage
+from appliance.triage import Assessment, Triage
 
 log = logging.getLogger(__name__)
+
+#: A runner-up is offered in a clarification when its fused score is at least this share of the
+#: top document's (two topics about as likely as each other; a distant third is left out).
+CLARIFY_SCORE_SHARE = 0.6
+
+
+#: A session's follow-up resolution, run only once triage has let the question through to
+#: retrieval: the question -> (the text to search with, or None for the question itself; the
+#: search response for it when the resolution already ran that search, else None).
+Resolver = Callable[[str], tuple[str | None, SearchResponse | None]]
 
 
 @dataclass(frozen=True)
 class _Turn:
     """What one call of :meth:`AnswerEngine.ask` carries besides the question."""
 
-    query: str
+    query: str | None
+    resolve: Resolver | None
     history: tuple[dict[str, str], ...]
     cancelled: Callable[[], bool] | None
+    speech: bool
+    topic: str | None
+    safe: bool
+
+
+def clarify_offers(response: SearchResponse) -> list[DocResult]:
+    """The topics a clarification asks about: the top document, and up to two runners-up whose fused
+    score is at least :data:`CLARIFY_SCORE_SHARE` of its."""
+    if not response.results:
+        return []
+    top = response.results[0]
+    return [top] + [r for r in response.results[1:3] if r.score >= CLARIFY_SCORE_SHARE * top.score]
 
 
 def _source(result: DocResult, chunk: Chunk) -> Source:
@@ -93,9 +123,13 @@ class AnswerEngine:
         on_text: Callable[[str], None] | None = None,
         on_mode: Callable[[str], None] | None = None,
         query: str | None = None,
+        resolve: Resolver | None = None,
         history: Sequence[dict[str, str]] = (),
         cancelled: Callable[[], bool] | None = None,
         record: bool = True,
+        speech: bool = False,
+        topic: str | None = None,
+        safe: bool = False,
     ) -> Answer:
         """Answer one question.
 
@@ -103,15 +137,24 @@ class AnswerEngine:
             question: what the resident said or typed.
             on_text: called with answer text as it becomes final (once for scripted and extractive
                 answers, sentence by sentence for LLM answers).
-            on_mode: called once with the mode ('emergency', 'handoff', 'no_answer', 'answer') as
-                soon as it is decided, before any text: a front end can switch screens at once.
-            query: the text to search the knowledge base with, when it differs from the question
-                (a follow-up completed with the session's topic, see :mod:`appliance.dialogue`).
+            on_mode: called once with the mode ('emergency', 'handoff', 'no_answer', 'clarify',
+                'answer') as soon as it is decided, before any text: a front end can switch
+                screens at once.
+            query: the text to search the knowledge base with, when it differs from the question.
                 Triage always reads the question itself.
+            resolve: a session's follow-up resolution (see :data:`Resolver`), called only when
+                the question reaches retrieval, so that an emergency never waits for it; it
+                overrides ``query``.
             history: earlier turns of the session as chat messages, for the LLM.
             cancelled: polled during generation; when it returns True (a barge-in) generation
                 stops, nothing more reaches ``on_text`` and the answer's reason is 'cancelled'.
             record: False leaves the journal to the caller (the voice loop adds its timings first).
+            speech: the answer is spoken: ``on_text`` gets the short spoken form of an extractive
+                answer (the full one is ``Answer.answer``, for the screen).
+            topic: a document id the resident chose (from a clarification): answer from it
+                without the confidence test.
+            safe: the resident has just said they are not in danger: an unsure detector reading
+                does not ask again (rule matches and sure readings still raise the alarm).
 
         Returns:
             The answer; it is also recorded in the journal when one is configured and ``record``.
@@ -125,7 +168,60 @@ class AnswerEngine:
                 on_mode(mode)
             return on_text
 
-        answer = self._decide(question, text_after_mode, t0, _Turn(query or question, tuple(history), cancelled))
+        turn = _Turn(query, resolve, tuple(history), cancelled, speech, topic, safe)
+        answer = self._decide(question, text_after_mode, t0, turn)
+        answer.timings_ms["total"] = (time.perf_counter() - t0) * 1e3
+        if record:
+            self.record(answer)
+        return answer
+
+    def confirm_emergency(
+        self,
+        question: str,
+        category: str,
+        *,
+        on_text: Callable[[str], None] | None = None,
+        on_mode: Callable[[str], None] | None = None,
+        record: bool = True,
+        **_: object,
+    ) -> Answer:
+        """The resident said yes to "are you in danger?": the full guidance for ``category``, and
+        the alarm (an alert in the journal).
+
+        Raises:
+            KeyError: no such emergency category.
+        """
+        t0 = time.perf_counter()
+        lang = self._lang(question)
+        cat = self.triage.category(category)
+        if on_mode:
+            on_mode("emergency")
+        answer = self._emergency(question, lang, Assessment(cat, "alarm", "resident", 1.0), {}, lambda _m: on_text)
+        answer.timings_ms["total"] = (time.perf_counter() - t0) * 1e3
+        if record:
+            self.record(answer)
+        return answer
+
+    def declined(
+        self,
+        question: str,
+        offered: Sequence[str],
+        *,
+        on_text: Callable[[str], None] | None = None,
+        on_mode: Callable[[str], None] | None = None,
+        record: bool = True,
+        **_: object,
+    ) -> Answer:
+        """The resident said none of the topics a clarification offered is meant: an honest
+        no-answer with the staff's contact, recorded as a knowledge-base gap for ``question``."""
+        t0 = time.perf_counter()
+        lang = self._lang(question)
+        text = self.scripts.text("clarify_declined", lang)
+        if on_mode:
+            on_mode("no_answer")
+        if on_text:
+            on_text(text)
+        answer = Answer(question, text, "no_answer", "scripted", [], {}, lang, None, "declined", list(offered))
         answer.timings_ms["total"] = (time.perf_counter() - t0) * 1e3
         if record:
             self.record(answer)
@@ -162,14 +258,16 @@ class AnswerEngine:
         if not norm:
             return scripted(self.scripts.text("empty", lang), "no_answer", "empty")
 
-        emergency = self.triage.emergency(norm)
+        assessment = self.triage.assess(norm)
         timings["triage"] = (time.perf_counter() - t0) * 1e3
-        if emergency is not None:
-            return scripted(self.scripts.emergency(emergency, lang), "emergency", emergency.id)
+        if assessment is not None and (assessment.level == "alarm" or not turn.safe):
+            return self._emergency(question, lang, assessment, timings, mode_then_text)
 
         small = self.triage.small_talk(norm)
         if small is not None:
             return scripted(self.scripts.text(small, lang), "answer", small)
+        if self.triage.is_out_of_scope(norm):
+            return scripted(self.scripts.text("out_of_scope", lang), "no_answer", "out_of_scope")
 
         handoff = self.triage.handoff(norm)
         timings["triage"] = (time.perf_counter() - t0) * 1e3
@@ -184,10 +282,19 @@ class AnswerEngine:
             return scripted(text, "handoff", handoff.id, related)
 
         t1 = time.perf_counter()
-        response = self.retriever.search(turn.query, k=self.settings.top_k)
+        if turn.topic is not None:
+            response = self.retriever.focus(question, turn.topic)
+        else:
+            search_text, response = turn.query, None
+            if turn.resolve is not None:
+                search_text, response = turn.resolve(question)
+            if response is None or len(response.results) < min(self.settings.top_k, 2):
+                response = self.retriever.search(search_text or question, k=self.settings.top_k)
         timings["retrieval"] = (time.perf_counter() - t1) * 1e3
-        if not response.top or response.confidence < self.settings.min_confidence:
+        if not response.top or response.confidence < self.settings.clarify_confidence:
             return self._no_answer(question, lang, response, timings, mode_then_text("no_answer"))
+        if turn.topic is None and response.confidence < self.settings.min_confidence:
+            return self._clarify(question, lang, response, timings, mode_then_text("clarify"))
 
         on_text = mode_then_text("answer")
         answer = None
@@ -197,9 +304,52 @@ class AnswerEngine:
                 return answer
         if answer is None or not answer.answer:
             reason = answer.reason if answer is not None else None
-            answer = self._extractive_answer(question, lang, response, timings, on_text)
+            answer = self._extractive_answer(question, lang, response, timings, on_text, speech=turn.speech)
             answer.reason = reason
+        if turn.topic is not None and answer.reason is None:
+            answer.reason = "clarified"
         return answer
+
+    def _emergency(self, question, lang, assessment: Assessment, timings, mode_then_text) -> Answer:
+        """The emergency guidance (an alarm), or the "are you in danger?" check with the numbers."""
+        category = assessment.category
+        on_text = mode_then_text("emergency")
+        if assessment.level == "alarm":
+            text, reason, options = self.scripts.emergency(category, lang), category.id, []
+        else:
+            text = self.scripts.emergency_check(category, lang)
+            reason, options = f"check:{category.id}", self.scripts.options("check_options", lang)
+        if on_text:
+            on_text(text)
+        return Answer(question, text, "emergency", "scripted", [], timings, lang, None, reason, options)
+
+    def _clarify(self, question, lang, response: SearchResponse, timings, on_text) -> Answer:
+        """Between sure and nothing: ask which of the top topics the resident means."""
+        offered = clarify_offers(response)
+        titles = [r.doc.title for r in offered]
+        quote = (lambda t: f"“{t}”") if lang == "en" else (lambda t: f"《{t}》")
+        if len(titles) == 1:
+            text = self.scripts.text("clarify_one", lang, first=quote(titles[0]))
+        else:
+            sep = ", " if lang == "en" else "、"
+            text = self.scripts.text(
+                "clarify_many", lang, first=quote(titles[0]), others=sep.join(quote(t) for t in titles[1:])
+            )
+        if on_text:
+            on_text(text)
+        return Answer(
+            question,
+            text,
+            "clarify",
+            "scripted",
+            [],
+            timings,
+            lang,
+            response.confidence,
+            "clarify",
+            titles,
+            offered=[(r.doc.doc_id, r.doc.title) for r in offered],
+        )
 
     def _no_answer(self, question, lang, response: SearchResponse, timings, on_text) -> Answer:
         closest = [r.doc.title for r in response.results[:3]]
@@ -214,7 +364,7 @@ class AnswerEngine:
             question, text, "no_answer", "scripted", [], timings, lang, response.confidence, "low_confidence", closest
         )
 
-    def _extractive_answer(self, question, lang, response: SearchResponse, timings, on_text) -> Answer:
+    def _extractive_answer(self, question, lang, response: SearchResponse, timings, on_text, *, speech: bool) -> Answer:
         t = time.perf_counter()
         top = response.top
         assert top is not None
@@ -223,9 +373,19 @@ class AnswerEngine:
         text = extract.text + " " + self.scripts.text("source_line", lang, title=top.doc.title)
         timings["compose"] = (time.perf_counter() - t) * 1e3
         if on_text:
-            on_text(text)
+            on_text(extract.spoken if speech and extract.spoken else text)
         sources = [_source(top, c) for c in extract.sections]
-        return Answer(question, text, "answer", "extractive", sources, timings, lang, response.confidence)
+        return Answer(
+            question,
+            text,
+            "answer",
+            "extractive",
+            sources,
+            timings,
+            lang,
+            response.confidence,
+            spoken=extract.spoken or None,
+        )
 
     def prompt_sources(self, response: SearchResponse) -> list[tuple[DocResult, Chunk]]:
         """The sections put in the LLM prompt: the top document's best section and its key sections,

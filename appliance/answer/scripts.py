@@ -57,6 +57,25 @@ class Scripts:
             table = table[part]
         return str(table).format(**self._fields(lang), **extra)
 
+    def options(self, key: str, lang: str) -> list[str]:
+        """A list of button labels ('yes_options', 'check_options') in ``lang``.
+
+        Raises:
+            KeyError: no such list.
+        """
+        return [str(x) for x in self._texts["en" if lang == "en" else "zh"][key]]
+
+    def emergency_check(self, category: EmergencyCategory, lang: str) -> str:
+        """The question asked when the triage is unsure: "are you in danger?", with the numbers to
+        call at once: police, fire and ambulance, then the category's own (crisis line, anti-fraud
+        line, property hotline ...) and the duty phone."""
+        fields = self._fields(lang)
+        labels = self._texts["en" if lang == "en" else "zh"]["number_labels"]
+        wanted = list(dict.fromkeys(["police", "fire", "ambulance", *category.numbers, "duty_phone"]))
+        sep = ", " if lang == "en" else "、"
+        numbers = sep.join(f"{labels.get(k, k)} {fields[k]}" for k in wanted if fields.get(k))
+        return self.text("emergency_check", lang, numbers=numbers)
+
     def emergency(self, category: EmergencyCategory, lang: str) -> str:
         """The guidance for an emergency, with the site's numbers, and the note that it is recorded."""
         template = category.guidance_en if lang == "en" else category.guidance

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-MODES = ("answer", "emergency", "handoff", "no_answer")
+MODES = ("answer", "emergency", "handoff", "clarify", "no_answer")
 GENERATORS = ("llm", "extractive", "scripted")
 
 
@@ -28,16 +28,22 @@ class Answer:
     """One answered question.
 
     Attributes:
-        mode: 'answer', 'emergency', 'handoff' or 'no_answer'.
+        mode: 'answer', 'emergency', 'handoff', 'clarify' or 'no_answer'.
         generator: 'llm', 'extractive' or 'scripted'.
         sources: what the answer is based on (empty for scripted small talk).
         timings_ms: milliseconds per stage ('triage', 'retrieval', 'llm_first_token', 'llm',
             'total' ...).
         lang: 'zh' or 'en', the language answered in.
         confidence: calibrated retrieval confidence, when retrieval ran.
-        reason: why this mode: the emergency or handoff category, 'low_confidence', or why an LLM
-            answer was replaced ('llm_uncited', 'llm_unsupported_number', 'llm_error').
-        suggestions: closest topics offered with a no_answer.
+        reason: why this mode: the emergency or handoff category ('check:<category>' when the
+            resident is asked whether they are in danger), 'low_confidence', 'clarify',
+            'clarified' (answered from the topic the resident chose), or why an LLM answer was
+            replaced ('llm_uncited', 'llm_unsupported_number', 'llm_error').
+        suggestions: what the screen offers as buttons: the closest topics with a no_answer, the
+            topics asked about with a clarify, the replies to an emergency check.
+        spoken: the short form said by the voice, when it differs from ``answer`` (extractive
+            answers: the most relevant items, then "详细内容在屏幕上"); None: ``answer`` is said.
+        offered: (doc_id, title) of the topics a clarification asks about.
     """
 
     question: str
@@ -50,6 +56,8 @@ class Answer:
     confidence: float | None = None
     reason: str | None = None
     suggestions: list[str] = field(default_factory=list)
+    spoken: str | None = None
+    offered: list[tuple[str, str]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, object]:
         """The JSON object printed by ``kiosk ask --json`` (timings rounded to 0.1 ms)."""

@@ -89,6 +89,7 @@ class Triage:
     informational: tuple[str, ...]
     handoffs: tuple[HandoffRule, ...]
     smalltalk: dict[str, tuple[re.Pattern[str], ...]]
+    out_of_scope: tuple[re.Pattern[str], ...] = ()
     detector: EmergencyDetector | None = field(default=None, compare=False)
     alarm_threshold: float = 1.0
     ask_threshold: float = 1.0
@@ -135,6 +136,7 @@ class Triage:
             for h in it.get("handoff", [])
         )
         smalltalk = {k: compile_all(v, f"smalltalk {k}") for k, v in it.get("smalltalk", {}).items()}
+        out_of_scope = compile_all(it.get("out_of_scope", {}).get("patterns", []), "out_of_scope")
         words = {k: tuple(em.get(k, [])) for k in ("urgent", "past", "personal", "informational")}
         model = None
         alarm = ask = 1.0
@@ -151,6 +153,7 @@ class Triage:
             emergencies,
             handoffs=handoffs,
             smalltalk=smalltalk,
+            out_of_scope=out_of_scope,
             detector=model,
             alarm_threshold=alarm,
             ask_threshold=ask,
@@ -217,6 +220,10 @@ class Triage:
             if any(p.search(text) for p in rule.patterns):
                 return rule
         return None
+
+    def is_out_of_scope(self, text: str) -> bool:
+        """True for a request no community service guide answers (weather, tickets, stocks, poems)."""
+        return any(p.search(text) for p in self.out_of_scope)
 
     def small_talk(self, text: str) -> str | None:
         """'identity', 'greeting', 'thanks' or 'goodbye' when the question is that, else None."""

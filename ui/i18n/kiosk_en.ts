@@ -4,32 +4,32 @@
 <context>
     <name>ActionBar</name>
     <message>
-        <location filename="../qml/ActionBar.qml" line="23"/>
+        <location filename="../qml/ActionBar.qml" line="21"/>
         <source>点我说话</source>
         <translation>Tap to talk</translation>
     </message>
     <message>
-        <location filename="../qml/ActionBar.qml" line="31"/>
+        <location filename="../qml/ActionBar.qml" line="29"/>
         <source>停止朗读</source>
         <translation>Stop speaking</translation>
     </message>
     <message>
-        <location filename="../qml/ActionBar.qml" line="38"/>
+        <location filename="../qml/ActionBar.qml" line="36"/>
         <source>常见服务</source>
         <translation>Services</translation>
     </message>
     <message>
-        <location filename="../qml/ActionBar.qml" line="44"/>
+        <location filename="../qml/ActionBar.qml" line="42"/>
         <source>打字提问</source>
         <translation>Type a question</translation>
     </message>
     <message>
-        <location filename="../qml/ActionBar.qml" line="51"/>
+        <location filename="../qml/ActionBar.qml" line="48"/>
         <source>结束</source>
         <translation>Finish</translation>
     </message>
     <message>
-        <location filename="../qml/ActionBar.qml" line="58"/>
+        <location filename="../qml/ActionBar.qml" line="55"/>
         <source>找工作人员</source>
         <translation>Find a staff member</translation>
     </message>
@@ -81,48 +81,58 @@
     </message>
     <message>
         <location filename="../qml/ConversationScreen.qml" line="13"/>
+        <source>请确认您要问的事</source>
+        <translation>Please confirm what you mean</translation>
+    </message>
+    <message>
+        <location filename="../qml/ConversationScreen.qml" line="14"/>
         <source>已转给工作人员</source>
         <translation>Passed to the staff</translation>
     </message>
     <message>
-        <location filename="../qml/ConversationScreen.qml" line="28"/>
+        <location filename="../qml/ConversationScreen.qml" line="29"/>
         <source>请说出您要办的事</source>
         <translation>Tell me what you need</translation>
     </message>
     <message>
-        <location filename="../qml/ConversationScreen.qml" line="28"/>
+        <location filename="../qml/ConversationScreen.qml" line="29"/>
         <source>请点选或输入您要办的事</source>
         <translation>Tap or type what you need</translation>
     </message>
     <message>
-        <location filename="../qml/ConversationScreen.qml" line="34"/>
+        <location filename="../qml/ConversationScreen.qml" line="35"/>
         <source>比如：“社保卡丢了怎么办”“老年卡在哪里办”</source>
         <translation>For example: “I lost my social security card” or “Where do I get a senior card?”</translation>
     </message>
     <message>
-        <location filename="../qml/ConversationScreen.qml" line="73"/>
+        <location filename="../qml/ConversationScreen.qml" line="88"/>
         <source>您问：</source>
         <translation>You asked: </translation>
     </message>
     <message>
-        <location filename="../qml/ConversationScreen.qml" line="97"/>
+        <location filename="../qml/ConversationScreen.qml" line="114"/>
         <source>正在查找……</source>
         <translation>Looking it up…</translation>
     </message>
     <message>
-        <location filename="../qml/ConversationScreen.qml" line="103"/>
+        <location filename="../qml/ConversationScreen.qml" line="120"/>
         <source>（已停止朗读）</source>
         <translation>(stopped speaking)</translation>
     </message>
     <message>
-        <location filename="../qml/ConversationScreen.qml" line="124"/>
+        <location filename="../qml/ConversationScreen.qml" line="131"/>
         <source>您是不是想问：</source>
         <translation>Did you mean:</translation>
     </message>
     <message>
-        <location filename="../qml/ConversationScreen.qml" line="124"/>
+        <location filename="../qml/ConversationScreen.qml" line="132"/>
         <source>还想了解：</source>
         <translation>Ask next:</translation>
+    </message>
+    <message>
+        <location filename="../qml/ConversationScreen.qml" line="132"/>
+        <source>您是想问：</source>
+        <translation>Do you mean:</translation>
     </message>
 </context>
 <context>
@@ -163,32 +173,37 @@
         <translation>EMERGENCY: do this now</translation>
     </message>
     <message>
+        <location filename="../qml/EmergencyScreen.qml" line="31"/>
+        <source>请确认：您现在有危险吗？</source>
+        <translation>Please tell us: are you in danger now?</translation>
+    </message>
+    <message>
         <location filename="../qml/EmergencyScreen.qml" line="37"/>
         <source>您说：</source>
         <translation>You said: </translation>
     </message>
     <message>
-        <location filename="../qml/EmergencyScreen.qml" line="110"/>
+        <location filename="../qml/EmergencyScreen.qml" line="128"/>
         <source>危险已经解除</source>
         <translation>The danger is over</translation>
     </message>
     <message>
-        <location filename="../qml/EmergencyScreen.qml" line="117"/>
+        <location filename="../qml/EmergencyScreen.qml" line="135"/>
         <source>工作人员处理</source>
         <translation>Staff only</translation>
     </message>
     <message>
-        <location filename="../qml/EmergencyScreen.qml" line="130"/>
+        <location filename="../qml/EmergencyScreen.qml" line="148"/>
         <source>确定已经安全了吗？</source>
         <translation>Are you sure it is safe now?</translation>
     </message>
     <message>
-        <location filename="../qml/EmergencyScreen.qml" line="134"/>
+        <location filename="../qml/EmergencyScreen.qml" line="152"/>
         <source>是，已经安全</source>
         <translation>Yes, it is safe now</translation>
     </message>
     <message>
-        <location filename="../qml/EmergencyScreen.qml" line="140"/>
+        <location filename="../qml/EmergencyScreen.qml" line="158"/>
         <source>不，还需要帮助</source>
         <translation>No, I still need help</translation>
     </message>
@@ -196,37 +211,37 @@
 <context>
     <name>HandoffScreen</name>
     <message>
-        <location filename="../qml/HandoffScreen.qml" line="21"/>
+        <location filename="../qml/HandoffScreen.qml" line="23"/>
         <source>请工作人员来帮您</source>
         <translation>A staff member will help you</translation>
     </message>
     <message>
-        <location filename="../qml/HandoffScreen.qml" line="39"/>
+        <location filename="../qml/HandoffScreen.qml" line="41"/>
         <source>接下来：</source>
         <translation>What happens next:</translation>
     </message>
     <message>
-        <location filename="../qml/HandoffScreen.qml" line="40"/>
+        <location filename="../qml/HandoffScreen.qml" line="42"/>
         <source>1. 您的问题已经记录，工作人员会看到。</source>
         <translation>1. Your request has been recorded; the staff will see it.</translation>
     </message>
     <message>
-        <location filename="../qml/HandoffScreen.qml" line="41"/>
+        <location filename="../qml/HandoffScreen.qml" line="43"/>
         <source>2. 请到服务台找工作人员：%1</source>
         <translation>2. Please see the staff at the service desk: %1</translation>
     </message>
     <message>
-        <location filename="../qml/HandoffScreen.qml" line="42"/>
+        <location filename="../qml/HandoffScreen.qml" line="44"/>
         <source>3. 也可以打社区值班电话：</source>
         <translation>3. Or call the community duty phone:</translation>
     </message>
     <message>
-        <location filename="../qml/HandoffScreen.qml" line="51"/>
+        <location filename="../qml/HandoffScreen.qml" line="53"/>
         <source>办公时间：%1</source>
         <translation>Office hours: %1</translation>
     </message>
     <message>
-        <location filename="../qml/HandoffScreen.qml" line="56"/>
+        <location filename="../qml/HandoffScreen.qml" line="58"/>
         <source>返回继续提问</source>
         <translation>Back to my questions</translation>
     </message>
@@ -252,7 +267,7 @@
         <translation>Community service assistant</translation>
     </message>
     <message>
-        <location filename="../qml/Main.qml" line="61"/>
+        <location filename="../qml/Main.qml" line="70"/>
         <source>语音暂不可用：请点屏幕或打字提问，内容都会显示在屏幕上。</source>
         <translation>Voice is not available: tap or type your question; everything is shown on the screen.</translation>
     </message>
@@ -285,17 +300,17 @@
         <translation>Enter the staff PIN</translation>
     </message>
     <message>
-        <location filename="../qml/PinScreen.qml" line="55"/>
+        <location filename="../qml/PinScreen.qml" line="59"/>
         <source>清除</source>
         <translation>Clear</translation>
     </message>
     <message>
-        <location filename="../qml/PinScreen.qml" line="55"/>
+        <location filename="../qml/PinScreen.qml" line="59"/>
         <source>确定</source>
         <translation>OK</translation>
     </message>
     <message>
-        <location filename="../qml/PinScreen.qml" line="68"/>
+        <location filename="../qml/PinScreen.qml" line="72"/>
         <source>返回</source>
         <translation>Back</translation>
     </message>
@@ -528,52 +543,52 @@
 <context>
     <name>TourScreen</name>
     <message>
-        <location filename="../qml/TourScreen.qml" line="29"/>
+        <location filename="../qml/TourScreen.qml" line="30"/>
         <source>第 %1 / %2 步</source>
         <translation>Step %1 of %2</translation>
     </message>
     <message>
-        <location filename="../qml/TourScreen.qml" line="99"/>
+        <location filename="../qml/TourScreen.qml" line="110"/>
         <source>我要提问</source>
         <translation>Ask a question</translation>
     </message>
     <message>
-        <location filename="../qml/TourScreen.qml" line="105"/>
+        <location filename="../qml/TourScreen.qml" line="116"/>
         <source>继续</source>
         <translation>Continue</translation>
     </message>
     <message>
-        <location filename="../qml/TourScreen.qml" line="105"/>
+        <location filename="../qml/TourScreen.qml" line="116"/>
         <source>暂停</source>
         <translation>Pause</translation>
     </message>
     <message>
-        <location filename="../qml/TourScreen.qml" line="108"/>
+        <location filename="../qml/TourScreen.qml" line="119"/>
         <source>再讲一遍</source>
         <translation>Say it again</translation>
     </message>
     <message>
-        <location filename="../qml/TourScreen.qml" line="109"/>
+        <location filename="../qml/TourScreen.qml" line="120"/>
         <source>下一步</source>
         <translation>Next step</translation>
     </message>
     <message>
-        <location filename="../qml/TourScreen.qml" line="112"/>
+        <location filename="../qml/TourScreen.qml" line="123"/>
         <source>结束讲解</source>
         <translation>End the tour</translation>
     </message>
     <message>
-        <location filename="../qml/TourScreen.qml" line="132"/>
+        <location filename="../qml/TourScreen.qml" line="143"/>
         <source>您问：</source>
         <translation>You asked: </translation>
     </message>
     <message>
-        <location filename="../qml/TourScreen.qml" line="144"/>
+        <location filename="../qml/TourScreen.qml" line="157"/>
         <source>正在查找……</source>
         <translation>Looking it up…</translation>
     </message>
     <message>
-        <location filename="../qml/TourScreen.qml" line="149"/>
+        <location filename="../qml/TourScreen.qml" line="162"/>
         <source>继续讲解</source>
         <translation>Continue the tour</translation>
     </message>

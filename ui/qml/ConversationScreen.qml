@@ -10,6 +10,7 @@ Rectangle {
 
     function modeNote(mode) {
         if (mode === "no_answer") return qsTr("没有找到可靠的答案")
+        if (mode === "clarify") return qsTr("请确认您要问的事")
         if (mode === "handoff") return qsTr("已转给工作人员")
         return ""
     }
@@ -127,7 +128,8 @@ Rectangle {
                     spacing: win.pad / 2
                     KText {
                         font.bold: true
-                        text: screen.turn.mode === "no_answer" ? qsTr("您是不是想问：") : qsTr("还想了解：")
+                        text: screen.turn.mode === "no_answer" ? qsTr("您是不是想问：")
+                            : screen.turn.mode === "clarify" ? qsTr("您是想问：") : qsTr("还想了解：")
                     }
                     Flow {
                         Layout.fillWidth: true

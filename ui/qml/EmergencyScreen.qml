@@ -28,7 +28,7 @@ Rectangle {
             color: theme.onDanger
             font.pixelSize: win.fsTitle * 1.2
             font.bold: true
-            text: qsTr("紧急情况  请按下面做")
+            text: kiosk.emergency.check ? qsTr("请确认：您现在有危险吗？") : qsTr("紧急情况  请按下面做")
         }
         KText {
             Layout.fillWidth: true
@@ -105,7 +105,23 @@ Rectangle {
         RowLayout {
             Layout.fillWidth: true
             spacing: win.pad
-            visible: !screen.confirming
+            visible: kiosk.emergency.check === true
+            Repeater {
+                model: kiosk.emergency.options
+                KButton {
+                    objectName: "checkReply_" + index
+                    Layout.fillWidth: true
+                    text: modelData
+                    fill: index === 0 ? theme.onDanger : theme.dangerPanel
+                    ink: index === 0 ? theme.danger : theme.onDangerPanel
+                    onClicked: kiosk.ask(modelData)
+                }
+            }
+        }
+        RowLayout {
+            Layout.fillWidth: true
+            spacing: win.pad
+            visible: !screen.confirming && kiosk.emergency.check !== true
             KButton {
                 objectName: "safeButton"
                 Layout.fillWidth: true
