@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from appliance.answer.engine import AnswerEngine
 from appliance.config import RobotSettings, Settings
 from appliance.journal import Journal, Redactor
-from appliance.knowledge.ingest import FileOutcome, Ingestor, IngestReport
+from appliance.knowledge.ingest import FileOutcome, Ingestor, IngestReport, reindex
 from appliance.knowledge.readers import ReadLimits
 from appliance.knowledge.retrieval import Embedder, Retriever
 from appliance.knowledge.store import KnowledgeBase
@@ -64,9 +64,16 @@ def ensure_demo(settings: Settings, kb: KnowledgeBase, embedder: Embedder | None
     from an older release shows the new demo guides, notices and tours. A site's own knowledge
     base (any file from elsewhere) is never touched.
 
+    With an embedding model whose demo vectors ship with the release
+    (:mod:`appliance.demo_vectors`), they are put in the vector cache first, so the demo is
+    embedded at once; for any other model the demo is ingested for keyword search and ``kiosk kb
+    reindex`` embeds it.
+
     Returns:
         The ingest report when anything was built, added, updated or removed; None otherwise.
     """
+    from appliance import demo_vectors
+
     demo = demo_kb_dir().resolve()
     sources = kb.source_paths()
     empty = kb.is_empty()
@@ -74,11 +81,20 @@ def ensure_demo(settings: Settings, kb: KnowledgeBase, embedder: Embedder | None
         return None
     if empty:
         log.info("knowledge base %s is empty: building it from the demo guides", kb.db.path)
+    if embedder is not None and kb.embedding_model in (None, embedder.name) and kb.db.has_vec:
+        if not demo_vectors.seed(kb, embedder.name):
+            embedder = None
+    else:
+        embedder = None
     report = make_ingestor(settings, kb, embedder).ingest([demo])
     gone = [s for s in sources if not Path(s).exists()]
     for source in gone:
         kb.remove_source(source)
         report.outcomes.append(FileOutcome(source, "removed"))
+    if embedder is not None and not kb.vectors_complete():
+        todo = kb.chunks_without_vectors()
+        if len(kb.cached_vectors(embedder.name, [t for _, t in todo])) == len({t for _, t in todo}):
+            reindex(kb, embedder)  # a demo built before its vectors shipped: all of them are in the cache
     changed = any(o.status != "unchanged" for o in report.outcomes)
     return report if changed else None
 

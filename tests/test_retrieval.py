@@ -199,3 +199,101 @@ def test_schema_mismatch_is_refused(tmp_path: Path, analyzer) -> None:
     kb.close()
     with pytest.raises(KnowledgeBaseError, match="schema"):
         KnowledgeBase.open(tmp_path / "kb.sqlite", analyzer)
+
+
+def test_schema_1_file_is_upgraded_and_indexed(demo_kb_file: Path, tmp_path: Path, analyzer) -> None:
+    """A knowledge base written before whole-document BM25 (schema 1) is upgraded in place when
+    opened: the new tables are added and filled from the stored text, nothing re-read from files."""
+    import shutil
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    shutil.copy(demo_kb_file, path)
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("DROP TABLE docs_fts")
+        conn.execute("DROP TABLE vector_cache")
+        conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+        conn.execute("DELETE FROM meta WHERE key = 'analyzer_version'")
+    conn.close()
+    kb = KnowledgeBase.open(path, analyzer)
+    assert kb.meta("schema_version") == "2" and kb.meta("analyzer_version") is not None
+    n_docs = kb.conn.execute("SELECT count(*) FROM docs_fts").fetchone()[0]
+    assert n_docs == kb.counts()["documents"]
+    assert Retriever(kb).search("经适房怎么申请").top.doc.title == "共有产权保障住房申请"
+    kb.close()
+
+
+def test_a_new_analyzer_version_rebuilds_the_lexical_index(demo_kb: KnowledgeBase, analyzer) -> None:
+    with demo_kb.conn:
+        demo_kb.set_meta("analyzer_version", "0")
+        demo_kb.conn.execute("DELETE FROM chunks_fts")  # as if indexed with other tokens
+    path = demo_kb.db.path
+    demo_kb.close()
+    kb = KnowledgeBase.open(path, analyzer)
+    assert kb.conn.execute("SELECT count(*) FROM chunks_fts").fetchone()[0] == sum(kb.vector_counts()[1:])
+    assert Retriever(kb).search("我社保卡掉了怎么办").top.doc.title == "社会保障卡挂失与补办"
+    kb.close()
+
+
+def test_english_stems_meet(demo_kb: KnowledgeBase) -> None:
+    """ "sorting" and "sorted" find "sort"; "vaccinations" finds "vaccination"."""
+    r = Retriever(demo_kb)
+    assert r.search("How is household rubbish sorted?").top.doc.title == "Household Waste Sorting"
+    assert r.search("free vaccinations for older residents").top.doc.title == "Free Flu Vaccination for Older Residents"
+
+
+def test_one_line_text_file_is_a_document(tmp_path: Path, analyzer) -> None:
+    folder = tmp_path / "faq"
+    folder.mkdir()
+    (folder / "a.txt").write_text("社区图书室每周二至周日开放，周一闭馆。", encoding="utf-8")
+    (folder / "b.txt").write_text("健身房需要先在前台登记，凭居民卡免费使用。\n", encoding="utf-8")
+    kb = KnowledgeBase.open(tmp_path / "kb.sqlite", analyzer)
+    report = Ingestor(kb).ingest([folder])
+    assert report.count("added") == 2 and not report.failed
+    assert Retriever(kb).search("图书室周一开门吗").top.doc.source.endswith("a.txt")
+    kb.close()
+
+
+def test_fusion_is_a_mean_over_the_evidence_a_document_can_have() -> None:
+    from appliance.knowledge.retrieval import Fusion, fuse
+
+    w = Fusion(document=1, section=1, question=1, vector=2)
+    doc = {"with_q": 10.0, "without_q": 10.0}
+    sec = {"with_q": 4.0, "without_q": 4.0}
+    que = {"with_q": 2.0}
+    scores = fuse(doc, sec, que, None, {"with_q"}, w)
+    # no sample question to match is not evidence against a guide: both are best in what they have
+    assert scores["without_q"] == pytest.approx(1.0) and scores["with_q"] == pytest.approx(1.0)
+    scores = fuse({"a": 5.0, "b": 10.0}, {}, {}, {"a": 0.9, "b": 0.8, "c": 0.85}, frozenset(), w)
+    # vectors rescaled between the worst and the best candidate: a (1.0) b (0.0) c (0.5)
+    assert scores["a"] == pytest.approx((0.5 + 2 * 1.0) / 4) and scores["b"] == pytest.approx(1.0 / 4)
+    assert scores["c"] == pytest.approx(2 * 0.5 / 4)
+    across = fuse({"a": 5.0}, {}, {}, {"a": 0.8, "zh": 0.9}, frozenset(), w, other_language={"zh"})
+    assert across["zh"] == pytest.approx(1.0)  # another language: its vector evidence alone
+
+
+def test_the_shipped_demo_vectors_cover_the_demo(demo_kb: KnowledgeBase) -> None:
+    """The release carries the demo's multilingual-e5-small vectors (`python -m appliance.demo_vectors`
+    rewrites them after the demo changes): every chunk of the shipped demo is in them."""
+    from appliance import demo_vectors
+    from appliance.knowledge.store import text_sha256
+
+    shipped = demo_vectors.load_shipped("multilingual-e5-small-q4")
+    texts = [t for _, t in demo_kb.all_chunk_texts()]
+    missing = [t[:40] for t in texts if text_sha256(t) not in shipped]
+    assert not missing, f"stale demo vectors: run python -m appliance.demo_vectors ({missing[:3]})"
+    assert {v.shape for v in shipped.values()} == {(384,)}
+
+
+def test_the_demo_is_hybrid_from_its_first_question(settings, tmp_path: Path) -> None:
+    """With the default embedding model installed, a new device builds the demo with its shipped
+    vectors: no chunk is embedded, the first question is searched hybrid and an English question
+    finds a Chinese-only guide."""
+    from appliance.bootstrap import build_appliance
+
+    with build_appliance(settings, use_llm=False, journal=False) as appliance:
+        retriever = appliance.engine.retriever
+        assert retriever.mode == "hybrid" and appliance.kb.vectors_complete()
+        r = retriever.search("How do I register my newborn baby?")
+        assert "新生儿出生登记与落户" in [x.doc.title for x in r.results[:2]]

@@ -109,7 +109,7 @@ def test_loader_picks_the_backend_from_the_catalogue(tmp_path: Path) -> None:
     embedder, note = load_embedder(settings, ModelStore(settings.models_path))
     assert embedder is None and "use-multilingual-v3" in note
     # GGUF models still go to llama.cpp (not installed here: the note names `kiosk models pull`)
-    settings = _settings(tmp_path)
+    settings = _settings(tmp_path, model="bge-small-zh-v1.5-q8_0")
     assert settings.embedding.backend == "auto"
     embedder, note = load_embedder(settings, ModelStore(settings.models_path))
     assert embedder is None and "kiosk models pull bge-small-zh-v1.5-q8_0" in note

@@ -228,10 +228,16 @@ def calibrate(
             f"{retriever.mode} confidence model: bias {cal.bias:.3f}, "
             + ", ".join(f"{f} {w:.3f}" for f, w in zip(cal.features, cal.weights, strict=True))
         )
-        out.print(
-            f"5-fold cross-validated on these questions: Brier {cal.metrics['brier']:.3f}, "
-            f"ECE {cal.metrics['ece']:.3f}, accuracy {cal.metrics['accuracy']:.3f} (n={cal.metrics['n']})"
-        )
+        if cal.metrics.get("cross_validated"):
+            out.print(
+                f"5-fold cross-validated on these questions: Brier {cal.metrics['brier']:.3f}, "
+                f"ECE {cal.metrics['ece']:.3f}, accuracy {cal.metrics['accuracy']:.3f} (n={cal.metrics['n']})"
+            )
+        else:
+            out.print(
+                f"too few questions ({cal.metrics['n']}) to cross-validate: no figures; label more questions, "
+                "with at least ten right and ten wrong top results"
+            )
         if not dry_run:
             with knowledge.conn:
                 knowledge.set_meta(f"calibration_{retriever.mode}", cal.to_json())

@@ -136,7 +136,8 @@ def calibrate(retriever: Retriever, questions: Sequence[LabelledQuestion], note:
     """Fit the confidence model on labelled questions (label: the top document is the expected one).
 
     The returned model's ``metrics`` are 5-fold cross-validated (each question scored by a model
-    fitted without it), never the in-sample fit.
+    fitted without it), never the in-sample fit; with too few questions to hold some out, they are
+    only ``{"n", "cross_validated": 0}``.
 
     Raises:
         ValueError: too few right or wrong top results to fit (add out-of-scope questions).
@@ -146,5 +147,8 @@ def calibrate(retriever: Retriever, questions: Sequence[LabelledQuestion], note:
     features = retriever.calibration.features
     rows = [r.features for r in results]
     model = fit_logistic(rows, labels, features, note=note)
-    _, model.metrics = cross_validate(rows, labels, features)
+    try:
+        _, model.metrics = cross_validate(rows, labels, features, folds=min(5, len(rows)))
+    except ValueError:
+        model.metrics = {"n": len(rows), "cross_validated": 0}  # too few to hold any out: no figures
     return model

@@ -40,6 +40,7 @@ import numpy as np
 
 from appliance.knowledge.confidence import DEFAULT_HYBRID, DEFAULT_LEXICAL, Calibration, bm25_idf
 from appliance.knowledge.store import Chunk, DocInfo, KnowledgeBase
+from appliance.knowledge.text import detect_lang
 
 #: FTS5 bm25() column weights for chunks: (title, heading, body).
 BM25_WEIGHTS = (2.0, 1.0, 1.0)
@@ -190,6 +191,7 @@ def fuse(
     vector: dict[str, float] | None,
     with_questions: Set[str],
     weights: Fusion = FUSION,
+    other_language: Set[str] = frozenset(),
 ) -> dict[str, float]:
     """Documents' fused scores: the weighted mean of each kind of evidence divided by its best value.
 
@@ -204,6 +206,9 @@ def fuse(
             between the worst and the best candidate; None in lexical mode.
         with_questions: the documents that have sample questions.
         weights: one weight per kind of evidence.
+        other_language: documents in another language than the question (hybrid mode): words
+            cannot match across languages, so their score is their vector evidence alone, and an
+            English question finds the Chinese guide when no English one answers it.
 
     Returns:
         doc id -> score in [0, 1], for every document with some evidence.
@@ -221,7 +226,11 @@ def fuse(
     for weight, values, _ in parts:
         for doc_id, value in values.items():
             fused[doc_id] = fused.get(doc_id, 0.0) + weight * value
-    return {d: v / (base + (weights.question if d in with_questions else 0.0)) for d, v in fused.items()}
+    out = {d: v / (base + (weights.question if d in with_questions else 0.0)) for d, v in fused.items()}
+    if vector is not None and other_language:
+        scaled = _min_max(vector)
+        out.update({d: scaled[d] for d in other_language if d in scaled})
+    return out
 
 
 class Retriever:
@@ -257,6 +266,11 @@ class Retriever:
         self.embedder: Embedder | None = None
         self.mode = "lexical"
         self.calibration = calibration or DEFAULT_LEXICAL
+        self.refresh()
+
+    def set_calibration(self, calibration: Calibration | None) -> None:
+        """Use ``calibration`` from now on (None: the stored or shipped one again)."""
+        self._fixed_calibration = calibration
         self.refresh()
 
     def refresh(self) -> None:
@@ -343,6 +357,7 @@ class Retriever:
             vector if self.embedder else None,
             self.kb.documents_with_questions(),
             self.fusion,
+            self._other_language(query) if self.embedder else frozenset(),
         )
         order = sorted(fused, key=lambda d: (-fused[d], -doc_bm25.get(d, 0.0), d))[:k]
         infos = self.kb.docs_by_id(order)
@@ -383,6 +398,12 @@ class Retriever:
                 "total": (t5 - t0) * 1e3,
             },
         )
+
+    def _other_language(self, query: str) -> Set[str]:
+        """The documents not in the question's language."""
+        lang = detect_lang(query)
+        other = "en" if lang == "zh" else "zh"
+        return self.kb.documents_in(other)
 
     def focus(self, query: str, doc_id: str) -> SearchResponse:
         """One document, chosen by the resident (from a clarification), with its section that best

@@ -191,7 +191,7 @@ class KnowledgeBase:
         self.db = db
         self.conn = db.conn
         self.analyzer = analyzer
-        self._with_questions: tuple[int, frozenset[str]] | None = None
+        self._doc_sets_cache: tuple[int, tuple[frozenset[str], dict[str, frozenset[str]]]] | None = None
         self._ensure_schema()
 
     @classmethod
@@ -633,6 +633,15 @@ class KnowledgeBase:
                 out[sha] = np.frombuffer(blob, dtype=np.float32).copy()
         return out
 
+    def seed_vector_cache(self, model: str, vectors: dict[str, np.ndarray]) -> None:
+        """Add vectors computed elsewhere (sha256 of the embedded text -> float32 vector of
+        ``model``) to the vector cache, keeping the ones it has; one transaction."""
+        with self.conn:
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO vector_cache VALUES (?, ?, ?)",
+                ((model, sha, np.ascontiguousarray(v, dtype=np.float32).tobytes()) for sha, v in vectors.items()),
+            )
+
     def add_vectors(self, model: str, vectors: Sequence[tuple[int, str, np.ndarray]]) -> None:
         """Store vectors of chunks (chunk id, embedded text, float32 vector) made by ``model``, in
         one transaction, and in the vector cache. Chunks deleted meanwhile are skipped. When this
@@ -743,11 +752,22 @@ class KnowledgeBase:
 
     def documents_with_questions(self) -> frozenset[str]:
         """Ids of the documents that have sample questions (cached per knowledge-base version)."""
+        return self._doc_sets()[0]
+
+    def documents_in(self, lang: str) -> frozenset[str]:
+        """Ids of the documents in language ``lang`` ('zh' or 'en'; cached per knowledge-base version)."""
+        return self._doc_sets()[1].get(lang, frozenset())
+
+    def _doc_sets(self) -> tuple[frozenset[str], dict[str, frozenset[str]]]:
         version = self.version
-        if self._with_questions is None or self._with_questions[0] != version:
-            ids = frozenset(r[0] for r in self.conn.execute("SELECT doc_id FROM documents WHERE questions != '[]'"))
-            self._with_questions = (version, ids)
-        return self._with_questions[1]
+        if self._doc_sets_cache is None or self._doc_sets_cache[0] != version:
+            rows = self.conn.execute("SELECT doc_id, lang, questions != '[]' FROM documents").fetchall()
+            by_lang: dict[str, set[str]] = {}
+            for doc_id, lang, _ in rows:
+                by_lang.setdefault(lang, set()).add(doc_id)
+            sets = (frozenset(r[0] for r in rows if r[2]), {k: frozenset(v) for k, v in by_lang.items()})
+            self._doc_sets_cache = (version, sets)
+        return self._doc_sets_cache[1]
 
     def doc_terms(self, doc_id: str) -> set[str]:
         """Every index term of a document (title, sections, sample questions), from the
