@@ -1,0 +1,407 @@
+"""``kiosk bench answers``: retrieval, answer policy and emergency triage on data the project did not
+write, side by side with plain whole-document BM25.
+
+Data sets (each a knowledge base and labelled questions; ``dev`` splits are the ones the ranking
+and the confidence model were tuned on, ``test`` splits were fitted on by nothing):
+
+* ``demo-dev`` / ``demo-test``: the shipped demo guides; questions in ``appliance/demo/eval`` (dev)
+  and ``appliance/demo/eval/test`` (test: written by someone who saw the guides without their
+  sample questions), with out-of-scope questions;
+* ``taipei-dev`` / ``taipei-test``: ``../shared/data/kb/taipei_faq_dev.jsonl``, real Taipei City
+  FAQ entries (Traditional Chinese): each answer is its own ``.txt`` document, the questions are
+  split in two halves by a hash of their id;
+* ``taipei-long-dev`` / ``-test``: the same answers grouped by department, eight to a document with
+  no headings (long policy-like documents, where a passage answers the question);
+* ``guangdong``: ``../shared/data/kb/guangdong_services.jsonl``, 2,262 real provincial guides,
+  with 300 known-item queries made from their titles (a scale check, not a paraphrase test);
+* ``english``: an optional JSON-lines FAQ (``--english FILE``: ``{"id", "question", "answer"}``),
+  each answer a document, questions split by the same hash.
+
+Per data set: hit@1, hit@5 and MRR of the expected document; the answer policy at the configured
+thresholds (answer rate and precision of the answered, clarification rate and how often the right
+topic was among those offered, refusals, out-of-scope questions answered or clarified); and, in
+the same run, hit@1, hit@5 and MRR of ``rank_bm25`` (Okapi BM25, k1 1.5, b 0.75) over jieba words
+of each whole document, the baseline a user would otherwise pick. Emergencies: recall and false
+alarms of the triage (rules and detector) on ``appliance/demo/eval/test/emergency.jsonl``, beside
+the rules alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from appliance import demo_vectors
+from appliance.answer.engine import clarify_offers
+from appliance.bootstrap import demo_kb_dir
+from appliance.config import RetrievalSettings
+from appliance.knowledge.evaluation import LabelledQuestion, load_questions
+from appliance.knowledge.ingest import Ingestor, reindex
+from appliance.knowledge.retrieval import Embedder, Retriever, SearchResponse
+from appliance.knowledge.store import DocInfo, KnowledgeBase
+from appliance.knowledge.text import Analyzer
+from appliance.triage import Triage
+
+
+def split_of(key: str) -> str:
+    """'dev' or 'test': a stable half split by the sha1 of ``key`` (an entry's id)."""
+    return "dev" if int(hashlib.sha1(key.encode("utf-8")).hexdigest(), 16) % 2 == 0 else "test"
+
+
+@dataclass
+class Dataset:
+    """A knowledge base and its labelled questions.
+
+    Attributes:
+        name: shown in the table.
+        split: 'dev' (tuned on) or 'test' (nothing fitted on it).
+        build: writes the documents into a folder and returns what to ingest.
+        questions: the questions; ``expected`` None marks an out-of-scope one.
+        key: how a document is matched against ``expected``: 'title' or 'stem' (its file name).
+        cache: identifies the built knowledge base between runs (same documents, same key).
+    """
+
+    name: str
+    split: str
+    build: Callable[[Path], list[Path]]
+    questions: list[LabelledQuestion]
+    key: str = "title"
+    cache: str = ""
+
+    def doc_key(self, doc: DocInfo) -> str:
+        """The value compared with a question's ``expected``."""
+        return Path(doc.source).stem if self.key == "stem" else doc.title
+
+
+def demo_datasets() -> list[Dataset]:
+    """The demo guides with the development and the test questions."""
+    folder = demo_kb_dir()
+    evals = folder.parent / "eval"
+    out = []
+    for split, files in (
+        ("dev", sorted(evals.glob("*.jsonl"))),
+        ("test", sorted(p for p in (evals / "test").glob("*.jsonl") if p.name != "emergency.jsonl")),
+    ):
+        out.append(Dataset(f"demo-{split}", split, lambda _w, f=folder: [f], load_questions(files), cache="demo"))
+    return out
+
+
+def _faq_rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def faq_datasets(path: Path, name: str, *, long: bool = False) -> list[Dataset]:
+    """A FAQ file (``{"id", "question", "answer", "dept"?}`` per line) as two data sets (dev and test
+    questions) over one knowledge base: each answer its own document, or with ``long`` the answers
+    of one department grouped eight to a document."""
+    rows = _faq_rows(path)
+    docs: dict[str, str] = {}
+    target: dict[str, str] = {}
+    if long:
+        by_dept: dict[str, list[dict]] = {}
+        for r in rows:
+            by_dept.setdefault(str(r.get("dept", "")), []).append(r)
+        for dept, group in sorted(by_dept.items()):
+            for i in range(0, len(group), 8):
+                name_ = hashlib.sha1(f"{dept}#{i}".encode()).hexdigest()[:12]
+                docs[name_] = "\n".join(str(r["answer"]) for r in group[i : i + 8])
+                for r in group[i : i + 8]:
+                    target[str(r["id"])] = name_
+    else:
+        for r in rows:
+            docs[str(r["id"])] = str(r["answer"])
+            target[str(r["id"])] = str(r["id"])
+
+    def build(workdir: Path) -> list[Path]:
+        folder = workdir / "docs"
+        folder.mkdir(parents=True, exist_ok=True)
+        for stem, text in docs.items():
+            (folder / f"{stem}.txt").write_text(text, encoding="utf-8")
+        return [folder]
+
+    digest = hashlib.sha1(json.dumps(docs, sort_keys=True).encode()).hexdigest()[:12]
+    out = []
+    for split in ("dev", "test"):
+        qs = [
+            LabelledQuestion(str(r["question"]), target[str(r["id"])]) for r in rows if split_of(str(r["id"])) == split
+        ]
+        out.append(Dataset(f"{name}-{split}", split, build, qs, key="stem", cache=f"{name}-{digest}"))
+    return out
+
+
+def guangdong_dataset(path: Path, n: int = 300, seed: int = 3) -> Dataset:
+    """The Guangdong guides with known-item queries made from ``n`` sampled titles."""
+    titles = [str(json.loads(line).get("matter_name") or "") for line in path.read_text(encoding="utf-8").splitlines()]
+    unique = sorted({t for t in titles if t and titles.count(t) == 1})
+    rng = random.Random(seed)
+    asks = ("需要什么材料", "在哪里办", "怎么申请", "办理条件是什么")
+    qs = [LabelledQuestion(f"{t}{rng.choice(asks)}", t) for t in rng.sample(unique, min(n, len(unique)))]
+    return Dataset("guangdong", "dev", lambda _w: [path], qs, cache="guangdong")
+
+
+def all_datasets(shared: Path | None, english: Path | None = None) -> tuple[list[Dataset], list[str]]:
+    """Every data set that can be built here, and notes on the ones that cannot."""
+    sets = demo_datasets()
+    notes = []
+    taipei = shared / "kb" / "taipei_faq_dev.jsonl" if shared else None
+    if taipei and taipei.is_file():
+        sets += faq_datasets(taipei, "taipei") + faq_datasets(taipei, "taipei-long", long=True)
+    else:
+        notes.append(f"Taipei FAQ not found ({taipei}): taipei data sets skipped")
+    guangdong = shared / "kb" / "guangdong_services.jsonl" if shared else None
+    if guangdong and guangdong.is_file():
+        sets.append(guangdong_dataset(guangdong))
+    else:
+        notes.append(f"Guangdong guides not found ({guangdong}): skipped")
+    if english is not None:
+        sets += faq_datasets(english, "english")
+    return sets, notes
+
+
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Figures:
+    """One data set's figures (rates are shares in [0, 1]; None where they do not apply)."""
+
+    name: str
+    split: str
+    mode: str
+    n: int
+    n_out_of_scope: int
+    hit_at_1: float
+    hit_at_5: float
+    mrr: float
+    answered: float
+    precision: float | None
+    clarified: float
+    clarify_hit: float | None
+    refused: float
+    oos_answered: float | None
+    oos_clarified: float | None
+    bm25_hit_at_1: float
+    bm25_hit_at_5: float
+    bm25_mrr: float
+    p95_ms: float
+    rows: list[dict] = field(default_factory=list)
+
+
+def decide(response: SearchResponse, settings: RetrievalSettings) -> str:
+    """The answer policy's mode for a search response (as :class:`~appliance.answer.engine.AnswerEngine`
+    decides after triage): 'answer', 'clarify' or 'no_answer'."""
+    if response.top is None or response.confidence < settings.clarify_confidence:
+        return "no_answer"
+    return "answer" if response.confidence >= settings.min_confidence else "clarify"
+
+
+class BM25Baseline:
+    """Okapi BM25 (``rank_bm25.BM25Okapi``, its defaults k1 = 1.5, b = 0.75) over the jieba words of
+    each whole document (title, every section and sample question), Traditional Chinese converted
+    to Simplified and lower-cased: the plain baseline.
+
+    Raises:
+        RuntimeError: ``rank_bm25`` is not installed (a development dependency).
+    """
+
+    def __init__(self, kb: KnowledgeBase):
+        try:
+            from rank_bm25 import BM25Okapi
+        except ImportError as exc:  # pragma: no cover - a dev dependency
+            raise RuntimeError("the BM25 baseline needs rank_bm25: pip install -e '.[dev]'") from exc
+        import jieba
+        import opencc
+
+        self._t2s = opencc.OpenCC("t2s")
+        self._jieba = jieba.Tokenizer()
+        self.docs = kb.documents()
+        texts = []
+        for d in self.docs:
+            texts.append("\n".join([d.title, *(c.text for c in kb.doc_chunks(d.doc_id))]))
+        self.bm25 = BM25Okapi([self.tokens(t) for t in texts])
+
+    def tokens(self, text: str) -> list[str]:
+        """jieba words of normalised text, whitespace and punctuation dropped."""
+        norm = self._t2s.convert(text).lower()
+        return [w for w in self._jieba.lcut(norm) if w.strip() and any(ch.isalnum() for ch in w)]
+
+    def rank(self, question: str, k: int = 10) -> list[DocInfo]:
+        """The ``k`` best documents for ``question``."""
+        scores = self.bm25.get_scores(self.tokens(question))
+        order = np.argsort(-scores, kind="stable")[:k]
+        return [self.docs[i] for i in order if scores[i] > 0]
+
+
+def _rank_of(keys: Sequence[str], expected: str) -> int | None:
+    return keys.index(expected) + 1 if expected in keys else None
+
+
+def build_kb(ds: Dataset, analyzer: Analyzer, workdir: Path, embedder: Embedder | None) -> KnowledgeBase:
+    """The data set's knowledge base, built once in ``workdir`` and reused (vectors included)."""
+    folder = workdir / ds.cache
+    folder.mkdir(parents=True, exist_ok=True)
+    kb = KnowledgeBase.open(folder / "kb.sqlite", analyzer)
+    if kb.is_empty():
+        Ingestor(kb).ingest(ds.build(folder))
+    if embedder is not None and not (kb.embedding_model == embedder.name and kb.vectors_complete()):
+        demo_vectors.seed(kb, embedder.name)  # the demo's shipped vectors: nothing to embed for it
+        reindex(kb, embedder)
+    return kb
+
+
+def evaluate(
+    ds: Dataset,
+    kb: KnowledgeBase,
+    settings: RetrievalSettings,
+    embedder: Embedder | None = None,
+    baseline: BM25Baseline | None = None,
+) -> Figures:
+    """Run every question of ``ds`` through retrieval and the answer policy, and the baseline."""
+    retriever = Retriever(kb, embedder, candidates=settings.candidates)
+    pos = [q for q in ds.questions if q.expected]
+    neg = [q for q in ds.questions if not q.expected]
+    rows, times = [], []
+    for q in ds.questions:
+        t = time.perf_counter()
+        response = retriever.search(q.question, k=10)
+        times.append((time.perf_counter() - t) * 1e3)
+        keys = [ds.doc_key(r.doc) for r in response.results]
+        mode = decide(response, settings)
+        offered = [ds.doc_key(r.doc) for r in clarify_offers(response)] if mode == "clarify" else []
+        row = {
+            "question": q.question,
+            "expected": q.expected,
+            "rank": _rank_of(keys, q.expected) if q.expected else None,
+            "top": keys[0] if keys else None,
+            "confidence": round(response.confidence, 4),
+            "mode": mode,
+            "offered_right": bool(q.expected and q.expected in offered),
+            "features": response.features,
+        }
+        if baseline is not None and q.expected:
+            row["bm25_rank"] = _rank_of([ds.doc_key(d) for d in baseline.rank(q.question)], q.expected)
+        rows.append(row)
+    prow = [r for r in rows if r["expected"]]
+    nrow = [r for r in rows if not r["expected"]]
+    n = len(prow) or 1
+
+    def share(pred, items) -> float:
+        return sum(1 for r in items if pred(r)) / (len(items) or 1)
+
+    answered = [r for r in prow if r["mode"] == "answer"]
+    clarified = [r for r in prow if r["mode"] == "clarify"]
+    return Figures(
+        name=ds.name,
+        split=ds.split,
+        mode=retriever.mode,
+        n=len(pos),
+        n_out_of_scope=len(neg),
+        hit_at_1=share(lambda r: r["rank"] == 1, prow),
+        hit_at_5=share(lambda r: r["rank"] is not None and r["rank"] <= 5, prow),
+        mrr=sum(1.0 / r["rank"] for r in prow if r["rank"]) / n,
+        answered=len(answered) / n,
+        precision=share(lambda r: r["rank"] == 1, answered) if answered else None,
+        clarified=len(clarified) / n,
+        clarify_hit=share(lambda r: r["offered_right"], clarified) if clarified else None,
+        refused=share(lambda r: r["mode"] == "no_answer", prow),
+        oos_answered=share(lambda r: r["mode"] == "answer", nrow) if nrow else None,
+        oos_clarified=share(lambda r: r["mode"] == "clarify", nrow) if nrow else None,
+        bm25_hit_at_1=share(lambda r: r.get("bm25_rank") == 1, prow),
+        bm25_hit_at_5=share(lambda r: r.get("bm25_rank") is not None and r["bm25_rank"] <= 5, prow),
+        bm25_mrr=sum(1.0 / r["bm25_rank"] for r in prow if r.get("bm25_rank")) / n,
+        p95_ms=float(np.percentile(times, 95)) if times else 0.0,
+        rows=rows,
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class EmergencyFigures:
+    """Triage on labelled emergencies and ordinary questions.
+
+    Attributes:
+        recall: share of emergencies raising the alarm.
+        recall_with_check: share raising the alarm or the "are you in danger?" check.
+        right_category: share of emergencies alarmed with the labelled category.
+        false_alarms: share of ordinary questions raising the alarm.
+        checks: share of ordinary questions asked "are you in danger?".
+        missed: the emergencies neither alarmed nor checked.
+        alarmed_ordinary: the ordinary questions that raised the alarm.
+    """
+
+    name: str
+    n: int
+    n_ordinary: int
+    recall: float
+    recall_with_check: float
+    right_category: float
+    false_alarms: float
+    checks: float
+    missed: list[str] = field(default_factory=list)
+    alarmed_ordinary: list[str] = field(default_factory=list)
+
+
+def load_emergency_questions(path: Path) -> list[tuple[str, str | None]]:
+    """``{"question", "emergency": category or null}`` per line.
+
+    Raises:
+        ValueError: a bad line, with its number.
+    """
+    out = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+            out.append((str(rec["question"]), rec.get("emergency") or None))
+        except (ValueError, KeyError) as exc:
+            raise ValueError(f"{path}:{n}: bad line ({exc})") from exc
+    return out
+
+
+def evaluate_triage(
+    name: str, triage: Triage, analyzer: Analyzer, items: Sequence[tuple[str, str | None]], *, rules_only: bool = False
+) -> EmergencyFigures:
+    """Triage every question (the rules alone with ``rules_only``) and count alarms and checks."""
+    pos = [(q, c) for q, c in items if c]
+    neg = [q for q, c in items if not c]
+    alarm = check = right = 0
+    missed = []
+    for q, cat in pos:
+        norm = analyzer.normalize(q)
+        if rules_only:
+            found = triage.emergency(norm)
+            level, got = ("alarm", found.id) if found else (None, None)
+        else:
+            a = triage.assess(norm)
+            level, got = (a.level, a.category.id) if a else (None, None)
+        alarm += level == "alarm"
+        check += level is not None
+        right += level == "alarm" and got == cat
+        if level is None:
+            missed.append(q)
+    false_alarms, checks, alarmed = 0, 0, []
+    for q in neg:
+        norm = analyzer.normalize(q)
+        if rules_only:
+            level = "alarm" if triage.emergency(norm) else None
+        else:
+            a = triage.assess(norm)
+            level = a.level if a else None
+        false_alarms += level == "alarm"
+        checks += level == "check"
+        if level == "alarm":
+            alarmed.append(q)
+    n, m = len(pos) or 1, len(neg) or 1
+    return EmergencyFigures(
+        name, len(pos), len(neg), alarm / n, check / n, right / n, false_alarms / m, checks / m, missed, alarmed
+    )

@@ -1,0 +1,77 @@
+"""`kiosk bench answers`: the figures, the plain BM25 baseline beside them, and the emergency lines."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from appliance import bench_answers as ba
+from appliance.cli import app
+from appliance.config import RetrievalSettings
+from appliance.knowledge.evaluation import LabelledQuestion
+from appliance.knowledge.retrieval import Retriever
+from appliance.triage import Triage
+
+
+def test_split_is_stable_and_about_half() -> None:
+    keys = [f"GIP_{i}" for i in range(2000)]
+    assert [ba.split_of(k) for k in keys] == [ba.split_of(k) for k in keys]
+    assert 900 < sum(ba.split_of(k) == "dev" for k in keys) < 1100
+
+
+def test_faq_datasets_share_one_kb_and_split_the_questions(tmp_path: Path) -> None:
+    faq = tmp_path / "faq.jsonl"
+    rows = [{"id": f"q{i}", "question": f"问题{i}", "answer": f"答案{i}。" * 5, "dept": f"d{i % 3}"} for i in range(40)]
+    faq.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
+    dev, test = ba.faq_datasets(faq, "faq")
+    assert dev.cache == test.cache and dev.key == "stem"
+    assert len(dev.questions) + len(test.questions) == 40
+    assert not {q.question for q in dev.questions} & {q.question for q in test.questions}
+    long_dev, _ = ba.faq_datasets(faq, "faq-long", long=True)
+    files = long_dev.build(tmp_path / "long")
+    assert len(list(files[0].glob("*.txt"))) == 6  # three departments, eight answers to a document at most
+
+
+def test_evaluate_counts_the_policy_and_the_baseline(demo_kb) -> None:
+    qs = [
+        LabelledQuestion("社保卡丢了怎么补办", "社会保障卡挂失与补办"),
+        LabelledQuestion("养狗要去哪里登记", "养犬登记"),
+        LabelledQuestion("驾照换证要什么", None),
+    ]
+    ds = ba.Dataset("mini", "dev", lambda _w: [], qs)
+    f = ba.evaluate(ds, demo_kb, RetrievalSettings(), None, ba.BM25Baseline(demo_kb))
+    assert (f.n, f.n_out_of_scope) == (2, 1)
+    assert f.hit_at_1 == 1.0 and f.bm25_hit_at_1 == 1.0 and f.oos_answered == 0.0
+    assert f.answered + f.clarified + f.refused == 1.0
+    assert [r["mode"] for r in f.rows][2] == "no_answer"
+    assert ba.decide(Retriever(demo_kb).search("驾照换证要什么"), RetrievalSettings()) == "no_answer"
+
+
+def test_triage_figures(analyzer) -> None:
+    items = [("着火了", "fire"), ("楼下两个人拿着刀在砍", "violence"), ("社保卡怎么补", None), ("电梯多久保养", None)]
+    e = ba.evaluate_triage("x", Triage.load(), analyzer, items)
+    assert (e.n, e.n_ordinary, e.recall, e.false_alarms, e.right_category) == (2, 2, 1.0, 0.0, 1.0)
+    rules = ba.evaluate_triage("x", Triage.load(), analyzer, [("家里有股怪味 头有点晕", "gas_leak")], rules_only=True)
+    assert rules.recall == 0.0 and rules.missed == ["家里有股怪味 头有点晕"]
+
+
+def test_bench_answers_prints_the_table(tmp_path: Path) -> None:
+    r = CliRunner().invoke(
+        app,
+        ["bench", "answers", "--shared", str(tmp_path / "none"), "--workdir", str(tmp_path / "w"), "--hybrid"],
+        env={"KIOSK_DATA_DIR": str(tmp_path / "data")},
+        catch_exceptions=False,
+    )
+    assert r.exit_code == 0, r.stdout
+    lines = r.stdout.splitlines()
+    assert any("BM25 hit@1" in x for x in lines)
+    for name in ("demo-dev", "demo-test"):
+        for mode in ("lexical", "hybrid"):
+            row = next(x for x in lines if x.startswith(name) and mode in x.split()[1])
+            hit1, bm25 = float(row.split()[3]), float(row.split()[14])
+            assert 0.5 < hit1 <= 1 and 0.5 < bm25 <= 1
+    assert "Taipei FAQ not found" in r.stderr or "Taipei FAQ not found" in r.stdout
+    assert any(x.strip().startswith("rules+detector") for x in lines)
+    assert any(x.strip().startswith("rules only") for x in lines)
