@@ -405,3 +405,23 @@ def evaluate_triage(
     return EmergencyFigures(
         name, len(pos), len(neg), alarm / n, check / n, right / n, false_alarms / m, checks / m, missed, alarmed
     )
+
+
+#: Categories of guides whose questions may describe a live emergency ("电梯卡住了里面有人").
+SAFETY_CATEGORIES = frozenset({"安全应急", "Safety and emergencies"})
+
+
+def ordinary_questions(sets: Sequence[Dataset], analyzer: Analyzer, workdir: Path) -> list[tuple[str, None]]:
+    """The demo test questions (answerable and out of scope) that are not about a safety or
+    emergency guide: none of them should raise an alarm."""
+    out: list[tuple[str, None]] = []
+    for ds in sets:
+        if ds.name != "demo-test":
+            continue
+        kb = build_kb(ds, analyzer, workdir, None)
+        try:
+            safety = {d.title for d in kb.documents() if d.category in SAFETY_CATEGORIES}
+        finally:
+            kb.close()
+        out += [(q.question, None) for q in ds.questions if q.expected not in safety]
+    return out

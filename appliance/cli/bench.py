@@ -216,10 +216,11 @@ def answers(
     if split != "dev" and path.is_file():
         items = ba.load_emergency_questions(path)
         triage = Triage.load()
-        ordinary = [(q.question, None) for d in sets if d.name == "demo-test" for q in d.questions]
+        ordinary = ba.ordinary_questions(sets, analyzer, work / "lexical")
         out.print(
             f"emergencies ({path.name}: {sum(1 for _, c in items if c)} emergencies, "
-            f"{sum(1 for _, c in items if not c)} ordinary; plus {len(ordinary)} demo test questions):"
+            f"{sum(1 for _, c in items if not c)} ordinary; demo FA: false alarms on the {len(ordinary)} demo test "
+            "questions not about a safety or emergency guide):"
         )
         out.print(
             f"  {'triage':14s}{'recall':>8s}{'+check':>8s}{'category':>9s}{'false al.':>10s}{'checks':>8s}"

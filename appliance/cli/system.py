@@ -40,7 +40,7 @@ def show(ctx: typer.Context) -> None:
 @journal_app.command("show")
 def journal_show(
     ctx: typer.Context,
-    table: Annotated[str, typer.Argument(help="turns, handoffs, gaps or alerts")] = "turns",
+    table: Annotated[str, typer.Argument(help="turns, handoffs, gaps, clarifications or alerts")] = "turns",
     limit: Annotated[int, typer.Option("-n", help="how many, newest first", min=1)] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines")] = False,
 ) -> None:

@@ -4,9 +4,9 @@ combined per document.
 1. The question is normalised, expanded with official terms for colloquial words, segmented and
    stripped of stop words (:class:`~appliance.knowledge.text.Analyzer`).
 2. Three lexical rankings, all FTS5 ``bm25()`` over the question's words and character bigrams:
-   the **whole document** (``docs_fts``: title and body weighted :data:`DOC_BM25_WEIGHTS`), its
+   the **whole document** (``docs_fts``: title and body weighted :data:`~appliance.knowledge.store.DOC_BM25_WEIGHTS`), its
    best **section** and its best **sample question** (``chunks_fts``: title, heading and body
-   weighted :data:`BM25_WEIGHTS`).
+   weighted :data:`~appliance.knowledge.store.BM25_WEIGHTS`).
 3. When the knowledge base holds vectors for every chunk, made by the configured embedding model,
    the question's embedding ranks chunks by cosine distance (``vec0`` k-nearest-neighbour query);
    a document's vector evidence is its best chunk's similarity.
@@ -42,10 +42,6 @@ from appliance.knowledge.confidence import DEFAULT_HYBRID, DEFAULT_LEXICAL, Cali
 from appliance.knowledge.store import Chunk, DocInfo, KnowledgeBase
 from appliance.knowledge.text import detect_lang
 
-#: FTS5 bm25() column weights for chunks: (title, heading, body).
-BM25_WEIGHTS = (2.0, 1.0, 1.0)
-#: FTS5 bm25() column weights for whole documents: (doc_id (unindexed), title, body).
-DOC_BM25_WEIGHTS = (0.0, 2.0, 1.0)
 #: Matched IDF mass, in units of the largest IDF, at which the ``evidence`` feature saturates.
 EVIDENCE_TERMS = 3.0
 
@@ -288,17 +284,19 @@ class Retriever:
 
     # -- rankers ---------------------------------------------------------------------------------
 
-    def _bm25_chunks(self, match: str) -> list[tuple[int, float]]:
+    def _bm25_chunks(self, match: str) -> list[tuple[int, str, bool, float]]:
+        """(chunk id, doc id, is a sample question, BM25) of the best-matching chunks."""
         rows = self.kb.conn.execute(
-            "SELECT rowid, bm25(chunks_fts, ?, ?, ?) AS s FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY s LIMIT ?",
-            (*BM25_WEIGHTS, match, 2 * self.candidates),
+            "SELECT rowid, rank FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY rank LIMIT ?",
+            (match, 2 * self.candidates),
         ).fetchall()
-        return [(r[0], -float(r[1])) for r in rows]
+        owners = self.kb.chunk_owners([r[0] for r in rows])
+        return [(r[0], *owners[r[0]], -float(r[1])) for r in rows if r[0] in owners]
 
     def _bm25_documents(self, match: str) -> dict[str, float]:
         rows = self.kb.conn.execute(
-            "SELECT doc_id, bm25(docs_fts, ?, ?, ?) AS s FROM docs_fts WHERE docs_fts MATCH ? ORDER BY s LIMIT ?",
-            (*DOC_BM25_WEIGHTS, match, self.candidates),
+            "SELECT doc_id, rank FROM docs_fts WHERE docs_fts MATCH ? ORDER BY rank LIMIT ?",
+            (match, self.candidates),
         ).fetchall()
         return {r[0]: -float(r[1]) for r in rows}
 
@@ -322,8 +320,9 @@ class Retriever:
         bigrams = self.analyzer.query_bigrams(query)
         expansions = self.analyzer.expansions_for(query)
         tokens = list(dict.fromkeys(terms + bigrams))
+        df, n_chunks = self.kb.document_frequencies(tokens)
         t1 = time.perf_counter()
-        match = fts_match_expression(tokens) if tokens else ""
+        match = fts_match_expression(self._discriminating(tokens, df, n_chunks)) if tokens else ""
         lexical = self._bm25_chunks(match) if match else []
         doc_bm25 = self._bm25_documents(match) if match else {}
         t2 = time.perf_counter()
@@ -331,25 +330,23 @@ class Retriever:
         t3 = time.perf_counter()
 
         scores: dict[int, list[float | None]] = {}
-        for cid, score in lexical:
-            scores.setdefault(cid, [None, None])[0] = score
-        for cid, sim in semantic:
-            scores.setdefault(cid, [None, None])[1] = sim
-        chunks = self.kb.chunks_by_id(list(scores))
-        by_doc: dict[str, list[ChunkHit]] = {}
-        for cid, (bm25, sim) in scores.items():
-            if cid in chunks:
-                by_doc.setdefault(chunks[cid].doc_id, []).append(ChunkHit(chunks[cid], bm25, sim))
+        owner: dict[int, str] = {}
         section: dict[str, float] = {}
         question: dict[str, float] = {}
         vector: dict[str, float] = {}
-        for doc_id, hits in by_doc.items():
-            for h in hits:
-                if h.bm25 is not None:
-                    best = question if h.chunk.is_question else section
-                    best[doc_id] = max(best.get(doc_id, 0.0), h.bm25)
-                if h.vector_sim is not None:
-                    vector[doc_id] = max(vector.get(doc_id, -1.0), h.vector_sim)
+        for cid, doc_id, is_q, score in lexical:
+            scores[cid] = [score, None]
+            owner[cid] = doc_id
+            best = question if is_q else section
+            best[doc_id] = max(best.get(doc_id, 0.0), score)
+        owners = {c: d for c, (d, _) in self.kb.chunk_owners([c for c, _ in semantic if c not in owner]).items()}
+        for cid, sim in semantic:
+            doc_id = owner.get(cid) or owners.get(cid)
+            if doc_id is None:
+                continue  # deleted meanwhile
+            owner[cid] = doc_id
+            scores.setdefault(cid, [None, None])[1] = sim
+            vector[doc_id] = max(vector.get(doc_id, -1.0), sim)
         fused = fuse(
             doc_bm25,
             section,
@@ -361,6 +358,11 @@ class Retriever:
         )
         order = sorted(fused, key=lambda d: (-fused[d], -doc_bm25.get(d, 0.0), d))[:k]
         infos = self.kb.docs_by_id(order)
+        chosen = set(order)
+        chunks = self.kb.chunks_by_id([cid for cid, d in owner.items() if d in chosen])
+        by_doc: dict[str, list[ChunkHit]] = {}
+        for cid, chunk in chunks.items():
+            by_doc.setdefault(chunk.doc_id, []).append(ChunkHit(chunk, *scores[cid]))
         results = []
         for doc_id in order:
             hits = sorted(by_doc.get(doc_id, []), key=lambda h: h.sort_key)
@@ -377,7 +379,7 @@ class Retriever:
                 )
             )
         t4 = time.perf_counter()
-        features = self.features(query, terms, results, fused)
+        features = self.features(query, terms, results, fused, (df, n_chunks))
         confidence = self.calibration.probability(features) if results else 0.0
         t5 = time.perf_counter()
         return SearchResponse(
@@ -422,9 +424,9 @@ class Retriever:
         hits: list[ChunkHit] = []
         if tokens:
             rows = self.kb.conn.execute(
-                "SELECT rowid, bm25(chunks_fts, ?, ?, ?) AS s FROM chunks_fts WHERE chunks_fts MATCH ? "
-                "AND rowid IN (SELECT id FROM chunks WHERE doc_id = ?) ORDER BY s",
-                (*BM25_WEIGHTS, fts_match_expression(tokens), doc_id),
+                "SELECT rowid, rank FROM chunks_fts WHERE chunks_fts MATCH ? "
+                "AND rowid IN (SELECT id FROM chunks WHERE doc_id = ?) ORDER BY rank",
+                (fts_match_expression(tokens), doc_id),
             ).fetchall()
             chunks = self.kb.chunks_by_id([r[0] for r in rows])
             hits = [ChunkHit(chunks[r[0]], -float(r[1]), None) for r in rows if r[0] in chunks]
@@ -448,8 +450,22 @@ class Retriever:
         sections = [c for c in self.kb.doc_chunks(doc_id) if not c.is_question]
         return sections[0]
 
+    @staticmethod
+    def _discriminating(tokens: Sequence[str], df: dict[str, int], n: int) -> list[str]:
+        """The tokens worth matching: those in at most half the chunks. FTS5's BM25 gives a term
+        in more than half the rows an IDF of almost nothing (it floors ``ln((N - n + 0.5) / (n +
+        0.5))`` at 1e-6), so leaving it out changes no score but spares scoring every row that
+        has it ("需要", "材料" in a large base of guides). At least the rarest token is kept."""
+        kept = [t for t in tokens if df.get(t, 0) <= n / 2]
+        return kept or sorted(tokens, key=lambda t: df.get(t, 0))[:1]
+
     def features(
-        self, query: str, terms: Sequence[str], results: Sequence[DocResult], fused: dict[str, float]
+        self,
+        query: str,
+        terms: Sequence[str],
+        results: Sequence[DocResult],
+        fused: dict[str, float],
+        frequencies: tuple[dict[str, int], int] | None = None,
     ) -> dict[str, float]:
         """The confidence model's inputs for the top result (see :mod:`~appliance.knowledge.confidence`).
 
@@ -457,11 +473,12 @@ class Retriever:
 
         Args:
             fused: every candidate document's fused score (for the margin to the runner-up).
+            frequencies: the terms' chunk frequencies and the number of chunks, when already read.
         """
         if not results:
             return {name: 0.0 for name in self.calibration.features}
         top = results[0]
-        df, n = self.kb.document_frequencies(list(terms))
+        df, n = frequencies or self.kb.document_frequencies(list(terms))
         max_idf = bm25_idf(0, n)
         weights = {t: bm25_idf(df[t], n) if df.get(t) else max_idf for t in terms}
         total = sum(weights.values())
@@ -471,8 +488,9 @@ class Retriever:
 
         doc_terms = self.kb.doc_terms(top.doc.doc_id)
         matched = sum(w for t, w in weights.items() if t in doc_terms)
-        section_terms = set(self.analyzer.index_text(f"{top.doc.title}\n{top.section.text}").split())
-        topic_terms = set(self.analyzer.index_text(" ".join((top.doc.title, *top.section.heading_path[1:]))).split())
+        title_terms, heading_terms, body_terms = self.kb.chunk_terms(top.section.id)
+        section_terms = title_terms | body_terms
+        topic_terms = title_terms | heading_terms
         runner_up = max((v for d, v in fused.items() if d != top.doc.doc_id), default=0.0)
         separation = max(0.0, (top.score - runner_up) / top.score) if top.score > 0 else 0.0
         evidence = min(1.0, matched / (EVIDENCE_TERMS * max_idf)) if max_idf > 0 else 0.0

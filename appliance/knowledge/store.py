@@ -50,6 +50,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = "2"
+#: FTS5 bm25() column weights for chunks: (title, heading, body).
+BM25_WEIGHTS = (2.0, 1.0, 1.0)
+#: FTS5 bm25() column weights for whole documents: (doc_id (unindexed), title, body).
+DOC_BM25_WEIGHTS = (0.0, 2.0, 1.0)
+#: The weights above as each FTS5 table's rank function (retrieval orders by ``rank``).
+FTS_RANK = "|".join(", ".join(str(w) for w in ws) for ws in (BM25_WEIGHTS, DOC_BM25_WEIGHTS))
 #: Older schemas this version upgrades in place.
 UPGRADABLE = ("1",)
 QUESTION_HEADING = "常见问法"
@@ -192,6 +198,7 @@ class KnowledgeBase:
         self.conn = db.conn
         self.analyzer = analyzer
         self._doc_sets_cache: tuple[int, tuple[frozenset[str], dict[str, frozenset[str]]]] | None = None
+        self._chunk_count: tuple[int, int] | None = None
         self._ensure_schema()
 
     @classmethod
@@ -225,6 +232,8 @@ class KnowledgeBase:
             self._has_tours = "tours" in tables or self._add_tour_tables()
             if self.meta("analyzer_version") != ANALYZER_VERSION:
                 self.rebuild_lexical_index()
+            if self.meta("fts_rank") != FTS_RANK:
+                self._set_rank()
             return
         self._has_tours = True
         with self.conn:
@@ -233,6 +242,20 @@ class KnowledgeBase:
             self.conn.execute("INSERT INTO meta VALUES ('kb_version', '0')")
             self.conn.execute("INSERT INTO meta VALUES ('created_at', ?)", (_now(),))
             self.set_meta("analyzer_version", ANALYZER_VERSION)
+        self._set_rank()
+
+    def _set_rank(self) -> None:
+        """Make each FTS5 table's ``rank`` its weighted bm25() (see :data:`FTS_RANK`), so that
+        ``ORDER BY rank`` sorts by it; skipped (with search still correct, only slower to rank by
+        the default weights — never used) when the file is read-only."""
+        chunks, docs = FTS_RANK.split("|")
+        try:
+            with self.conn:
+                self.conn.execute("INSERT INTO chunks_fts(chunks_fts, rank) VALUES ('rank', ?)", (f"bm25({chunks})",))
+                self.conn.execute("INSERT INTO docs_fts(docs_fts, rank) VALUES ('rank', ?)", (f"bm25({docs})",))
+                self.set_meta("fts_rank", FTS_RANK)
+        except (sqlite3.Error, sqlite_module()[0].Error) as exc:
+            log.debug("%s: rank function not set (%s)", self.db.path, exc)
 
     def _upgrade(self, version: str) -> None:
         """Bring a schema-1 file up to date: add the schema-2 tables, then index it (one transaction).
@@ -742,6 +765,16 @@ class KnowledgeBase:
         ).fetchall()
         return {r[0]: self._chunk(r) for r in rows}
 
+    def chunk_owners(self, ids: Sequence[int]) -> dict[int, tuple[str, bool]]:
+        """(document id, is a sample question) of each chunk id (ids no longer stored are left out)."""
+        out: dict[int, tuple[str, bool]] = {}
+        for start in range(0, len(ids), 500):
+            batch = list(ids[start : start + 500])
+            marks = ",".join("?" * len(batch))
+            rows = self.conn.execute(f"SELECT id, doc_id, is_question FROM chunks WHERE id IN ({marks})", batch)
+            out.update((r[0], (r[1], bool(r[2]))) for r in rows)
+        return out
+
     def doc_chunks(self, doc_id: str) -> list[Chunk]:
         """All chunks of a document in order (sections first, then sample questions)."""
         rows = self.conn.execute(
@@ -769,15 +802,33 @@ class KnowledgeBase:
             self._doc_sets_cache = (version, sets)
         return self._doc_sets_cache[1]
 
+    def chunk_terms(self, chunk_id: int) -> tuple[set[str], set[str], set[str]]:
+        """The index terms of one chunk's title, heading path and body, as stored (no re-analysis)."""
+        row = self.conn.execute("SELECT title, heading, body FROM chunks_fts WHERE rowid = ?", (chunk_id,)).fetchone()
+        if row is None:
+            return set(), set(), set()
+        return set(row[0].split()), set(row[1].split()), set(row[2].split())
+
     def doc_terms(self, doc_id: str) -> set[str]:
-        """Every index term of a document (title, sections, sample questions), from the
-        whole-document index."""
-        row = self.conn.execute("SELECT title, body FROM docs_fts WHERE doc_id = ?", (doc_id,)).fetchone()
-        return set(f"{row[0]} {row[1]}".split()) if row else set()
+        """Every index term of a document (title, headings, sections, questions), from its chunks'
+        index rows (found through the chunks' document index; ``docs_fts`` has no index on its
+        ``doc_id`` column)."""
+        terms: set[str] = set()
+        for title, heading, body in self.conn.execute(
+            "SELECT f.title, f.heading, f.body FROM chunks c JOIN chunks_fts f ON f.rowid = c.id WHERE c.doc_id = ?",
+            (doc_id,),
+        ):
+            terms.update(title.split())
+            terms.update(heading.split())
+            terms.update(body.split())
+        return terms
 
     def document_frequencies(self, terms: Sequence[str]) -> tuple[dict[str, int], int]:
         """Chunk frequency of each term and the number of chunks (for IDF)."""
-        total = self.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        version = self.version
+        if self._chunk_count is None or self._chunk_count[0] != version:
+            self._chunk_count = (version, self.conn.execute("SELECT count(*) FROM chunks").fetchone()[0])
+        total = self._chunk_count[1]
         if not terms:
             return {}, total
         marks = ",".join("?" * len(terms))

@@ -32,6 +32,7 @@ import logging
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from pathlib import Path
 
 import jieba
@@ -81,9 +82,14 @@ def _is_stopword(word: str) -> bool:
     return word in STOPWORDS_ZH or word in _STOPWORDS_EN_ALL or (len(word) >= 7 and word.isdigit())
 
 
+@lru_cache(maxsize=65536)
+def _stem_latin(word: str) -> str:
+    return _STEMMER.stemWord(word)
+
+
 def stem(word: str) -> str:
     """The Porter2 stem of a lower-case English word; any other token is returned unchanged."""
-    return _STEMMER.stemWord(word) if _LATIN_WORD.fullmatch(word) else word
+    return _stem_latin(word) if word.isascii() and _LATIN_WORD.fullmatch(word) else word
 
 
 def detect_lang(text: str) -> str:
