@@ -267,6 +267,8 @@ class Session:
             if kind == "no":
                 return engine.ask(pending.asked, history=self.history(), safe=True, **kwargs)
             return None
+        if kind is None and engine.triage.assess(norm) is not None:
+            return None  # a reply that names a danger is a new question for triage, whatever it matches
         offered = list(pending.offered)
         choice = 0 if kind == "yes" else chosen_topic(norm, offered, engine.analyzer.normalize)
         if choice is not None:

@@ -110,6 +110,16 @@ def test_a_clarification_reply_can_name_another_topic_or_decline(demo_kb, site, 
     journal.close()
 
 
+def test_an_emergency_reply_to_a_clarification_is_triaged(demo_kb, site) -> None:
+    engine = engine_for(demo_kb, site, calibration=constant(0.3))
+    session = Session(engine)
+    asked, _ = session.ask("电梯的事找谁")
+    session.add(asked, asked.answer)
+    assert asked.mode == "clarify" and "电梯困人应急处置" in asked.suggestions
+    answer, _ = session.ask("电梯困人了 有人在里面出不来")  # close to the offered title, but a live danger
+    assert answer.mode == "emergency" and answer.reason == "lift_entrapment"
+
+
 def test_out_of_scope_is_refused_not_clarified(demo_kb, site) -> None:
     engine = engine_for(demo_kb, site)
     for question in ("今天天气怎么样", "帮我写一首关于春天的诗"):

@@ -288,7 +288,7 @@ class AnswerEngine:
             search_text, response = turn.query, None
             if turn.resolve is not None:
                 search_text, response = turn.resolve(question)
-            if response is None or len(response.results) < min(self.settings.top_k, 2):
+            if response is None:
                 response = self.retriever.search(search_text or question, k=self.settings.top_k)
         timings["retrieval"] = (time.perf_counter() - t1) * 1e3
         if not response.top or response.confidence < self.settings.clarify_confidence:

@@ -4,9 +4,9 @@ combined per document.
 1. The question is normalised, expanded with official terms for colloquial words, segmented and
    stripped of stop words (:class:`~appliance.knowledge.text.Analyzer`).
 2. Three lexical rankings, all FTS5 ``bm25()`` over the question's words and character bigrams:
-   the **whole document** (``docs_fts``: title and body weighted :data:`~appliance.knowledge.store.DOC_BM25_WEIGHTS`), its
-   best **section** and its best **sample question** (``chunks_fts``: title, heading and body
-   weighted :data:`~appliance.knowledge.store.BM25_WEIGHTS`).
+   the **whole document** (``docs_fts``, columns weighted
+   :data:`~appliance.knowledge.store.DOC_BM25_WEIGHTS`), its best **section** and its best
+   **sample question** (``chunks_fts``, :data:`~appliance.knowledge.store.BM25_WEIGHTS`).
 3. When the knowledge base holds vectors for every chunk, made by the configured embedding model,
    the question's embedding ranks chunks by cosine distance (``vec0`` k-nearest-neighbour query);
    a document's vector evidence is its best chunk's similarity.
@@ -18,13 +18,14 @@ combined per document.
 5. Each document reports its content section that best matches the question (what an answer
    quotes), and the top one gets a calibrated confidence (:mod:`appliance.knowledge.confidence`).
 
-Why this shape, measured (not fitted on the figures reported in ``kiosk bench answers``): summing a
-document's best three chunk scores, as earlier versions did, favours long documents with many
-loosely matching parts; on long documents without headings (real Taipei FAQ answers grouped into
-documents of eight) it gave hit@1 0.67 where whole-document BM25 gave 0.76 and the best section
-alone 0.76; whole-document, best-section and best-question evidence summed gave 0.76 there, 0.57
-on one-answer documents (BM25: 0.57) and 0.87 on the demo's development questions, where sample
-questions matter (sum of three: 0.84; whole document alone: 0.84).
+Why this shape, measured on development data only (the test splits of ``kiosk bench answers``
+were not used): summing a document's best three chunk scores, as earlier versions did, favours
+long documents with many loosely matching parts. On long documents without headings (real Taipei
+FAQ answers grouped eight to a document) it gave hit@1 0.67, where whole-document BM25 alone gave
+0.76 and the best section alone 0.76; the mean of whole-document, best-section and best-question
+evidence gave 0.76 there, 0.58 on one-answer documents (whole-document BM25 alone: 0.57; the sum
+of three: 0.55) and 0.88 on the demo's development questions, where sample questions matter (sum
+of three: 0.84; whole document alone: 0.84).
 
 Lexical-only when no embedding model (or incomplete vectors, or no sqlite-vec) is available.
 """

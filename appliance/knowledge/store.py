@@ -246,8 +246,8 @@ class KnowledgeBase:
 
     def _set_rank(self) -> None:
         """Make each FTS5 table's ``rank`` its weighted bm25() (see :data:`FTS_RANK`), so that
-        ``ORDER BY rank`` sorts by it; skipped (with search still correct, only slower to rank by
-        the default weights — never used) when the file is read-only."""
+        ``ORDER BY rank`` sorts by it. Skipped when the file is read-only: an older file opened so
+        ranks by FTS5's default, unweighted bm25() (the appliance always opens for writing)."""
         chunks, docs = FTS_RANK.split("|")
         try:
             with self.conn:
@@ -678,7 +678,7 @@ class KnowledgeBase:
         if self.embedding_model != model:
             raise KnowledgeBaseError(f"vectors of {model!r} offered to a knowledge base of {self.embedding_model!r}")
         with self.conn:
-            existing = {r[0] for r in self.conn.execute("SELECT id FROM chunks")}
+            existing = set(self.chunk_owners([cid for cid, _, _ in vectors]))
             for cid, text, vec in vectors:
                 blob = np.ascontiguousarray(vec, dtype=np.float32).tobytes()
                 self.conn.execute(
