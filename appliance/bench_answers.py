@@ -39,12 +39,12 @@ from pathlib import Path
 import numpy as np
 
 from appliance import demo_vectors
-from appliance.answer.engine import clarify_offers
+from appliance.answer.engine import clarify_offers, policy_mode
 from appliance.bootstrap import demo_kb_dir
 from appliance.config import RetrievalSettings
-from appliance.knowledge.evaluation import LabelledQuestion, load_questions
+from appliance.knowledge.evaluation import LabelledQuestion, load_questions, rank_metrics, rank_of
 from appliance.knowledge.ingest import Ingestor, reindex
-from appliance.knowledge.retrieval import Embedder, Retriever, SearchResponse
+from appliance.knowledge.retrieval import Embedder, Retriever
 from appliance.knowledge.store import DocInfo, KnowledgeBase
 from appliance.knowledge.text import Analyzer
 from appliance.triage import Triage
@@ -194,14 +194,6 @@ class Figures:
     rows: list[dict] = field(default_factory=list)
 
 
-def decide(response: SearchResponse, settings: RetrievalSettings) -> str:
-    """The answer policy's mode for a search response (as :class:`~appliance.answer.engine.AnswerEngine`
-    decides after triage): 'answer', 'clarify' or 'no_answer'."""
-    if response.top is None or response.confidence < settings.clarify_confidence:
-        return "no_answer"
-    return "answer" if response.confidence >= settings.min_confidence else "clarify"
-
-
 class BM25Baseline:
     """Okapi BM25 (``rank_bm25.BM25Okapi``, its defaults k1 = 1.5, b = 0.75) over the jieba words of
     each whole document (title, every section and sample question), Traditional Chinese converted
@@ -239,10 +231,6 @@ class BM25Baseline:
         return [self.docs[i] for i in order if scores[i] > 0]
 
 
-def _rank_of(keys: Sequence[str], expected: str) -> int | None:
-    return keys.index(expected) + 1 if expected in keys else None
-
-
 def build_kb(ds: Dataset, analyzer: Analyzer, workdir: Path, embedder: Embedder | None) -> KnowledgeBase:
     """The data set's knowledge base, built once in ``workdir`` and reused (vectors included)."""
     folder = workdir / ds.cache
@@ -273,12 +261,12 @@ def evaluate(
         response = retriever.search(q.question, k=10)
         times.append((time.perf_counter() - t) * 1e3)
         keys = [ds.doc_key(r.doc) for r in response.results]
-        mode = decide(response, settings)
+        mode = policy_mode(response, settings)
         offered = [ds.doc_key(r.doc) for r in clarify_offers(response)] if mode == "clarify" else []
         row = {
             "question": q.question,
             "expected": q.expected,
-            "rank": _rank_of(keys, q.expected) if q.expected else None,
+            "rank": rank_of(keys, q.expected) if q.expected else None,
             "top": keys[0] if keys else None,
             "confidence": round(response.confidence, 4),
             "mode": mode,
@@ -286,7 +274,7 @@ def evaluate(
             "features": response.features,
         }
         if baseline is not None and q.expected:
-            row["bm25_rank"] = _rank_of([ds.doc_key(d) for d in baseline.rank(q.question)], q.expected)
+            row["bm25_rank"] = rank_of([ds.doc_key(d) for d in baseline.rank(q.question)], q.expected)
         rows.append(row)
     prow = [r for r in rows if r["expected"]]
     nrow = [r for r in rows if not r["expected"]]
@@ -297,15 +285,17 @@ def evaluate(
 
     answered = [r for r in prow if r["mode"] == "answer"]
     clarified = [r for r in prow if r["mode"] == "clarify"]
+    hit_at_1, hit_at_5, mrr = rank_metrics([r["rank"] for r in prow])
+    bm25_hit_at_1, bm25_hit_at_5, bm25_mrr = rank_metrics([r.get("bm25_rank") for r in prow])
     return Figures(
         name=ds.name,
         split=ds.split,
         mode=retriever.mode,
         n=len(pos),
         n_out_of_scope=len(neg),
-        hit_at_1=share(lambda r: r["rank"] == 1, prow),
-        hit_at_5=share(lambda r: r["rank"] is not None and r["rank"] <= 5, prow),
-        mrr=sum(1.0 / r["rank"] for r in prow if r["rank"]) / n,
+        hit_at_1=hit_at_1,
+        hit_at_5=hit_at_5,
+        mrr=mrr,
         answered=len(answered) / n,
         precision=share(lambda r: r["rank"] == 1, answered) if answered else None,
         clarified=len(clarified) / n,
@@ -313,9 +303,9 @@ def evaluate(
         refused=share(lambda r: r["mode"] == "no_answer", prow),
         oos_answered=share(lambda r: r["mode"] == "answer", nrow) if nrow else None,
         oos_clarified=share(lambda r: r["mode"] == "clarify", nrow) if nrow else None,
-        bm25_hit_at_1=share(lambda r: r.get("bm25_rank") == 1, prow),
-        bm25_hit_at_5=share(lambda r: r.get("bm25_rank") is not None and r["bm25_rank"] <= 5, prow),
-        bm25_mrr=sum(1.0 / r["bm25_rank"] for r in prow if r.get("bm25_rank")) / n,
+        bm25_hit_at_1=bm25_hit_at_1,
+        bm25_hit_at_5=bm25_hit_at_5,
+        bm25_mrr=bm25_mrr,
         p95_ms=float(np.percentile(times, 95)) if times else 0.0,
         rows=rows,
     )

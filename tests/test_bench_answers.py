@@ -8,6 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from appliance import bench_answers as ba
+from appliance.answer.engine import policy_mode
 from appliance.cli import app
 from appliance.config import RetrievalSettings
 from appliance.knowledge.evaluation import LabelledQuestion
@@ -46,7 +47,7 @@ def test_evaluate_counts_the_policy_and_the_baseline(demo_kb) -> None:
     assert f.hit_at_1 == 1.0 and f.bm25_hit_at_1 == 1.0 and f.oos_answered == 0.0
     assert f.answered + f.clarified + f.refused == 1.0
     assert [r["mode"] for r in f.rows][2] == "no_answer"
-    assert ba.decide(Retriever(demo_kb).search("驾照换证要什么"), RetrievalSettings()) == "no_answer"
+    assert policy_mode(Retriever(demo_kb).search("驾照换证要什么"), RetrievalSettings()) == "no_answer"
 
 
 def test_triage_figures(analyzer) -> None:

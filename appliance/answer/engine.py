@@ -66,6 +66,15 @@ class _Turn:
     safe: bool
 
 
+def policy_mode(response: SearchResponse, settings: RetrievalSettings) -> str:
+    """What the answer policy does with a search response once triage has let the question
+    through: 'answer' at ``settings.min_confidence`` or above, 'clarify' from
+    ``settings.clarify_confidence`` up to it, else 'no_answer'."""
+    if response.top is None or response.confidence < settings.clarify_confidence:
+        return "no_answer"
+    return "answer" if response.confidence >= settings.min_confidence else "clarify"
+
+
 def clarify_offers(response: SearchResponse) -> list[DocResult]:
     """The topics a clarification asks about: the top document, and up to two runners-up whose fused
     score is at least :data:`CLARIFY_SCORE_SHARE` of its."""
@@ -291,9 +300,10 @@ class AnswerEngine:
             if response is None:
                 response = self.retriever.search(search_text or question, k=self.settings.top_k)
         timings["retrieval"] = (time.perf_counter() - t1) * 1e3
-        if not response.top or response.confidence < self.settings.clarify_confidence:
+        mode = policy_mode(response, self.settings)  # a topic the resident chose has confidence 1
+        if mode == "no_answer":
             return self._no_answer(question, lang, response, timings, mode_then_text("no_answer"))
-        if turn.topic is None and response.confidence < self.settings.min_confidence:
+        if mode == "clarify":
             return self._clarify(question, lang, response, timings, mode_then_text("clarify"))
 
         on_text = mode_then_text("answer")

@@ -94,13 +94,28 @@ class EvalReport:
         return {k: v for k, v in self.__dict__.items() if k != "results"}
 
 
+def rank_of(keys: Sequence[str], expected: str) -> int | None:
+    """The 1-based rank of ``expected`` among ``keys`` (best first), None when it is not there."""
+    return keys.index(expected) + 1 if expected in keys else None
+
+
+def rank_metrics(ranks: Sequence[int | None]) -> tuple[float, float, float]:
+    """(hit@1, hit@5, MRR) of the expected documents' ranks (1-based; None: not retrieved)."""
+    n = len(ranks) or 1
+    return (
+        sum(r == 1 for r in ranks) / n,
+        sum(r is not None and r <= 5 for r in ranks) / n,
+        sum(1.0 / r for r in ranks if r) / n,
+    )
+
+
 def run_questions(retriever: Retriever, questions: Sequence[LabelledQuestion], depth: int = 10) -> list[EvalResult]:
     """Search every question and note where the expected document ranks."""
     results = []
     for q in questions:
         response = retriever.search(q.question, k=depth)
         titles = [r.doc.title for r in response.results]
-        rank = titles.index(q.expected) + 1 if q.expected in titles else None
+        rank = rank_of(titles, q.expected) if q.expected else None
         results.append(
             EvalResult(
                 q.question, q.expected, rank, titles[0] if titles else None, response.confidence, response.features
@@ -117,12 +132,13 @@ def evaluate(retriever: Retriever, questions: Sequence[LabelledQuestion], thresh
     n = len(pos) or 1
     answered = [r for r in pos if r.confidence >= threshold]
     labels = [1.0 if r.expected and r.rank == 1 else 0.0 for r in results]
+    hit_at_1, hit_at_5, mrr = rank_metrics([r.rank for r in pos])
     return EvalReport(
         n=len(pos),
         n_out_of_scope=len(neg),
-        hit_at_1=sum(r.rank == 1 for r in pos) / n,
-        hit_at_5=sum(r.rank is not None and r.rank <= 5 for r in pos) / n,
-        mrr=sum(1.0 / r.rank for r in pos if r.rank) / n,
+        hit_at_1=hit_at_1,
+        hit_at_5=hit_at_5,
+        mrr=mrr,
         answered=len(answered) / n,
         answered_correct=(sum(r.rank == 1 for r in answered) / len(answered)) if answered else 0.0,
         false_answer_rate=(sum(r.confidence >= threshold for r in neg) / len(neg)) if neg else 0.0,
