@@ -178,7 +178,10 @@ class AnswerEngine:
             return on_text
 
         turn = _Turn(query, resolve, tuple(history), cancelled, speech, topic, safe)
-        answer = self._decide(question, text_after_mode, t0, turn)
+        return self._finish(self._decide(question, text_after_mode, t0, turn), t0, record)
+
+    def _finish(self, answer: Answer, t0: float, record: bool) -> Answer:
+        """Stamp the total time since ``t0`` (``time.perf_counter``) and record the answer when asked."""
         answer.timings_ms["total"] = (time.perf_counter() - t0) * 1e3
         if record:
             self.record(answer)
@@ -206,10 +209,7 @@ class AnswerEngine:
         if on_mode:
             on_mode("emergency")
         answer = self._emergency(question, lang, Assessment(cat, "alarm", "resident", 1.0), {}, lambda _m: on_text)
-        answer.timings_ms["total"] = (time.perf_counter() - t0) * 1e3
-        if record:
-            self.record(answer)
-        return answer
+        return self._finish(answer, t0, record)
 
     def declined(
         self,
@@ -231,10 +231,7 @@ class AnswerEngine:
         if on_text:
             on_text(text)
         answer = Answer(question, text, "no_answer", "scripted", [], {}, lang, None, "declined", list(offered))
-        answer.timings_ms["total"] = (time.perf_counter() - t0) * 1e3
-        if record:
-            self.record(answer)
-        return answer
+        return self._finish(answer, t0, record)
 
     def record(self, answer: Answer) -> None:
         """Write an answer to the journal, if there is one (errors are logged, never raised)."""

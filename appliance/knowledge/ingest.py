@@ -173,7 +173,7 @@ class Ingestor:
             if self.embedder is not None:
                 planned = self.kb.planned_chunks(docs)
                 texts = [chunk_embedding_text(docs[i].title, hp, text, q) for i, _, _, hp, text, q in planned]
-                vectors = embed_cached(self.kb, self.embedder, texts)
+                vectors, _ = embed_cached(self.kb, self.embedder, texts)
             ids = self.kb.replace_source(
                 source, digest, size, docs, vectors, self.embedder.name if self.embedder else None
             )
@@ -196,11 +196,15 @@ class Ingestor:
         return FileOutcome(source, "updated" if previous else "added", tours=1)
 
 
-def embed_cached(kb: KnowledgeBase, embedder: Embedder, texts: Sequence[str]) -> np.ndarray:
-    """Passage embeddings of ``texts``: float32 (len(texts), dim), taken from the knowledge base's
-    vector cache where this model already embedded the same text, computed for the rest."""
+def embed_cached(kb: KnowledgeBase, embedder: Embedder, texts: Sequence[str]) -> tuple[np.ndarray, int]:
+    """Passage embeddings of ``texts``, taken from the knowledge base's vector cache where this
+    model already embedded the same text, computed for the rest.
+
+    Returns:
+        (float32 array of shape (len(texts), dim), how many texts were embedded now).
+    """
     if not texts:
-        return np.zeros((0, embedder.dim), np.float32)
+        return np.zeros((0, embedder.dim), np.float32), 0
     cached = kb.cached_vectors(embedder.name, texts)
     shas = [text_sha256(t) for t in texts]
     missing = [i for i, sha in enumerate(shas) if sha not in cached]
@@ -211,7 +215,7 @@ def embed_cached(kb: KnowledgeBase, embedder: Embedder, texts: Sequence[str]) ->
             cached[shas[i]] = vec
     for i, sha in enumerate(shas):
         out[i] = cached[sha]
-    return out
+    return out, len(missing)
 
 
 @dataclass(frozen=True)
@@ -253,7 +257,7 @@ def reindex(
     """
     if embedder is None:
         kb.drop_vectors()
-        return ReindexReport(None, 0, 0, kb.counts()["sections"] + kb.counts()["questions"])
+        return ReindexReport(None, 0, 0, kb.vector_counts()[1])
     kb.begin_vectors(embedder.name, embedder.dim)
     todo = kb.chunks_without_vectors()
     total = kb.vector_counts()[1]
@@ -262,14 +266,10 @@ def reindex(
         on_batch(0, len(todo))
     for start in range(0, len(todo), batch):
         part = todo[start : start + batch]
-        cached = kb.cached_vectors(embedder.name, [t for _, t in part])
-        missing = [(cid, t) for cid, t in part if text_sha256(t) not in cached]
-        fresh = embedder.embed([t for _, t in missing], query=False) if missing else []
-        for (_, t), vec in zip(missing, fresh, strict=True):
-            cached[text_sha256(t)] = vec
-        kb.add_vectors(embedder.name, [(cid, t, cached[text_sha256(t)]) for cid, t in part])
-        embedded += len(missing)
-        reused += len(part) - len(missing)
+        vectors, fresh = embed_cached(kb, embedder, [t for _, t in part])
+        kb.add_vectors(embedder.name, [(cid, t, vec) for (cid, t), vec in zip(part, vectors, strict=True)])
+        embedded += fresh
+        reused += len(part) - fresh
         if on_batch:
             on_batch(min(start + batch, len(todo)), len(todo))
     return ReindexReport(embedder.name, embedded, reused, total)

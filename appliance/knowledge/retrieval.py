@@ -317,10 +317,8 @@ class Retriever:
         t0 = time.perf_counter()
         if self.kb.version != self._version:
             self.refresh()
-        terms = self.analyzer.query_terms(query)
-        bigrams = self.analyzer.query_bigrams(query)
+        terms, bigrams, tokens = self._tokens(query)
         expansions = self.analyzer.expansions_for(query)
-        tokens = list(dict.fromkeys(terms + bigrams))
         df, n_chunks = self.kb.document_frequencies(tokens)
         t1 = time.perf_counter()
         match = fts_match_expression(self._discriminating(tokens, df, n_chunks)) if tokens else ""
@@ -402,6 +400,12 @@ class Retriever:
             },
         )
 
+    def _tokens(self, query: str) -> tuple[list[str], list[str], list[str]]:
+        """The question's topic words, its bigrams, and both without repeats (what FTS5 matches)."""
+        terms = self.analyzer.query_terms(query)
+        bigrams = self.analyzer.query_bigrams(query)
+        return terms, bigrams, list(dict.fromkeys(terms + bigrams))
+
     def _other_language(self, query: str) -> Set[str]:
         """The documents not in the question's language."""
         lang = detect_lang(query)
@@ -419,9 +423,7 @@ class Retriever:
         info = self.kb.docs_by_id([doc_id]).get(doc_id)
         if info is None:
             raise KeyError(doc_id)
-        terms = self.analyzer.query_terms(query)
-        bigrams = self.analyzer.query_bigrams(query)
-        tokens = list(dict.fromkeys(terms + bigrams))
+        terms, bigrams, tokens = self._tokens(query)
         hits: list[ChunkHit] = []
         if tokens:
             rows = self.kb.conn.execute(
