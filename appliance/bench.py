@@ -160,13 +160,13 @@ def bench_scale(
         folder = workdir / f"syn-{size}"
         n_docs = write_synthetic_guides(folder, size, extra)
         modes = ["lexical"] + (["hybrid"] if hybrid else []) + ([f"hybrid, {real.name} questions"] if real else [])
-        for mode in modes:
+        for n_mode, mode in enumerate(modes):
             embedder: Embedder | None = None
             if mode == "hybrid":
                 embedder = HashingEmbedder()
             elif mode != "lexical" and real is not None:
                 embedder = RealQueryEmbedder(real)
-            kb = KnowledgeBase.open(workdir / f"kb-{size}-{len(mode)}.sqlite", analyzer)
+            kb = KnowledgeBase.open(workdir / f"kb-{size}-{n_mode}.sqlite", analyzer)
             t = time.perf_counter()
             Ingestor(kb, embedder).ingest([folder])
             ingest_s = time.perf_counter() - t

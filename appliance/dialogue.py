@@ -109,11 +109,11 @@ class Exchange:
     """One turn as the resident experienced it.
 
     Attributes:
+        question: what was asked; for a clarification or a check, what a "yes" or "no" answers.
         heard: the part of the answer that was spoken (or shown) before any interruption.
         topic: (doc_id, title) of the guide the answer came from, None for other answers.
         offered: (doc_id, title) of the topics a clarification asked about.
         check: the emergency category of an "are you in danger?" check.
-        asked: the question a clarification or check was about (what a "yes" or "no" answers).
     """
 
     question: str
@@ -122,7 +122,6 @@ class Exchange:
     topic: tuple[str, str] | None
     offered: tuple[tuple[str, str], ...] = ()
     check: str | None = None
-    asked: str = ""
 
 
 @dataclass
@@ -265,16 +264,16 @@ class Session:
             if kind == "yes":
                 return engine.confirm_emergency(question, pending.check, **kwargs)
             if kind == "no":
-                return engine.ask(pending.asked, history=self.history(), safe=True, **kwargs)
+                return engine.ask(pending.question, history=self.history(), safe=True, **kwargs)
             return None
         if kind is None and engine.triage.assess(norm) is not None:
             return None  # a reply that names a danger is a new question for triage, whatever it matches
         offered = list(pending.offered)
         choice = 0 if kind == "yes" else chosen_topic(norm, offered, engine.analyzer.normalize)
         if choice is not None:
-            return engine.ask(pending.asked, topic=offered[choice][0], history=self.history(), **kwargs)
+            return engine.ask(pending.question, topic=offered[choice][0], history=self.history(), **kwargs)
         if kind == "no":
-            return engine.declined(pending.asked, [t for _, t in offered], **kwargs)
+            return engine.declined(pending.question, [t for _, t in offered], **kwargs)
         return None
 
     def add(self, answer: Answer, heard: str) -> None:
@@ -283,11 +282,9 @@ class Session:
         topic = None
         if answer.mode == "answer" and answer.sources:
             topic = (answer.sources[0].doc_id, answer.sources[0].title)
-        check = None
-        if answer.mode == "emergency" and answer.reason and answer.reason.startswith("check:"):
-            check = answer.reason.split(":", 1)[1]
+        check = answer.checked_category
         offered = tuple(answer.offered) if answer.mode == "clarify" else ()
-        self.exchanges.append(Exchange(answer.question, heard, answer.mode, topic, offered, check, answer.question))
+        self.exchanges.append(Exchange(answer.question, heard, answer.mode, topic, offered, check))
         self.last_activity = self.clock()
         if answer.reason == "goodbye":
             self.ended = True

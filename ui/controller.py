@@ -536,7 +536,7 @@ class KioskController(QObject):
             or (FOLLOW_UPS.get(answer.lang, FOLLOW_UPS["zh"]) if answer.mode == "answer" and answer.sources else []),
         )
         if answer.mode == "emergency" and self._emergency.get("turnId") == result.turn_id:
-            check = bool(answer.reason and answer.reason.startswith("check:"))
+            check = answer.checked_category is not None
             self._emergency = {
                 **self._emergency,
                 "text": answer.answer,

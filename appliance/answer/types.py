@@ -59,6 +59,14 @@ class Answer:
     spoken: str | None = None
     offered: list[tuple[str, str]] = field(default_factory=list)
 
+    @property
+    def checked_category(self) -> str | None:
+        """The emergency category of an "are you in danger?" check (reason ``check:<category>``),
+        else None."""
+        if self.mode == "emergency" and self.reason and self.reason.startswith("check:"):
+            return self.reason.split(":", 1)[1]
+        return None
+
     def to_json(self) -> dict[str, object]:
         """The JSON object printed by ``kiosk ask --json`` (timings rounded to 0.1 ms)."""
         out = asdict(self)
