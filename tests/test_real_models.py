@@ -1,0 +1,53 @@
+"""The answer engine with a real quantised LLM (Qwen2.5-Coder 0.5B instruct, Q4_K_M GGUF), as
+``../shared/models/get-real-models`` lays it out; skipped, naming that command, when it is absent.
+
+The tiny GGUF of the other tests writes gibberish that the grounding gate always refuses; this one
+writes real answers, so the gate, the citation check and the extractive fallback meet real text.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from appliance.answer.engine import AnswerEngine
+from appliance.knowledge.retrieval import Retriever
+from appliance.triage import Triage
+
+REAL = Path(os.environ.get("KIOSK_REAL_MODELS", Path.home() / ".cache" / "kiosk-real-models"))
+QWEN = REAL / "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
+
+pytestmark = pytest.mark.skipif(
+    not QWEN.is_file(), reason=f"real model weights not found at {REAL}: run ../shared/models/get-real-models"
+)
+
+
+@pytest.fixture(scope="module")
+def qwen():
+    from models.llm import LlamaChatModel
+
+    return LlamaChatModel(QWEN, "qwen2.5-coder-0.5b-instruct-q4_k_m", n_ctx=2048, seed=7)
+
+
+def test_a_real_llm_answer_is_grounded_or_replaced_by_the_guide(demo_kb, site, qwen) -> None:
+    engine = AnswerEngine(Retriever(demo_kb), site, Triage.load(), llm=qwen)
+    streamed: list[str] = []
+    answer = engine.ask("社保卡丢了要怎么补办", on_text=streamed.append)
+    assert answer.mode == "answer" and answer.sources[0].title == "社会保障卡挂失与补办"
+    assert answer.generator in ("llm", "extractive")
+    assert "llm_first_token" in answer.timings_ms  # the model did run
+    if answer.generator == "llm":
+        assert answer.reason is None or answer.reason.startswith("llm_cut")
+        assert "".join(streamed) == answer.answer  # what was shown is what was kept
+    else:  # refused by the gate: the guide's own lines instead, with why
+        assert answer.reason in ("llm_uncited", "llm_unsupported_number") and "12333" in answer.answer
+
+
+def test_with_a_real_llm_loaded_emergencies_and_clarifications_never_wait_for_it(demo_kb, site, qwen) -> None:
+    engine = AnswerEngine(Retriever(demo_kb), site, Triage.load(), llm=qwen)
+    fire = engine.ask("楼道里着火了")
+    assert fire.mode == "emergency" and "llm" not in fire.timings_ms and "retrieval" not in fire.timings_ms
+    vague = engine.ask("我想领点补助")
+    assert vague.mode in ("clarify", "no_answer") and "llm" not in vague.timings_ms
