@@ -17,11 +17,15 @@ from typing import TYPE_CHECKING
 from appliance.answer.engine import AnswerEngine
 from appliance.config import RobotSettings, Settings
 from appliance.journal import Journal, Redactor
+from appliance.knowledge import origin as kb_origin
 from appliance.knowledge.ingest import FileOutcome, Ingestor, IngestReport, reindex
+from appliance.knowledge.lock import building
+from appliance.knowledge.origin import KbState, looks_like_demo
 from appliance.knowledge.readers import ReadLimits
 from appliance.knowledge.retrieval import Embedder, Retriever
 from appliance.knowledge.store import KnowledgeBase
 from appliance.knowledge.text import Analyzer
+from appliance.privacy import published_numbers
 from appliance.site import Site, load_site, load_synonyms, site_file_in_use
 from appliance.triage import Triage
 from models.loader import load_embedder, load_llm
@@ -51,18 +55,27 @@ def make_analyzer(settings: Settings, site: Site) -> Analyzer:
 
 def make_ingestor(settings: Settings, kb: KnowledgeBase, embedder: Embedder | None) -> Ingestor:
     """An ingestor with the configured limits."""
-    limits = ReadLimits(settings.ingest.max_text_chars, settings.ingest.max_section_chars)
+    limits = ReadLimits.from_settings(settings.ingest)
     return Ingestor(kb, embedder, limits, int(settings.ingest.max_file_mb * 2**20))
 
 
 def ensure_demo(settings: Settings, kb: KnowledgeBase, embedder: Embedder | None) -> IngestReport | None:
-    """Build an empty knowledge base from the shipped demo, and keep a demo-built one current.
+    """Build the shipped demo into a knowledge base that has never held a site's guides, and keep
+    a demo one current.
 
-    A knowledge base whose every file lies in :func:`demo_kb_dir` was built from the demo: it is
-    brought up to date with the demo of this release (new and changed files ingested, unchanged
-    ones skipped by their sha256, files the demo no longer has removed), so a device upgraded
-    from an older release shows the new demo guides, notices and tours. A site's own knowledge
-    base (any file from elsewhere) is never touched.
+    Whether ``kb`` may hold the demo is its :attr:`~appliance.knowledge.store.KnowledgeBase.origin`:
+
+    * new (nothing ever stored) or ``'demo'``: the demo is built, or brought up to date with the
+      demo of this release (new and changed files ingested, unchanged ones skipped by their
+      sha256, files the demo no longer has removed, and so are files of a demo folder elsewhere,
+      e.g. of an older virtualenv), so a device upgraded from an older release shows the new demo
+      guides, notices and tours;
+    * ``'site'`` (a guide or tour not from the demo was stored once): never touched. Emptied of
+      all its documents it stays empty, and the appliance says it has no guides; it is never
+      refilled with the fictional community's guides and phone numbers.
+    * a file from before the origin was recorded: with files all from a demo folder it is marked
+      ``'demo'``, with any other file ``'site'``; one that has been written to but holds nothing
+      now is left alone (it may have been a site's).
 
     With an embedding model whose demo vectors ship with the release
     (:mod:`appliance.demo_vectors`), they are put in the vector cache first, so the demo is
@@ -76,21 +89,31 @@ def ensure_demo(settings: Settings, kb: KnowledgeBase, embedder: Embedder | None
 
     demo = demo_kb_dir().resolve()
     sources = kb.source_paths()
-    empty = kb.is_empty()
-    if not empty and not all(Path(s).is_relative_to(demo) for s in sources):
+    origin = kb.origin
+    if origin is None and kb.version > 0:  # written before the origin marker
+        if not sources:
+            log.info("knowledge base %s is empty but was written to: left empty", kb.db.path)
+            return None
+        origin = "demo" if all(looks_like_demo(s, demo) for s in sources) else "site"
+        with kb.conn:
+            kb.mark_origin(origin)
+    if origin == "site":
         return None
-    if empty:
-        log.info("knowledge base %s is empty: building it from the demo guides", kb.db.path)
+    if kb.is_empty():
+        log.info("knowledge base %s is new: building it from the demo guides", kb.db.path)
     if embedder is not None and kb.embedding_model in (None, embedder.name) and kb.db.has_vec:
         if not demo_vectors.seed(kb, embedder.name):
             embedder = None
     else:
         embedder = None
-    report = make_ingestor(settings, kb, embedder).ingest([demo])
-    gone = [s for s in sources if not Path(s).exists()]
-    for source in gone:
-        kb.remove_source(source)
-        report.outcomes.append(FileOutcome(source, "removed"))
+    removed = []
+    for source in sources:  # the demo no longer has it, or it is another installation's demo
+        if not Path(source).is_relative_to(demo) or not Path(source).exists():
+            kb.remove_source(source)
+            removed.append(FileOutcome(source, "removed"))
+    with kb.storing_demo():
+        report = make_ingestor(settings, kb, embedder).ingest([demo])
+    report.outcomes.extend(removed)
     if embedder is not None and not kb.vectors_complete():
         todo = kb.chunks_without_vectors()
         if len(kb.cached_vectors(embedder.name, [t for _, t in todo])) == len({t for _, t in todo}):
@@ -121,7 +144,8 @@ class Appliance:
 
     Attributes:
         notes: messages for the operator (a missing model and how to install it, the example site
-            profile in use, the demo knowledge base being built).
+            profile in use, the demo knowledge base being built, a knowledge base with no guides or
+            with demo guides among a site's).
     """
 
     settings: Settings
@@ -130,6 +154,11 @@ class Appliance:
     engine: AnswerEngine
     journal: Journal | None
     notes: list[str] = field(default_factory=list)
+
+    def kb_state(self) -> KbState:
+        """What the knowledge base holds now: no guides, the fictional demo, or the site's own
+        (:func:`appliance.knowledge.origin.kb_state`; one query, re-read on every call)."""
+        return kb_origin.kb_state(self.kb, demo_kb_dir())
 
     def close(self) -> None:
         """Close the knowledge base and the journal."""
@@ -147,8 +176,11 @@ class Appliance:
 def build_appliance(
     settings: Settings, *, kb_path: Path | None = None, use_llm: bool = True, journal: bool = True
 ) -> Appliance:
-    """Open the knowledge base (building it from the demo when empty), load the models that are
-    installed, and assemble the answer engine.
+    """Open the knowledge base (building the demo into a new one: :func:`ensure_demo`), load the
+    models that are installed, and assemble the answer engine.
+
+    Processes starting at once on a new data dir take turns (:func:`appliance.knowledge.lock.building`):
+    the first builds the demo and notes it, the others wait and find it built.
 
     Args:
         kb_path: a knowledge-base file other than the configured one (``--kb``).
@@ -156,7 +188,8 @@ def build_appliance(
         journal: False to record nothing (benchmarks, evaluation).
 
     Raises:
-        appliance.site.SiteError, appliance.knowledge.store.KnowledgeBaseError: unusable files.
+        appliance.site.SiteError, appliance.knowledge.store.KnowledgeBaseError: unusable files, or
+            another process kept the knowledge base's build lock too long.
     """
     notes: list[str] = []
     site = load_site_for(settings)
@@ -168,11 +201,20 @@ def build_appliance(
         notes.append(note + "; searching by keywords only")
     analyzer = make_analyzer(settings, site)
     analyzer.warm_up()
-    kb = KnowledgeBase.open(kb_path or settings.kb_file, analyzer)
-    was_empty = kb.is_empty()
-    report = ensure_demo(settings, kb, embedder)
+    kb_file = kb_path or settings.kb_file
+    with building(kb_file):
+        kb = KnowledgeBase.open(kb_file, analyzer)
+        try:
+            was_empty = kb.is_empty()
+            report = ensure_demo(settings, kb, embedder)
+        except BaseException:
+            kb.close()
+            raise
     if report is not None:
         notes.append(_demo_note(kb, report, was_empty))
+    state = kb_origin.kb_state(kb, demo_kb_dir())
+    if state.kind in ("empty", "mixed") or (state.kind == "demo" and report is None):
+        notes.append(f"{kb.db.path}: {state.describe()}")
     if embedder is not None and (kb.embedding_model != embedder.name or not kb.vectors_complete()):
         have, total = kb.vector_counts() if kb.embedding_model == embedder.name else (0, kb.vector_counts()[1])
         notes.append(
@@ -187,8 +229,10 @@ def build_appliance(
     retriever = Retriever(kb, embedder, candidates=settings.retrieval.candidates)
     jr = None
     if journal:
+        # Published numbers stay in the journal: the site's, and those the guides give.
         keep = [site.duty_phone, site.property_hotline, *(v for v in site.emergency.model_dump().values() if v)]
-        jr = Journal(settings.journal_file, Redactor(keep))
+        keep += published_numbers(c.text for d in kb.documents() for c in kb.doc_chunks(d.doc_id))
+        jr = Journal(settings.journal_file, Redactor(keep), retention_days=settings.journal_retention_days)
     engine = AnswerEngine(
         retriever,
         site,

@@ -11,21 +11,54 @@ Precedence, lowest to highest:
 Every piece of data (knowledge base, journal, models, caches) lives under ``data_dir``: the XDG data
 dir (``~/.local/share/kiosk``) by default, ``/var/lib/kiosk`` on a deployed device (set in
 ``deploy/kiosk.toml``). Relative paths in a TOML file are taken relative to that file's folder.
+
+Typos are errors, not silently ignored: an unknown key in the file (every section derives from
+:class:`appliance.validation.StrictModel`), an unknown ``KIOSK_*`` variable (other than those in
+:data:`OTHER_ENVIRONMENT`), a path given as "", a language not in :data:`LANGUAGES`.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import platformdirs
-from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import Field, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
+
+from appliance.validation import (
+    EnvName,
+    Loc,
+    StrictModel,
+    dotted,
+    env_name_of,
+    environment_names,
+    problems,
+    unknown_environment,
+)
 
 APP_NAME = "kiosk"
 SYSTEM_CONFIG = Path("/etc/kiosk/kiosk.toml")
+
+Language = Literal["zh", "en"]
+"""The languages the appliance speaks: its scripts, UI translations and answer code have these two."""
+LANGUAGES: tuple[str, ...] = get_args(Language)
+
+OTHER_ENVIRONMENT = {
+    "KIOSK_CONFIG": "the TOML settings file, as --config ('' = none)",
+    "KIOSK_REAL_MODELS": "tests/test_real_models.py: the folder of the real models",
+}
+"""``KIOSK_*`` variables read elsewhere than :class:`Settings`; any other unknown one is an error."""
 
 
 def user_config_file() -> Path:
@@ -37,7 +70,7 @@ class ConfigError(RuntimeError):
     """A config file that cannot be read or does not validate."""
 
 
-class LLMSettings(BaseModel):
+class LLMSettings(StrictModel):
     """The local language model (llama-cpp-python, GGUF)."""
 
     enabled: bool = True
@@ -52,7 +85,7 @@ class LLMSettings(BaseModel):
     seed: int = 1234
 
 
-class EmbeddingSettings(BaseModel):
+class EmbeddingSettings(StrictModel):
     """The embedding model for the vector half of hybrid retrieval.
 
     ``backend`` picks the runtime: "auto" takes the catalogue entry's ``runtime`` (llama for GGUF
@@ -75,7 +108,7 @@ class EmbeddingSettings(BaseModel):
     n_threads: int | None = Field(default=None, ge=1, description="CPU threads; None = all cores")
 
 
-class RetrievalSettings(BaseModel):
+class RetrievalSettings(StrictModel):
     """Retrieval and answer-policy knobs."""
 
     top_k: int = Field(default=5, ge=1, le=50, description="documents returned")
@@ -92,7 +125,7 @@ class RetrievalSettings(BaseModel):
     llm_sections: int = Field(default=3, ge=1, le=8, description="sections put in the LLM prompt")
 
 
-class IngestSettings(BaseModel):
+class IngestSettings(StrictModel):
     """Limits that make ingest refuse files no service guide would be."""
 
     max_file_mb: float = Field(default=50.0, gt=0, description="raw file size cap, MiB")
@@ -100,9 +133,30 @@ class IngestSettings(BaseModel):
     max_section_chars: int = Field(
         default=900, ge=200, description="longer sections are split into parts of about this size"
     )
+    max_unpacked_mb: float = Field(
+        default=200.0, gt=0, description=".docx: total unpacked size, MiB, from the zip directory, before parsing"
+    )
+    max_zip_entries: int = Field(default=2000, gt=0, description=".docx: members in the zip archive")
+    max_xml_part_mb: float = Field(
+        default=10.0, gt=0, description=".docx: unpacked size of its largest XML part (word/document.xml), MiB"
+    )
+    max_html_mb: float = Field(default=5.0, gt=0, description="HTML file size cap, MiB, checked before parsing")
+    read_timeout_s: float = Field(
+        default=30.0, gt=0, description="time budget per file: a reader still running is stopped, the file refused"
+    )
+    reader_memory_mb: float = Field(default=1024.0, ge=256, description="address-space cap of the reader process, MiB")
+    max_model_import_gb: float = Field(
+        default=8.0, gt=0, description="`kiosk models import`: total unpacked size of an archive, GiB"
+    )
+    min_free_mb: float = Field(
+        default=512.0, ge=0, description="`kiosk models import`: free space to leave on the models disk, MiB"
+    )
+    max_model_import_ratio: float = Field(
+        default=20.0, ge=1, description="`kiosk models import`: unpacked size / archive size, past 64 MiB"
+    )
 
 
-class AudioSettings(BaseModel):
+class AudioSettings(StrictModel):
     """Microphone and speaker (sounddevice / PortAudio). ``kiosk audio devices`` lists both."""
 
     input_device: str | int | None = Field(default=None, description="name (substring) or index; None = default")
@@ -113,7 +167,7 @@ class AudioSettings(BaseModel):
     output_block: int = Field(default=512, ge=64, le=8192, description="playback block, samples (barge-in granularity)")
 
 
-class VadSettings(BaseModel):
+class VadSettings(StrictModel):
     """Silero VAD and endpointing (see voice.endpoint)."""
 
     start_threshold: float = Field(default=0.5, gt=0, le=1, description="speech starts at this probability")
@@ -127,12 +181,12 @@ class VadSettings(BaseModel):
     max_utterance_s: float = Field(default=20.0, ge=2, le=120)
 
 
-class AsrSettings(BaseModel):
+class AsrSettings(StrictModel):
     """Speech recognition (faster-whisper)."""
 
     model: str | None = Field(default="faster-whisper-small", description="catalogue name")
     path: Path | None = Field(default=None, description="explicit CTranslate2 Whisper folder; overrides `model`")
-    language: str = Field(default="zh", pattern="^(zh|en|auto)$", description="zh, en, or auto (detect per turn)")
+    language: Literal["zh", "en", "auto"] = Field(default="zh", description="zh, en, or auto (detect per turn)")
     device: str = Field(default="auto", pattern="^(auto|cpu|cuda)$")
     compute_type: str = Field(default="auto", description="auto = int8 on CPU, float16 on CUDA")
     threads: int = Field(default=0, ge=0, description="CPU threads; 0 = CTranslate2 default")
@@ -143,20 +197,20 @@ class AsrSettings(BaseModel):
     compression_ratio_threshold: float = Field(default=2.4, gt=1)
 
 
-class TtsSettings(BaseModel):
+class TtsSettings(StrictModel):
     """Speech synthesis: a Piper voice per language, espeak-ng as fallback."""
 
-    voices: dict[str, str] = Field(
+    voices: dict[Language, str] = Field(
         default_factory=lambda: {"zh": "piper-zh_CN-huayan-medium", "en": "piper-en_US-lessac-medium"},
         description="language -> catalogue name",
     )
-    paths: dict[str, Path] = Field(default_factory=dict, description="language -> explicit .onnx file; overrides")
+    paths: dict[Language, Path] = Field(default_factory=dict, description="language -> explicit .onnx file; overrides")
     espeak_fallback: bool = True
     length_scale: float | None = Field(default=1.1, gt=0.3, le=3.0, description=">1 speaks slower; None = voice's own")
     volume: float = Field(default=1.0, gt=0, le=4.0)
 
 
-class ConversationSettings(BaseModel):
+class ConversationSettings(StrictModel):
     """The voice conversation loop."""
 
     duplex: str = Field(
@@ -173,7 +227,7 @@ class ConversationSettings(BaseModel):
     first_clause_chars: int = Field(default=4, ge=1, description="a first clause this long may be spoken early")
 
 
-class RobotSettings(BaseModel):
+class RobotSettings(StrictModel):
     """The robot's body: the serial link to its motion/display controller and its behaviours.
 
     ``port``: None or "none" runs without a body; "sim" starts the built-in simulated controller;
@@ -202,7 +256,7 @@ class RobotSettings(BaseModel):
     )
 
 
-class UISettings(BaseModel):
+class UISettings(StrictModel):
     """The touchscreen (Qt Quick)."""
 
     fullscreen: bool = Field(default=True, description="frameless full screen (False: a window, for development)")
@@ -220,16 +274,29 @@ class UISettings(BaseModel):
     )
 
 
-class StaffSettings(BaseModel):
-    """Staff mode: the PIN that opens it and its lockout."""
+class StaffSettings(StrictModel):
+    """Staff mode: the PIN that opens it and its lockout (see :class:`appliance.staff.PinLock`)."""
 
     pin_file: Path | None = Field(default=None, description="default: DATA_DIR/staff_pin.json")
     max_tries: int = Field(default=5, ge=1, le=20, description="wrong PINs in a row before the lockout")
-    lockout_s: float = Field(default=300.0, ge=10, description="lockout after max_tries wrong PINs, seconds")
+    lockout_s: float = Field(
+        default=300.0, ge=10, description="first lockout after max_tries wrong PINs, seconds; each next one doubles"
+    )
+    lockout_max_s: float = Field(
+        default=86400.0, ge=10, description="the longest lockout, seconds: the doubling stops here (a day)"
+    )
     idle_exit_s: float = Field(default=180.0, ge=30, description="staff mode closes itself after this long untouched")
 
+    @model_validator(mode="after")
+    def _max_not_below_first(self) -> StaffSettings:
+        if self.lockout_max_s < self.lockout_s:
+            raise ValueError(
+                f"lockout_max_s ({self.lockout_max_s:g}) must not be shorter than lockout_s ({self.lockout_s:g})"
+            )
+        return self
 
-class NetworkSettings(BaseModel):
+
+class NetworkSettings(StrictModel):
     """How the appliance tells whether it is online (shown on the status strip; sync waits for it)."""
 
     probe: str | None = Field(
@@ -239,7 +306,7 @@ class NetworkSettings(BaseModel):
     check_every_s: float = Field(default=15.0, ge=1, description="how often the status strip re-checks")
 
 
-class Settings(BaseSettings):
+class Settings(BaseSettings, StrictModel):
     """All configuration of one appliance. Construct with :func:`load_settings`."""
 
     model_config = SettingsConfigDict(
@@ -249,9 +316,15 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_data_dir(APP_NAME)))
     kb_path: Path | None = Field(default=None, description="default: DATA_DIR/kb.sqlite")
     journal_path: Path | None = Field(default=None, description="default: DATA_DIR/journal.sqlite")
+    journal_retention_days: int = Field(
+        default=90,
+        ge=1,
+        le=3650,
+        description="journal rows (turns, handoffs, gaps, clarifications, alerts) older than this are deleted, days",
+    )
     models_dir: Path | None = Field(default=None, description="default: DATA_DIR/models")
     site_file: Path | None = Field(default=None, description="default: DATA_DIR/site.toml, else the shipped example")
-    language: str = Field(default="zh", description="default answer language: zh or en")
+    language: Language = Field(default="zh", description="default answer language: zh or en")
 
     llm: LLMSettings = Field(default_factory=LLMSettings)
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
@@ -312,7 +385,7 @@ _PATH_KEYS = {
     ("embedding",): ("path",),
     ("asr",): ("path",),
     ("staff",): ("pin_file",),
-    ("tts", "paths"): ("zh", "en"),
+    ("tts", "paths"): LANGUAGES,
 }
 
 
@@ -327,24 +400,112 @@ def _resolve_relative(data: dict[str, Any], base: Path) -> dict[str, Any]:
             continue
         for key in keys:
             value = table.get(key)
-            if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
+            if not isinstance(value, str) or not value.strip():
+                continue  # "" stays "", for the validator to refuse (Path("") would be the current folder)
+            if not Path(value).expanduser().is_absolute():
                 table[key] = str(base / value)
-            elif isinstance(value, str):
+            else:
                 table[key] = str(Path(value).expanduser())
     return data
+
+
+_ENV_PREFIX: str = Settings.model_config["env_prefix"]
+_ENV_DELIMITER: str = Settings.model_config["env_nested_delimiter"]
+
+
+def _env_variables() -> list[tuple[str, EnvName]]:
+    """The ``KIOSK_*`` variables set (any case) that set a field, each with the field it sets."""
+    names = environment_names(Settings, _ENV_PREFIX, _ENV_DELIMITER)
+    found = []
+    for var in sorted(os.environ):
+        entry = env_name_of(var, names, _ENV_DELIMITER) if var.upper().startswith(_ENV_PREFIX) else None
+        if entry is not None:
+            found.append((var, entry))
+    return found
+
+
+def _environment_problems() -> list[str]:
+    """One message per ``KIOSK_*`` variable that sets nothing, or holds a section or table that is
+    not JSON (pydantic-settings would ignore the first and fail without naming the second)."""
+    names = environment_names(Settings, _ENV_PREFIX, _ENV_DELIMITER)
+    found = [
+        f"environment: {var}: {reason}"
+        for var, reason in unknown_environment(os.environ, names, _ENV_PREFIX, _ENV_DELIMITER, OTHER_ENVIRONMENT)
+    ]
+    for var, entry in _env_variables():
+        if entry.json:
+            try:
+                json.loads(os.environ[var])
+            except ValueError as exc:
+                found.append(f"environment: {var}: not JSON ({exc}); or set its keys one by one, {var}__KEY=...")
+    return found
+
+
+def _in_environment(env_data: Any, loc: Loc) -> bool:
+    """Whether the environment's values (nested dicts, as pydantic-settings reads them) reach ``loc``."""
+    node = env_data
+    for part in loc:
+        if isinstance(node, Mapping):
+            if part not in node:
+                return False
+            node = node[part]
+        elif isinstance(node, list):
+            if not isinstance(part, int) or part >= len(node):
+                return False
+            node = node[part]
+        else:
+            return True  # a plain value the environment gave for (part of) this place
+    return True
+
+
+def _blame_variable(loc: Loc) -> str:
+    """``KIOSK_VAR`` or ``KIOSK_VAR: rest.of.key``: the most specific variable that set ``loc``."""
+    wanted = tuple(str(p) for p in loc)
+    above: list[tuple[int, str]] = []
+    below: list[str] = []
+    for var, entry in _env_variables():
+        if wanted[: len(entry.path)] == entry.path:
+            above.append((len(entry.path), var))
+        elif entry.path[: len(wanted)] == wanted:
+            below.append(var)
+    if above:
+        depth, var = max(above)
+        return f"{var}: {dotted(loc[depth:])}" if depth < len(loc) else var
+    if len(below) == 1:
+        return below[0]
+    return _ENV_PREFIX + _ENV_DELIMITER.join(wanted).upper()
+
+
+def _describe(exc: ValidationError, path: Path | None) -> str:
+    """``exc`` in one line: ``SOURCE: KEY: REASON; ...``, SOURCE the file or "environment"."""
+    try:
+        env_data = EnvSettingsSource(Settings)()
+    except SettingsError:
+        env_data = {}
+    parts = []
+    for loc, reason in problems(exc, Settings):
+        if _in_environment(env_data, loc):
+            parts.append(f"environment: {_blame_variable(loc)}: {reason}")
+        else:
+            parts.append(f"{path if path is not None else 'defaults'}: {dotted(loc)}: {reason}")
+    return "; ".join(parts)
 
 
 def config_file_in_use(explicit: Path | None = None) -> Path | None:
     """The TOML file :func:`load_settings` reads, or None when there is none.
 
     Raises:
-        ConfigError: an explicitly named file does not exist.
+        ConfigError: the file named by ``explicit`` or ``KIOSK_CONFIG`` does not exist.
     """
-    explicit = explicit or (Path(os.environ["KIOSK_CONFIG"]) if os.environ.get("KIOSK_CONFIG") else None)
     if explicit is not None:
         if not explicit.is_file():
             raise ConfigError(f"config file not found: {explicit}")
         return explicit
+    if os.environ.get("KIOSK_CONFIG"):  # "" = no file
+        named = Path(os.environ["KIOSK_CONFIG"])
+        if not named.is_file():
+            raise ConfigError(f"environment: KIOSK_CONFIG: config file not found: {named}")
+        return named
     for candidate in (SYSTEM_CONFIG, user_config_file()):
         if candidate.is_file():
             return candidate
@@ -358,7 +519,11 @@ def load_settings(config: Path | None = None) -> Settings:
         config: an explicit TOML file (``--config``); overrides the search described above.
 
     Raises:
-        ConfigError: the file is missing, is not valid TOML, or has unknown or invalid keys.
+        ConfigError: the file is missing or is not valid TOML; a key of the file or a ``KIOSK_*``
+            variable is unknown (the message names the nearest valid one) or invalid (a path given
+            as "", a language not in :data:`LANGUAGES`, a number out of range ...). The message is
+            one line, ``SOURCE: KEY: REASON`` (SOURCE the file or "environment"), problems
+            joined with "; ".
     """
     path = config_file_in_use(config)
     data: dict[str, Any] = {}
@@ -366,10 +531,13 @@ def load_settings(config: Path | None = None) -> Settings:
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+            raise ConfigError(f"cannot read config file {path}: {' '.join(str(exc).split())}") from exc
         data = _resolve_relative(data, path.parent.resolve())
+    if found := _environment_problems():
+        raise ConfigError("; ".join(found))
     try:
         return Settings(**data)
-    except ValueError as exc:  # pydantic.ValidationError is a ValueError
-        where = f" in {path}" if path else ""
-        raise ConfigError(f"invalid settings{where}:\n{exc}") from exc
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, path)) from exc
+    except SettingsError as exc:  # a value pydantic-settings cannot parse, not caught above
+        raise ConfigError(f"environment: {' '.join(str(exc).split())}") from exc

@@ -35,10 +35,13 @@ def robot_health(robot) -> dict[str, Any]:
 
 
 def appliance_health(appliance) -> dict[str, Any]:
-    """The knowledge base version, the models in use and the operator notes."""
+    """The knowledge base (version, and ``kb``: what it holds, see
+    :meth:`appliance.knowledge.origin.KbState.as_dict` — ``kind`` 'empty', 'demo', 'mixed' or
+    'site', document counts, a one-line ``summary``), the models in use and the operator notes."""
     engine = appliance.engine
     return {
         "kb_version": appliance.kb.version,
+        "kb": appliance.kb_state().as_dict(),
         "llm": engine.llm.name if engine.llm is not None else None,
         "embedding": appliance.kb.embedding_model,
         "notes": list(appliance.notes),

@@ -4,31 +4,58 @@ One SQLite file (``DATA_DIR/journal.sqlite``), plain tables:
 
 * ``turns``    every question: time, language, mode, generator, answer, sources, confidence,
   reason, per-stage timings, knowledge-base version;
-* ``handoffs`` matters handed to staff: question, time, reason, status (open/closed);
+* ``handoffs`` matters handed to staff: question, time, reason, status (open/closed), and the
+  callback number when the resident gave one for that purpose (NULL otherwise);
 * ``gaps``     questions the knowledge base could not answer, with the closest topics;
 * ``clarifications`` questions answered with "您是想问…吗？": the topics offered and, once the
   resident replied, the one chosen ('' when they said none);
 * ``alerts``   emergencies: category, question, time, acknowledged.
 
-Residents' phone numbers, ID-card numbers and bank-card numbers are redacted before anything is
-written (:class:`Redactor`); the site's own published numbers are kept. Answers are redacted too
-when an LLM wrote them (it may repeat what the resident said); extractive and scripted answers
-are reviewed content and are stored as they were given.
+Residents' personal data (ID, phone and bank-card numbers, e-mails, plates, passports, home
+addresses, self-introduced names) is redacted before anything is written
+(:class:`~appliance.privacy.Redactor`); the site's own published numbers are kept. Answers are
+redacted too when an LLM wrote them (it may repeat what the resident said); extractive and
+scripted answers are reviewed content and are stored as they were given. An emergency alert keeps
+the address the resident named (the duty worker must find the emergency); its turn does not. A
+handoff keeps one contact detail only when the resident gave it for that purpose: the phone
+number of "麻烦回电13812345678" (:meth:`~appliance.privacy.Redactor.callback_number`), digits
+only, in ``handoffs.callback``; its question is redacted all the same ("麻烦回电〔手机号〕"), and a
+number said for any other reason, or in any other mode, is not kept. The kiosk's reply says so
+("您留的电话（尾号5678）只用于工作人员回电。").
+
+The file and its ``-wal``/``-shm`` companions are readable by the kiosk user only (0600, an
+existing looser file is tightened when opened) and its folder is 0700. Rows older than the
+retention period are deleted when the journal is opened (``journal_retention_days``, 90 by
+default) or on demand (:meth:`Journal.purge`, ``kiosk journal purge``); deleted rows are
+overwritten (``secure_delete``) and the write-ahead log is truncated after a purge.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import re
+import logging
+import os
 import sqlite3
+import stat
 import threading
-from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from appliance.answer.types import Answer
+from appliance.privacy import Redactor
+
+__all__ = ["RESIDENT_TABLES", "Journal", "Redactor", "private_path"]
+
+log = logging.getLogger(__name__)
+
+#: What an emergency alert keeps of the resident's words: where the emergency is (the duty worker
+#: must find it); the turn itself, and every other table, is redacted in full.
+ALERT_KEEPS = frozenset({"address"})
+
+#: The tables holding what residents said, children before ``turns`` (the order rows are purged in).
+RESIDENT_TABLES = ("handoffs", "gaps", "clarifications", "alerts", "turns")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS turns (
@@ -51,7 +78,8 @@ CREATE TABLE IF NOT EXISTS handoffs (
     ts TEXT NOT NULL,
     question TEXT NOT NULL,
     reason TEXT NOT NULL,
-    status TEXT NOT NULL DEFAULT 'open'
+    status TEXT NOT NULL DEFAULT 'open',
+    callback TEXT
 );
 CREATE TABLE IF NOT EXISTS gaps (
     id INTEGER PRIMARY KEY,
@@ -80,74 +108,89 @@ CREATE TABLE IF NOT EXISTS alerts (
 );
 """
 
-# Order matters: the longest, most specific patterns first.
-_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    # Resident identity card: 18 characters (6 region + 8 birth date + 3 + check digit/X); old 15-digit form.
-    (
-        "[身份证号]",
-        re.compile(
-            r"(?<![0-9A-Za-z])[1-9]\d{5}(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx](?![0-9A-Za-z])"
-        ),
-    ),
-    ("[身份证号]", re.compile(r"(?<!\d)[1-9]\d{7}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}(?!\d)")),
-    # Bank cards: 16–19 digits, optionally grouped by spaces or dashes.
-    ("[银行卡号]", re.compile(r"(?<!\d)\d{4}(?:[ -]?\d{4}){3}(?:[ -]?\d{1,3})?(?!\d)")),
-    # Mainland mobile numbers: 1[3-9]x, 11 digits, optional +86, optional separators.
-    ("[手机号]", re.compile(r"(?<!\d)(?:\+?86[ -]?)?1[3-9]\d[ -]?\d{4}[ -]?\d{4}(?!\d)")),
-    # Landlines: area code 0xx/0xxx then 7–8 digits.
-    ("[电话]", re.compile(r"(?<!\d)0\d{2,3}[ -]?\d{3,4}[ -]?\d{4}(?!\d)")),
-)
+#: Columns added since a table was first written: (table, column, declaration), added with
+#: ``ALTER TABLE`` to a journal that lacks them.
+MIGRATIONS = (("handoffs", "callback", "TEXT"),)
 
 
-class Redactor:
-    """Replaces personal numbers in text with placeholders.
-
-    Args:
-        keep: numbers that are public and must survive (the site's own phone numbers); compared
-            digit for digit, so "010-0000-1234" also keeps "01000001234".
-    """
-
-    def __init__(self, keep: Iterable[str] = ()):
-        self._keep = {re.sub(r"\D", "", k) for k in keep if k and re.sub(r"\D", "", k)}
-
-    def __call__(self, text: str) -> str:
-        """``text`` with ID-card, bank-card, mobile and landline numbers replaced."""
-        for label, pattern in _PATTERNS:
-            text = pattern.sub(
-                lambda m, label=label: m.group() if re.sub(r"\D", "", m.group()) in self._keep else label, text
-            )
-        return text
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Add the :data:`MIGRATIONS` columns an older journal lacks (NULL in its existing rows)."""
+    with conn:
+        for table, column, decl in MIGRATIONS:
+            if column not in {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
 
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 
 
+def private_path(path: Path, *, folder: bool = False) -> None:
+    """Make ``path`` readable and writable by its owner only: 0600 for a file, 0700 for a folder
+    (``folder``). A folder that is not ours, or is sticky (``/tmp``), or is the home folder is
+    left alone; a missing path is skipped.
+
+    Raises:
+        OSError: the mode of a path we own cannot be changed.
+    """
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return
+    if folder and (st.st_uid != os.geteuid() or st.st_mode & stat.S_ISVTX or path == Path.home()):
+        return
+    want = 0o700 if folder else 0o600
+    if stat.S_IMODE(st.st_mode) & ~want:
+        os.chmod(path, stat.S_IMODE(st.st_mode) & want)
+
+
 class Journal:
     """Appends answered turns (and their handoffs, gaps and alerts) to a SQLite file.
 
     Args:
-        path: the journal file (created with its tables when missing).
-        redactor: applied to questions and answers before they are written.
+        path: the journal file (created with its tables when missing, mode 0600, its folder 0700;
+            an older journal gets the columns added since, see :data:`MIGRATIONS`).
+        redactor: applied to questions (and LLM answers) before they are written; also finds a
+            handoff's callback number.
+        retention_days: rows older than this many days are deleted now (see :meth:`purge`);
+            None keeps everything.
+
+    Raises:
+        OSError: the folder or file cannot be created, or its mode cannot be tightened.
+        sqlite3.DatabaseError: the file is not a journal.
     """
 
-    def __init__(self, path: Path, redactor: Redactor | None = None):
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, path: Path, redactor: Redactor | None = None, *, retention_days: float | None = None):
+        folder = path.parent
+        if not folder.is_dir():
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_path(folder, folder=True)
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        private_path(path)
         # The journal needs no extension: the standard module is enough everywhere.
         self.conn = sqlite3.connect(str(path), check_same_thread=False)
-        self.conn.execute("PRAGMA journal_mode = WAL")
+        self.conn.execute("PRAGMA secure_delete = ON")  # deleted rows are overwritten, not left in free pages
+        self.conn.execute("PRAGMA journal_mode = WAL")  # -wal/-shm take the file's mode (0600)
         self.conn.executescript(SCHEMA)
+        _migrate(self.conn)
+        for companion in ("-wal", "-shm", "-journal"):
+            private_path(path.with_name(path.name + companion))
         self.redact = redactor or Redactor()
         self.path = path
         # One connection shared by the answering threads and the screen's staff views.
         self._lock = threading.RLock()
+        if retention_days is not None:
+            removed = self.purge(retention_days)
+            if any(removed.values()):
+                log.info("journal retention (%g days): removed %s", retention_days, removed)
 
     def close(self) -> None:
         """Close the file."""
         self.conn.close()
 
     def record(self, answer: Answer, kb_version: int | None = None) -> int:
-        """Write one answered turn, plus a handoff, gap or alert row for those modes.
+        """Write one answered turn, plus a handoff, gap or alert row for those modes (a handoff
+        with the resident's callback number, when they gave one for that purpose).
 
         Returns:
             The turn's id.
@@ -164,7 +207,7 @@ class Journal:
                     answer.lang,
                     answer.mode,
                     answer.generator,
-                    self.redact(answer.answer),
+                    self.redact(answer.answer) if answer.generator == "llm" else answer.answer,
                     json.dumps([asdict(s) for s in answer.sources], ensure_ascii=False),
                     answer.confidence,
                     answer.reason,
@@ -175,8 +218,8 @@ class Journal:
             turn_id = int(cur.lastrowid)
             if answer.mode == "handoff":
                 self.conn.execute(
-                    "INSERT INTO handoffs (turn_id, ts, question, reason) VALUES (?, ?, ?, ?)",
-                    (turn_id, ts, question, answer.reason or ""),
+                    "INSERT INTO handoffs (turn_id, ts, question, reason, callback) VALUES (?, ?, ?, ?, ?)",
+                    (turn_id, ts, question, answer.reason or "", self.redact.callback_number(answer.question)),
                 )
             elif answer.mode == "no_answer" and answer.reason in ("low_confidence", "declined"):
                 self.conn.execute(
@@ -198,7 +241,7 @@ class Journal:
             if answer.mode == "emergency":
                 self.conn.execute(
                     "INSERT INTO alerts (turn_id, ts, category, question) VALUES (?, ?, ?, ?)",
-                    (turn_id, ts, answer.reason or "", question),
+                    (turn_id, ts, answer.reason or "", self.redact(answer.question, keep_kinds=ALERT_KEEPS)),
                 )
         return turn_id
 
@@ -212,10 +255,11 @@ class Journal:
             return self.conn.execute("UPDATE alerts SET acknowledged = 1 WHERE acknowledged = 0").rowcount
 
     def close_handoff(self, handoff_id: int) -> bool:
-        """Staff mark a handoff as done; False when there is no such open handoff."""
+        """Staff mark a handoff as done, and its callback number, no longer needed, is forgotten;
+        False when there is no such open handoff."""
         with self._lock, self.conn:
             cur = self.conn.execute(
-                "UPDATE handoffs SET status = 'done' WHERE id = ? AND status = 'open'", (handoff_id,)
+                "UPDATE handoffs SET status = 'done', callback = NULL WHERE id = ? AND status = 'open'", (handoff_id,)
             )
             return cur.rowcount == 1
 
@@ -228,14 +272,41 @@ class Journal:
             ).fetchall()
         return [r[0] for r in rows]
 
+    def purge(self, older_than_days: float, now: dt.datetime | None = None) -> dict[str, int]:
+        """Delete every row of :data:`RESIDENT_TABLES` written more than ``older_than_days`` days
+        before ``now`` (default: the current time), open handoffs and unacknowledged alerts too;
+        0 deletes everything. The write-ahead log is truncated afterwards, so the deleted text is
+        in neither file.
+
+        Returns:
+            Rows removed per table, in the order of :data:`RESIDENT_TABLES`.
+
+        Raises:
+            ValueError: a negative number of days.
+        """
+        if not older_than_days >= 0:
+            raise ValueError(f"the retention period must be 0 days or more, not {older_than_days}")
+        cutoff = ((now or dt.datetime.now(dt.UTC)) - dt.timedelta(days=older_than_days)).astimezone(dt.UTC)
+        ts = cutoff.isoformat(timespec="milliseconds")
+        if older_than_days == 0:
+            ts = "9999"  # everything, whatever clock wrote it
+        with self._lock:
+            with self.conn:
+                removed = {
+                    t: self.conn.execute(f"DELETE FROM {t} WHERE ts < ?", (ts,)).rowcount for t in RESIDENT_TABLES
+                }
+            if any(removed.values()):
+                self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return removed
+
     def rows(self, table: str, limit: int = 50) -> list[dict[str, Any]]:
         """The newest ``limit`` rows of 'turns', 'handoffs', 'gaps', 'clarifications' or 'alerts', newest first.
 
         Raises:
             ValueError: unknown table.
         """
-        if table not in ("turns", "handoffs", "gaps", "clarifications", "alerts"):
-            raise ValueError(f"unknown journal table {table!r}")
+        if table not in RESIDENT_TABLES:
+            raise ValueError(f"unknown journal table {table!r} (tables: {', '.join(RESIDENT_TABLES)})")
         with self._lock:
             cur = self.conn.execute(f"SELECT * FROM {table} ORDER BY id DESC LIMIT ?", (limit,))
             names = [d[0] for d in cur.description]

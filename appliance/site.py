@@ -11,16 +11,17 @@ import tomllib
 from importlib import resources
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import Field, ValidationError
 
-from appliance.config import Settings
+from appliance.config import Language, Settings
+from appliance.validation import StrictModel, dotted, problems
 
 
 class SiteError(RuntimeError):
     """A site or synonyms file that cannot be read or does not validate."""
 
 
-class EmergencyNumbers(BaseModel):
+class EmergencyNumbers(StrictModel):
     """Numbers said in emergency guidance. Strings, so that extensions and dashes survive."""
 
     police: str = "110"
@@ -31,8 +32,8 @@ class EmergencyNumbers(BaseModel):
     anti_fraud: str = Field(default="96110", description="anti-fraud warning line (全国反诈劝阻专线)")
 
 
-class Site(BaseModel):
-    """One community's profile, loaded from ``site.toml``."""
+class Site(StrictModel):
+    """One community's profile, loaded from ``site.toml``. Unknown keys are errors."""
 
     example: bool = Field(default=False, description="true for the shipped fictional example")
     name: str
@@ -47,7 +48,7 @@ class Site(BaseModel):
     property_name: str = "物业服务中心"
     property_name_en: str = "the property management office"
     property_hotline: str
-    languages: list[str] = Field(default_factory=lambda: ["zh"])
+    languages: list[Language] = Field(default_factory=lambda: ["zh"])
     emergency: EmergencyNumbers = Field(default_factory=EmergencyNumbers)
     synonyms_file: Path | None = Field(
         default=None, description="TOML [terms] table; relative to site.toml; default synonyms.toml beside it"
@@ -80,16 +81,18 @@ def load_site(path: Path) -> Site:
     """Read and validate a ``site.toml``.
 
     Raises:
-        SiteError: missing file, bad TOML or invalid fields (the message names the file).
+        SiteError: missing file, bad TOML, or unknown, missing or invalid keys. One line,
+            ``FILE: KEY: REASON`` (problems joined with "; "); an unknown key's reason names the
+            nearest valid one (``[emergency] gas_phone`` -> ``emergency.gas``).
     """
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise SiteError(f"cannot read site file {path}: {exc}") from exc
+        raise SiteError(f"cannot read site file {path}: {' '.join(str(exc).split())}") from exc
     try:
         site = Site(**data)
-    except ValueError as exc:
-        raise SiteError(f"invalid site file {path}:\n{exc}") from exc
+    except ValidationError as exc:
+        raise SiteError("; ".join(f"{path}: {dotted(loc)}: {why}" for loc, why in problems(exc, Site))) from exc
     synonyms = site.synonyms_file or Path("synonyms.toml")
     if not synonyms.is_absolute():
         synonyms = path.parent / synonyms

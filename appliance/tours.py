@@ -409,17 +409,34 @@ def _image_ok(data: bytes, suffix: str) -> bool:
     return "<svg" in head
 
 
-def load_tour(path: Path, data: bytes | None = None, *, max_image_bytes: int = MAX_IMAGE_BYTES) -> LoadedTour:
+def load_tour(
+    path: Path,
+    data: bytes | None = None,
+    *,
+    max_image_bytes: int = MAX_IMAGE_BYTES,
+    read_image: Callable[[Path, int], bytes] | None = None,
+) -> LoadedTour:
     """Read and check a tour file and the images its steps name.
+
+    Images are read as regular files only (a FIFO, device or socket named as an image is refused
+    without being opened, so it cannot hang the reading), never through a link out of the tour's
+    folder.
 
     Args:
         data: the file's bytes when already read (ingest hashes them first).
         max_image_bytes: the size cap per image.
+        read_image: reads an image given its resolved path and the size cap, raising
+            :class:`~appliance.knowledge.limits.ReadError` to refuse it (ingest passes its
+            folder's reader); default :func:`appliance.knowledge.files.read_regular_file`.
 
     Raises:
         TourError: the file is invalid (see :func:`parse_tour`), or an image is missing, outside
-            the tour's folder, too large, or not the type its name says.
+            the tour's folder, not a regular file, too large, or not the type its name says.
     """
+    from appliance.knowledge.files import read_regular_file
+    from appliance.knowledge.limits import ReadError
+
+    read_image = read_image or read_regular_file
     file = path.name
     if data is None:
         try:
@@ -436,13 +453,10 @@ def load_tour(path: Path, data: bytes | None = None, *, max_image_bytes: int = M
         if not image.is_relative_to(folder):
             raise TourError(file, f"{where} is outside the tour's folder")
         try:
-            size = image.stat().st_size
-            if size > max_image_bytes:
-                raise TourError(
-                    file,
-                    f"{where} is {size / 2**20:.1f} MiB (limit {max_image_bytes / 2**20:.0f} MiB); make it smaller",
-                )
-            blob = image.read_bytes()
+            blob = read_image(image, max_image_bytes)
+        except ReadError as exc:
+            hint = "; make it smaller" if str(exc).startswith("file too large") else ""
+            raise TourError(file, f"{where}: {exc}{hint}") from exc
         except FileNotFoundError as exc:
             raise TourError(file, f"{where} not found (looked for {image})") from exc
         except OSError as exc:

@@ -6,21 +6,31 @@
 * :func:`export_archive` packs installed models into one tarball (each model's folder with its
   manifest), for a USB stick; :func:`import_archive` installs such a tarball on a device without
   internet, verifying catalogue models against the catalogue and other models against the hashes
-  recorded in their manifests.
+  recorded in their manifests. An archive is untrusted: it unpacks only folders and regular files,
+  inside the staging folder, within a size cap and the disk's free space (checked from its listing
+  before anything is written, and again while each member is copied).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tarfile
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from models.catalog import ModelEntry, ModelFile
 from models.store import MANIFEST, InstalledModel, ModelError, ModelStore
+
+#: Defaults of ``[ingest] max_model_import_gb``, ``min_free_mb`` and ``max_model_import_ratio``.
+MAX_IMPORT_BYTES = 8 * 2**30
+MIN_FREE_BYTES = 512 * 2**20
+MAX_RATIO = 20.0
+RATIO_FLOOR = 64 * 2**20
+"""The ratio cap applies once the listed total passes this: a small archive cannot hurt."""
 
 
 def pull(store: ModelStore, name: str) -> InstalledModel:
@@ -86,12 +96,12 @@ class ImportOutcome:
     detail: str = ""
 
 
-def _entry_from_manifest(name: str, folder: Path) -> ModelEntry:
-    manifest_path = folder / MANIFEST
-    if not manifest_path.is_file():
+def _entry_from_manifest(name: str, raw: bytes | None) -> ModelEntry:
+    """The entry of a model outside the catalogue, from the bytes of its archived manifest."""
+    if raw is None:
         raise ModelError(f"{name} is not in the catalogue and the archive has no {MANIFEST} for it")
     try:
-        m = json.loads(manifest_path.read_text(encoding="utf-8"))
+        m = json.loads(raw.decode("utf-8"))
         files = tuple(ModelFile(f["name"], f.get("size"), f.get("sha256")) for f in m["files"])
         return ModelEntry(
             name=name,
@@ -101,20 +111,172 @@ def _entry_from_manifest(name: str, folder: Path) -> ModelEntry:
             files=files,
             main=m.get("main"),
         )
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ModelError(f"{name}: invalid {MANIFEST} in the archive ({exc})") from exc
 
 
-def import_archive(store: ModelStore, archive: Path) -> list[ImportOutcome]:
+def _gib(n: int) -> str:
+    return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
+
+
+def _kind(member: tarfile.TarInfo) -> str:
+    if member.issym() or member.islnk():
+        return "a link"
+    if member.ischr() or member.isblk():
+        return "a device"
+    return "a FIFO" if member.isfifo() else "a special entry"
+
+
+@dataclass
+class _Model:
+    """A model folder of an archive, planned from the listing: what to unpack, or why not."""
+
+    name: str
+    members: dict[str, tarfile.TarInfo]  # file name inside the folder -> member
+    entry: ModelEntry | None = None
+    in_catalog: bool = False
+    error: str | None = None
+
+
+def _list(tar: tarfile.TarFile, archive: Path, max_bytes: int, max_ratio: float) -> list[tarfile.TarInfo]:
+    """The archive's file members, read header by header; nothing is written.
+
+    Raises:
+        ModelError: a link, device or FIFO; a total over ``max_bytes``, or over ``max_ratio``
+            times the archive's own size (model weights hardly compress: a quantized GGUF packs
+            1.1:1, a bomb of zeros 1000:1), at the first member that takes it over, before
+            reading any further (a compressed archive cannot be listed without inflating it).
+        tarfile.FilterError: a path outside the archive's tree.
+    """
+    packed = max(archive.stat().st_size, 1)
+    files: list[tarfile.TarInfo] = []
+    total = 0
+    while (member := tar.next()) is not None:
+        if member.isdir():
+            continue
+        if not member.isfile():
+            raise ModelError(f"{archive.name}: {member.name} is {_kind(member)}; a model archive holds files only")
+        tarfile.data_filter(member, "/staging")  # no absolute paths, nothing outside the tree
+        total += member.size
+        if total > max_bytes:
+            raise ModelError(
+                f"{archive.name} unpacks to more than {_gib(max_bytes)} (at {member.name}, {_gib(member.size)}), "
+                "the limit ([ingest] max_model_import_gb); nothing was written"
+            )
+        if total > RATIO_FLOOR and total > max_ratio * packed:
+            raise ModelError(
+                f"{archive.name} claims to unpack to {_gib(total)} from {_gib(packed)} ({total / packed:,.0f}:1, "
+                f"at {member.name}); model files hardly compress, so this is no model archive "
+                "([ingest] max_model_import_ratio); nothing was written"
+            )
+        files.append(member)
+    return files
+
+
+def _plan(tar: tarfile.TarFile, store: ModelStore, files: list[tarfile.TarInfo]) -> list[_Model]:
+    """Group the members by model folder and check each against its catalogue entry or its own
+    manifest: every file present with the size listed there, before anything is unpacked."""
+    models: dict[str, _Model] = {}
+    for member in files:
+        parts = PurePosixPath(member.name).parts
+        if len(parts) >= 2:
+            models.setdefault(parts[0], _Model(parts[0], {})).members["/".join(parts[1:])] = member
+    for model in models.values():
+        try:
+            model.in_catalog = model.name in store.catalog.models
+            if model.in_catalog:
+                model.entry = store.catalog.models[model.name]
+            else:
+                manifest = model.members.get(MANIFEST)
+                raw = None
+                if manifest is not None:
+                    if manifest.size > 1 << 20:
+                        raise ModelError(f"{model.name}: {MANIFEST} is {_gib(manifest.size)}; not a manifest")
+                    handle = tar.extractfile(manifest)
+                    raw = handle.read() if handle is not None else None
+                model.entry = _entry_from_manifest(model.name, raw)
+            if model.entry.package:
+                raise ModelError(f"{model.name} ships inside the {model.entry.package} package; nothing to import")
+            said = "the catalogue says" if model.in_catalog else "its manifest says"
+            for f in model.entry.files:
+                member = model.members.get(f.name)
+                if member is None:
+                    raise ModelError(f"{model.name}: file {f.name} is missing")
+                if f.size is not None and member.size != f.size:
+                    raise ModelError(
+                        f"{model.name}: {f.name} is {member.size} bytes in the archive, {said} {f.size}; not unpacked"
+                    )
+        except ModelError as exc:
+            model.error = str(exc)
+    return sorted(models.values(), key=lambda m: m.name)
+
+
+def _copy_capped(source, target: Path, limit: int, name: str) -> int:
+    """Copy ``source`` to a new file ``target``, refusing more than ``limit`` bytes; returns bytes copied.
+
+    Raises:
+        ModelError: ``source`` gave more than ``limit`` bytes (the partial file is removed).
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    copied = 0
+    with os.fdopen(os.open(target, flags, 0o644), "wb") as out:
+        while block := source.read(1 << 20):
+            copied += len(block)
+            if copied > limit:
+                out.close()
+                target.unlink()
+                raise ModelError(f"{name} unpacks to more than its listed size ({limit:,} bytes); not imported")
+            out.write(block)
+    return copied
+
+
+def _unpack(tar: tarfile.TarFile, models: list[_Model], staging: Path, *, max_bytes: int, min_free_bytes: int) -> None:
+    """Write the files of the models without errors into ``staging``/NAME/, within the limits.
+
+    Raises:
+        ModelError: the files do not fit in the free space with ``min_free_bytes`` to spare, or a
+            member gives more bytes than its header said.
+    """
+    wanted = [(m, f.name, m.members[f.name]) for m in models if m.entry and not m.error for f in m.entry.files]
+    total = sum(member.size for _, _, member in wanted)
+    free = shutil.disk_usage(staging).free
+    if total + min_free_bytes > free:
+        raise ModelError(
+            f"not enough free space: the models unpack to {_gib(total)}, {_gib(free)} are free on the models "
+            f"disk and {_gib(min_free_bytes)} must stay free ([ingest] min_free_mb); nothing was written"
+        )
+    written = 0
+    for model, name, member in sorted(wanted, key=lambda w: w[2].offset):  # in archive order: no seeking back
+        target = staging / model.name / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        source = tar.extractfile(member)
+        assert source is not None
+        written += _copy_capped(source, target, min(member.size, max_bytes - written), member.name)
+
+
+def import_archive(
+    store: ModelStore,
+    archive: Path,
+    *,
+    max_bytes: int = MAX_IMPORT_BYTES,
+    min_free_bytes: int = MIN_FREE_BYTES,
+    max_ratio: float = MAX_RATIO,
+) -> list[ImportOutcome]:
     """Install every model folder in a tarball made by :func:`export_archive` (or by hand:
     ``NAME/<files>`` per catalogue model, plus ``NAME/manifest.json`` for models outside it).
 
-    Extraction uses tarfile's ``data`` filter (no absolute paths, no ``..``, no devices or links
-    out of the tree). Each model is verified and installed on its own; one bad model does not stop
-    the others.
+    The archive is untrusted. It is listed first, header by header, and nothing is written when
+    it holds a link, a device or a FIFO, a path outside its tree, more than ``max_bytes`` in all,
+    or (past 64 MiB) more than ``max_ratio`` times its own size (the listing stops at the member
+    that takes it over). Each model folder is then checked
+    against its catalogue entry (or its own manifest): a model with a file missing or of another
+    size is not unpacked. What is unpacked must fit in the free space with ``min_free_bytes`` to
+    spare, and no member may give more bytes than its header said. Each model is verified
+    (sha256) and installed on its own; one bad model does not stop the others.
 
     Raises:
-        ModelError: the file is not a readable tar archive.
+        ModelError: not a readable tar archive; unsafe; over the size cap or the free space
+            (nothing is installed then, and the staging folder is removed); no model folders.
     """
     store.root.mkdir(parents=True, exist_ok=True)
     outcomes: list[ImportOutcome] = []
@@ -122,29 +284,29 @@ def import_archive(store: ModelStore, archive: Path) -> list[ImportOutcome]:
         staging = Path(tmp)
         try:
             with tarfile.open(archive, "r:*") as tar:
-                tar.extractall(staging, filter="data")
+                models = _plan(tar, store, _list(tar, archive, max_bytes, max_ratio))
+                _unpack(tar, models, staging, max_bytes=max_bytes, min_free_bytes=min_free_bytes)
         except (tarfile.TarError, OSError, EOFError) as exc:
             raise ModelError(f"cannot read model archive {archive}: {exc}") from exc
-        for folder in sorted(p for p in staging.iterdir() if p.is_dir()):
-            name = folder.name
+        for model in models:
+            if model.error or model.entry is None:
+                outcomes.append(ImportOutcome(model.name, "failed", model.error or ""))
+                continue
             try:
-                in_catalog = name in store.catalog.models
-                entry = store.catalog.models[name] if in_catalog else _entry_from_manifest(name, folder)
-                if entry.package:
-                    raise ModelError(f"{name} ships inside the {entry.package} package; nothing to import")
-                staged = {f.name: folder / f.name for f in entry.files}
-                store.install(entry, staged, f"archive:{archive.name}", catalog=in_catalog)
+                folder = staging / model.name
+                staged = {f.name: folder / f.name for f in model.entry.files}
+                store.install(model.entry, staged, f"archive:{archive.name}", catalog=model.in_catalog)
                 outcomes.append(
                     ImportOutcome(
-                        name,
+                        model.name,
                         "installed",
                         "verified against the catalogue"
-                        if in_catalog
+                        if model.in_catalog
                         else "not in the catalogue: verified against its own manifest",
                     )
                 )
             except ModelError as exc:
-                outcomes.append(ImportOutcome(name, "failed", str(exc)))
+                outcomes.append(ImportOutcome(model.name, "failed", str(exc)))
     if not outcomes:
         raise ModelError(f"{archive} holds no model folders")
     return outcomes

@@ -177,3 +177,113 @@ def test_console_script_in_a_fresh_process(tmp_path: Path) -> None:
         check=True,
     )
     assert "社会保障卡挂失与补办" in out.stdout and "12333" in out.stdout
+
+
+# Configuration errors: one line, exit 2, no traceback (issue 13, part 5) ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        ({"KIOSK_DATA_DIR": ""}, "error: environment: KIOSK_DATA_DIR: empty path"),
+        ({"KIOSK_LANGUAGE": "fr"}, "error: environment: KIOSK_LANGUAGE: Input should be 'zh' or 'en' (got 'fr')"),
+        ({"KIOSK_RETRIEVAL__TOPK": "3"}, "error: environment: KIOSK_RETRIEVAL__TOPK: unknown setting"),
+    ],
+)
+def test_config_errors_are_one_line_and_exit_2(env, variables, expected) -> None:
+    r = runner.invoke(app, ["ask", "--json", "你好"], env={**env, **variables})
+    assert r.exit_code == 2, r.exception
+    assert r.stdout == "" and r.stderr.startswith(expected) and r.stderr.count("\n") == 1, r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_a_misspelt_site_key_stops_the_kiosk(env, tmp_path: Path) -> None:
+    """`[emergency] gas_phone` used to be ignored, and gas leaks were sent to 119."""
+    from appliance.site import example_site_file
+
+    site = tmp_path / "site.toml"
+    text = example_site_file().read_text(encoding="utf-8")
+    site.write_text(text.replace('gas = "010-0000-9119"', 'gas_phone = "010-0000-9119"'), encoding="utf-8")
+    r = runner.invoke(app, ["ask", "--json", "厨房有煤气味"], env={**env, "KIOSK_SITE_FILE": str(site)})
+    assert r.exit_code == 2 and r.stdout == ""
+    assert r.stderr == f"error: {site}: emergency.gas_phone: unknown key (nearest valid key: emergency.gas)\n"
+
+
+def test_config_file_keys_keep_their_brackets(env, tmp_path: Path) -> None:
+    """Error text is printed as it is (rich markup would eat "[robot]" and the like)."""
+    cfg = tmp_path / "kiosk.toml"
+    cfg.write_text('[robot]\nstaff_desk = "[middle]"\n', encoding="utf-8")
+    r = runner.invoke(app, ["--config", str(cfg), "ask", "你好"], env=env)
+    assert r.exit_code == 2 and "robot.staff_desk" in r.stderr and "(got '[middle]')" in r.stderr
+
+
+# Batches that finish (issue 13, part 2) -----------------------------------------------------------
+
+PROBE = "社保卡\n".encode() + b"\xff\xfe x\n" + "着火了\n".encode()  # printf '社保卡\n\xff\xfe x\n着火了\n'
+
+
+def test_ask_batch_survives_undecodable_bytes(env) -> None:
+    r = runner.invoke(app, ["ask", "--json", "-"], env=env, input=PROBE)
+    lines = [json.loads(x) for x in r.stdout.strip().splitlines()]
+    assert [x["question"] for x in lines] == ["社保卡", "x", "着火了"]  # line 2 cleaned, then answered
+    assert lines[2]["mode"] == "emergency" and "119" in lines[2]["answer"]
+    assert "line 2: 2 undecodable or control character(s) dropped" in r.stderr
+    assert r.exit_code == 0  # every line was answered
+
+
+def test_ask_batch_reports_empty_and_failing_lines_and_goes_on(env, monkeypatch) -> None:
+    from appliance.answer.engine import AnswerEngine
+
+    real_ask = AnswerEngine.ask
+
+    def ask(self, question, *args, **kwargs):
+        if question == "坏问题":
+            raise RuntimeError("the model crashed")
+        return real_ask(self, question, *args, **kwargs)
+
+    monkeypatch.setattr(AnswerEngine, "ask", ask)
+    stdin = "坏问题\n".encode() + b"\xff\xfe\x07\n" + "着火了\n".encode()
+    r = runner.invoke(app, ["ask", "--json", "-"], env=env, input=stdin)
+    lines = [json.loads(x) for x in r.stdout.strip().splitlines()]
+    assert lines[0] == {"line": 1, "question": "坏问题", "error": "RuntimeError: the model crashed"}
+    assert lines[1]["line"] == 2 and lines[1]["question"] == "" and "nothing left" in lines[1]["error"]
+    assert lines[2]["mode"] == "emergency"  # the fire after the bad lines is still answered
+    assert r.exit_code == 1
+
+    r = runner.invoke(app, ["ask", "-"], env=env, input=stdin)  # text mode: errors on stderr, one line each
+    assert r.exit_code == 1 and "紧急情况" in r.stdout
+    assert "error: line 1: 坏问题: RuntimeError: the model crashed\n" in r.stderr
+    assert "error: line 2: nothing left" in r.stderr
+
+
+def test_kb_search_batch_goes_on_after_a_bad_line(env, monkeypatch) -> None:
+    from appliance.knowledge.retrieval import Retriever
+
+    real_search = Retriever.search
+
+    def search(self, query, *args, **kwargs):
+        if query == "坏":
+            raise ValueError("query too odd")
+        return real_search(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(Retriever, "search", search)
+    invoke(["ask", "--json", "你好"], env)  # builds the demo kb
+    stdin = "坏\n".encode() + b"\xff\n" + "社保卡丢".encode() + b"\xff" + "了\n".encode()
+    r = runner.invoke(app, ["kb", "search", "-", "-k", "2"], env=env, input=stdin)
+    lines = [json.loads(x) for x in r.stdout.strip().splitlines()]
+    assert lines[0] == {"line": 1, "query": "坏", "error": "ValueError: query too odd"}
+    assert lines[1]["line"] == 2 and "nothing left" in lines[1]["error"]
+    assert lines[2]["query"] == "社保卡丢了" and lines[2]["results"][0]["title"] == "社会保障卡挂失与补办"
+    assert r.exit_code == 1
+
+
+def test_batch_lines_are_cleaned_not_lost() -> None:
+    import io
+
+    from appliance.cli.batch import clean, read_lines
+
+    assert clean("\ufeff社保卡\t怎么\u200b补\r\n".encode()) == ("社保卡 怎么补", 2)  # BOM, zero-width space
+    assert clean(b"\xff\xfe x\n") == ("x", 2)
+    assert clean(b"\x1b[31m\x07\n") == ("[31m", 2)  # ESC and BEL dropped, the rest is text
+    raw = io.BytesIO("问一\n\n   \n".encode() + b"\x00\xff\n" + "问二".encode())
+    assert [(x.number, x.text) for x in read_lines(raw)] == [(1, "问一"), (4, ""), (5, "问二")]

@@ -8,6 +8,7 @@ import json
 import logging
 import shutil
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -78,7 +79,7 @@ def test_set_pin_stores_a_salted_scrypt_hash_mode_0600(tmp_path: Path) -> None:
     assert len(salt) == 16 and len(digest) == 32
     assert digest == hashlib.scrypt(b"750319", salt=salt, n=2**14, r=8, p=1, dklen=32)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert [p.name for p in path.parent.iterdir()] == ["staff_pin.json"]  # no temporary file left
+    assert not [p.name for p in path.parent.iterdir() if p.suffix == ".tmp"]  # no temporary file left
 
     lock.set_pin("750319")  # the same PIN again: a new salt, so a new hash
     again = record(path)
@@ -232,10 +233,168 @@ def test_tries_that_cannot_be_written_still_lock(pin_file: Path, clock: FakeCloc
 
 
 def test_from_settings(tmp_path: Path) -> None:
-    s = Settings(data_dir=tmp_path / "data", staff={"max_tries": 3, "lockout_s": 60})
+    s = Settings(data_dir=tmp_path / "data", staff={"max_tries": 3, "lockout_s": 60, "lockout_max_s": 3600})
     lock = PinLock.from_settings(s)
     assert lock.path == tmp_path / "data" / "staff_pin.json"
-    assert (lock.max_tries, lock.lockout_s) == (3, 60.0)
+    assert (lock.max_tries, lock.lockout_s, lock.lockout_max_s) == (3, 60.0, 3600.0)
+    assert PinLock.from_settings(Settings(data_dir=tmp_path)).lockout_max_s == 86400.0  # a day
+
+
+def test_a_longest_lockout_shorter_than_the_first_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="lockout_max_s .* must not be shorter than lockout_s"):
+        Settings(data_dir=tmp_path, staff={"lockout_s": 600, "lockout_max_s": 60})
+    with pytest.raises(ValueError, match="must not be shorter"):
+        PinLock(tmp_path / "pin.json", lockout_s=600, lockout_max_s=60)
+
+
+# Escalation -----------------------------------------------------------------------------------
+def run_out(lock: PinLock, clock: FakeClock) -> float:
+    """Lock ``lock`` out, check how long for, and let the lockout run out; returns its length."""
+    r = PinResult(False, False, 0, 0.0)
+    for _ in range(lock.max_tries):
+        r = lock.verify("9999")
+    assert r.locked
+    clock.now += r.retry_after_s
+    assert not lock.status().locked
+    return r.retry_after_s
+
+
+def test_each_further_lockout_doubles_up_to_the_longest(pin_file: Path, clock: FakeClock) -> None:
+    lock = PinLock(pin_file, max_tries=5, lockout_s=300.0, clock=clock, lockout_max_s=2000.0)
+    assert [run_out(lock, clock) for _ in range(5)] == [300.0, 600.0, 1200.0, 2000.0, 2000.0]
+    st = lock.status()
+    assert (st.lockouts, st.next_lockout_s) == (5, 2000.0)
+    assert record(pin_file)["lockouts"] == 5
+    assert lock.verify("9999").tries_left == 4  # a lockout running out gives the tries back, not the round
+
+
+def test_the_doubling_is_capped_at_a_day_by_default(pin_file: Path, clock: FakeClock) -> None:
+    lock = PinLock(pin_file, clock=clock)
+    assert [lock.lockout_for(n) for n in (1, 2, 3, 9, 10, 11, 10**9)] == [
+        300.0,
+        600.0,
+        1200.0,
+        76800.0,
+        86400.0,
+        86400.0,
+        86400.0,
+    ]
+    for _ in range(9):
+        run_out(lock, clock)
+    assert run_out(lock, clock) == 86400.0
+
+
+def test_guessing_a_four_digit_pin_takes_years_not_a_week(pin_file: Path, clock: FakeClock, monkeypatch) -> None:
+    monkeypatch.setattr(staff_module, "_scrypt", lambda *a: b"\0" * 32)  # every guess wrong, and fast
+    lock = PinLock(pin_file, clock=clock)
+    start, guesses = clock.now, 0
+    while clock.now - start < 7 * 86400:  # a week of guessing as fast as the lockout allows
+        r = lock.verify("9999")
+        guesses += not r.locked
+        clock.now += r.retry_after_s if r.locked else 1.0
+    assert guesses < 100  # 10,000 PINs: years at this rate; the old fixed 5 min allowed ~10,000 a week
+
+
+def test_the_rounds_survive_a_restart(pin_file: Path, clock: FakeClock) -> None:
+    run_out(PinLock(pin_file, clock=clock), clock)
+    run_out(PinLock(pin_file, clock=clock), clock)
+    assert run_out(PinLock(pin_file, clock=clock), clock) == 1200.0  # a new process each time
+
+
+def test_a_right_pin_starts_the_doubling_over(pin_file: Path, clock: FakeClock) -> None:
+    lock = PinLock(pin_file, clock=clock)
+    run_out(lock, clock)
+    run_out(lock, clock)
+    lock.verify("9999")
+    assert lock.verify(PIN).ok
+    assert (record(pin_file)["failures"], record(pin_file)["lockouts"]) == (0, 0)
+    assert run_out(lock, clock) == 300.0
+
+
+def test_unlock_starts_the_doubling_over(pin_file: Path, clock: FakeClock) -> None:
+    lock = PinLock(pin_file, clock=clock)
+    run_out(lock, clock)
+    assert lock.clear_lockout() is True  # not locked, no wrong tries, but a round to forget
+    assert lock.clear_lockout() is False
+    run_out(lock, clock)
+    lock_out(lock)
+    assert lock.clear_lockout() is True
+    assert record(pin_file)["lockouts"] == 0
+    assert run_out(lock, clock) == 300.0
+
+
+def test_a_clock_set_back_in_a_later_round_keeps_that_rounds_wait(pin_file: Path, clock: FakeClock) -> None:
+    lock = PinLock(pin_file, clock=clock)
+    run_out(lock, clock)
+    run_out(lock, clock)
+    lock_out(lock)  # the third round: 1200 s
+    clock.now += 200
+    clock.now -= 86_400  # rebooted without an RTC
+    r = lock.verify(PIN)
+    assert r.locked and r.retry_after_s == pytest.approx(1200.0)  # re-based: never longer than this round's wait
+    clock.now += 1200
+    assert lock.verify(PIN).ok
+
+
+def test_a_file_from_before_the_rounds_reads_as_none(pin_file: Path, clock: FakeClock) -> None:
+    rec = record(pin_file)
+    del rec["lockouts"]
+    pin_file.write_text(json.dumps({**rec, "failures": 5, "locked_until": clock.now + 100}), encoding="utf-8")
+    lock = PinLock(pin_file, clock=clock)
+    st = lock.status()
+    assert st.locked and st.retry_after_s == pytest.approx(100.0) and st.lockouts == 1
+    clock.now += 100
+    assert run_out(lock, clock) == 600.0  # the old lockout was the first round
+
+
+# Between processes ----------------------------------------------------------------------------
+def test_a_check_waits_for_the_lock_file_and_refuses_when_it_stays_taken(
+    pin_file: Path, clock: FakeClock, monkeypatch
+) -> None:
+    from appliance.locking import exclusive
+
+    lock = PinLock(pin_file, clock=clock)
+    monkeypatch.setattr(staff_module, "FILE_LOCK_WAIT_S", 0.2)
+    with exclusive(lock.lock_file, 1.0):  # another process is checking a PIN
+        r = lock.verify("9999")
+        assert not r.ok and not r.locked
+        assert not lock.verify(PIN).ok  # not even the right one: it was not checked
+    assert record(pin_file)["failures"] == 0
+    assert lock.verify("9999").tries_left == 4
+    assert lock.verify(PIN).ok
+
+
+_GUESS = """
+import sys, time
+from pathlib import Path
+from appliance.staff import PinLock
+path, go = Path(sys.argv[1]), Path(sys.argv[2])
+lock = PinLock(path)
+while not go.exists():
+    time.sleep(0.001)
+print(lock.verify("9999").tries_left)
+"""
+
+
+def test_guesses_from_several_processes_at_once_each_cost_a_try(pin_file: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    go = tmp_path / "go"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _GUESS, str(pin_file), str(go)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    go.touch()
+    results = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [e for _, e in results]
+    assert sorted(int(o) for o, _ in results) == [1, 2, 3, 4]  # no two read the same count
+    assert record(pin_file)["failures"] == 4
 
 
 # Missing, corrupt and unreadable files --------------------------------------------------------
@@ -294,6 +453,12 @@ def env(tmp_path: Path) -> dict[str, str]:
     return {"KIOSK_DATA_DIR": str(tmp_path / "data")}
 
 
+@pytest.fixture
+def as_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`kiosk staff unlock` believes it runs as root (whoever runs the tests)."""
+    monkeypatch.setattr("appliance.cli.staff._is_root", lambda: True)
+
+
 def kiosk(args: list[str], env: dict[str, str], input: str | None = None):
     return runner.invoke(app, args, env=env, input=input, catch_exceptions=False)
 
@@ -321,7 +486,7 @@ def test_cli_set_pin_prompts_twice_and_explains_a_weak_pin(env, tmp_path: Path) 
     assert PinLock(path).verify("750319").ok  # the old PIN stays
 
 
-def test_cli_status_and_unlock(env, tmp_path: Path) -> None:
+def test_cli_status_and_unlock(env, tmp_path: Path, as_root) -> None:
     path = tmp_path / "data" / "staff_pin.json"
     r = kiosk(["staff", "status", "--json"], env)
     assert r.exit_code == 0 and json.loads(r.stdout)["is_set"] is False
@@ -351,7 +516,7 @@ def test_cli_status_and_unlock(env, tmp_path: Path) -> None:
     assert "nothing to clear" in kiosk(["staff", "unlock"], env).stdout
 
 
-def test_cli_unlock_and_status_name_a_corrupt_file(env, tmp_path: Path) -> None:
+def test_cli_unlock_and_status_name_a_corrupt_file(env, tmp_path: Path, as_root) -> None:
     path = tmp_path / "data" / "staff_pin.json"
     path.parent.mkdir(parents=True)
     path.write_text("{broken", encoding="utf-8")
@@ -360,3 +525,35 @@ def test_cli_unlock_and_status_name_a_corrupt_file(env, tmp_path: Path) -> None:
     r = kiosk(["staff", "status", "--json"], env)
     st = json.loads(r.stdout)
     assert st["is_set"] is False and "corrupt" in st["problem"]
+
+
+def test_cli_unlock_is_for_root_only(env, tmp_path: Path, monkeypatch) -> None:
+    path = tmp_path / "data" / "staff_pin.json"
+    kiosk(["staff", "set-pin", "--pin-stdin"], env, input="750319\n")
+    lock_out(PinLock(path))
+    before = record(path)
+    monkeypatch.setattr("appliance.cli.staff._is_root", lambda: False)
+    r = kiosk(["staff", "unlock"], env)
+    assert r.exit_code == 2 and "must run as root" in r.stderr and "sudo kiosk staff unlock" in r.stderr
+    assert record(path) == before and PinLock(path).status().locked  # the lockout holds
+
+
+def test_cli_status_shows_the_rounds_and_the_next_lockout(env, tmp_path: Path, as_root) -> None:
+    path = tmp_path / "data" / "staff_pin.json"
+    kiosk(["staff", "set-pin", "--pin-stdin"], env, input="750319\n")
+    clock = FakeClock()
+    lock = PinLock(path, clock=clock)
+    run_out(lock, clock)
+    run_out(lock, clock)
+    lock_out(lock)  # the third lockout, 20 minutes, by the fake clock: long past by the real one ...
+    rec = record(path)  # ... which the CLI uses, so it is moved to now
+    path.write_text(json.dumps({**rec, "locked_until": time.time() + 1200}), encoding="utf-8")
+    st = json.loads(kiosk(["staff", "status", "--json"], env).stdout)
+    assert (st["lockouts"], st["next_lockout_s"], st["lockout_max_s"]) == (3, 2400.0, 86400.0)
+    assert st["locked"] and 1190 < st["retry_after_s"] <= 1200
+    text = kiosk(["staff", "status"], env).stdout
+    assert "lockouts since the last right PIN: 3" in text and "the next one lasts 40 min" in text
+    assert "up to 24 h" in text
+    r = kiosk(["staff", "unlock"], env)
+    assert r.exit_code == 0 and "the next lockout lasts 5 min" in r.stdout
+    assert json.loads(kiosk(["staff", "status", "--json"], env).stdout)["lockouts"] == 0

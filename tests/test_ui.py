@@ -258,6 +258,27 @@ def test_staff_pin_locks_after_five_wrong_tries(kiosk: Kiosk) -> None:
     assert k.screen == "attract" and not k.staff.active
 
 
+def test_staff_handoff_list_shows_the_callback_number(kiosk: Kiosk) -> None:
+    from ui.staff import callback_label
+
+    k = kiosk.k
+    for q in ("我要投诉物业，我手机13912345678丢了", "我要投诉物业，麻烦回电13812345678"):
+        k.ask(q)
+        kiosk.driver.wait(lambda q=q: k.turn["done"] and k.turn["question"] == q, "a handoff")
+    assert "尾号5678" in k.turn["answer"]
+    k.home()
+    k.staff.open()
+    k.staff.submitPin(PIN)
+    kiosk.driver.wait(lambda: k.staff.active and len(k.staff.data["handoffs"]) == 2, "the handoff list")
+    assert [h["callback"] for h in k.staff.data["handoffs"]] == ["回电 138 1234 5678", ""]
+    kiosk.ui.app.processEvents()
+    shown = [it.property("text") or "" for it in _walk(kiosk.item("staffRows")) if _visible(it)]
+    assert any("回电〔手机号〕" in t and t.endswith("回电 138 1234 5678") for t in shown), shown
+    assert not any("13912345678" in t or "139 1234" in t for t in shown)
+    assert callback_label("02187654321", "en") == "Call back 021 87654321"
+    assert callback_label("075512345678") == "回电 0755 12345678" and callback_label(None) == ""
+
+
 def test_without_a_pin_staff_mode_stays_closed(qapp, tmp_path: Path, demo_kb_file: Path) -> None:
     kiosk = Kiosk(tmp_path, demo_kb_file, pin_set=False)
     try:

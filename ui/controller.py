@@ -123,6 +123,7 @@ class KioskController(QObject):
             "online": None,
             "network": "",
             "kbVersion": services.kb.version,
+            "kb": "",  # what the knowledge base holds: 'empty', 'demo', 'mixed', 'site' ('' until checked)
             "robot": "none",
             "voice": services.voice,
             "voiceNote": services.voice_note or "",
@@ -424,13 +425,16 @@ class KioskController(QObject):
 
     @Slot()
     def refresh_status(self) -> None:
-        """Re-check network, knowledge-base version and the robot link (on a worker thread)."""
+        """Re-check network, knowledge-base version and what it holds (no guides, the fictional
+        demo: the strip says so), and the robot link (on a worker thread)."""
         services = self.services
 
         def check() -> dict[str, Any]:
+            from appliance.bootstrap import demo_kb_dir
             from appliance.health import robot_health
+            from appliance.knowledge.origin import kb_state
 
-            out: dict[str, Any] = {"kbVersion": services.kb.version}
+            out: dict[str, Any] = {"kbVersion": services.kb.version, "kb": kb_state(services.kb, demo_kb_dir()).kind}
             if services.network is not None:
                 state = services.network.check()
                 out.update(online=state.online, network=state.how)

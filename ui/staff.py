@@ -37,10 +37,28 @@ def _short_ts(ts: str) -> str:
         return ts
 
 
+def callback_label(number: str | None, lang: str = "zh") -> str:
+    """How the staff list shows a handoff's callback number: '13812345678' -> '回电 138 1234 5678'
+    ('Call back 138 1234 5678' in English), a landline's area code apart ('回电 010 62345678');
+    '' for None."""
+    if not number:
+        return ""
+    if len(number) == 11 and number.startswith("1"):
+        shown = f"{number[:3]} {number[3:7]} {number[7:]}"
+    elif number.startswith(("01", "02")):
+        shown = f"{number[:3]} {number[3:]}"
+    elif number.startswith("0"):
+        shown = f"{number[:4]} {number[4:]}"
+    else:
+        shown = number
+    return ("Call back " if lang == "en" else "回电 ") + shown
+
+
 def load_staff_data(services: KioskServices, lang: str = "zh") -> dict[str, Any]:
-    """What the staff screen lists (runs on a worker thread): open handoffs and unacknowledged
-    alerts first, knowledge-base gaps, device health and the guided explanations (those in the
-    screen's language ``lang``, 'zh' or 'en', first)."""
+    """What the staff screen lists (runs on a worker thread): open handoffs (with the callback
+    number the resident gave, see :func:`callback_label`) and unacknowledged alerts first,
+    knowledge-base gaps, device health and the guided explanations (those in the screen's language
+    ``lang``, 'zh' or 'en', first)."""
     from appliance.health import robot_health
 
     journal = services.journal
@@ -55,6 +73,7 @@ def load_staff_data(services: KioskServices, lang: str = "zh") -> dict[str, Any]
                     "ts": _short_ts(r["ts"]),
                     "question": r["question"],
                     "reason": r["reason"],
+                    "callback": callback_label(r["callback"], lang),
                     "open": r["status"] == "open",
                 }
             )

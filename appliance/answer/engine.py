@@ -10,7 +10,9 @@ Order of decisions, cheapest and most urgent first:
 2. small talk — who it is (it says it is an AI), greetings, thanks: scripted; requests no
    community service answers (weather, tickets, stocks, poems): an honest **no_answer** at once.
 3. **handoff** — matters for a person (disputes, complaints, family or privacy, distress, asking
-   for staff): a kind scripted reply with how to reach staff, and a handoff record.
+   for staff): a kind scripted reply with how to reach staff, and a handoff record; when the
+   resident gave a number to be called back on, the record keeps it and the reply says it is used
+   only for that.
 4. retrieval — the session's follow-up resolution (if any) runs only now; below
    ``retrieval.clarify_confidence`` **no_answer**, with the closest topics and staff contact,
    recorded as a knowledge-base gap; between that and ``retrieval.min_confidence``, **clarify**:
@@ -37,6 +39,7 @@ from appliance.journal import Journal
 from appliance.knowledge.retrieval import DocResult, Retriever, SearchResponse
 from appliance.knowledge.store import Chunk
 from appliance.knowledge.text import detect_lang
+from appliance.privacy import Redactor
 from appliance.site import Site
 from appliance.triage import Assessment, Triage
 
@@ -279,6 +282,10 @@ class AnswerEngine:
         timings["triage"] = (time.perf_counter() - t0) * 1e3
         if handoff is not None:
             text = self.scripts.handoff(handoff.id, lang)
+            # The journal keeps a number given for a callback (with the same redactor): say so.
+            callback = (self.journal.redact if self.journal is not None else Redactor()).callback_number(question)
+            if callback is not None:
+                text += " " + self.scripts.text("handoff_callback", lang, last4=callback[-4:])
             response = self.retriever.search(question, k=1)
             related = []
             if response.top and response.confidence >= self.settings.min_confidence:
@@ -463,7 +470,8 @@ class AnswerEngine:
             )
         if not result.text:
             reason = "llm_uncited" if result.rejected and "citation" in result.rejected else "llm_unsupported_number"
-            log.info("LLM answer not shown (%s): %r", result.rejected, result.raw[:200])
+            redact = self.journal.redact if self.journal is not None else Redactor()  # it may echo the resident
+            log.info("LLM answer not shown (%s): %r", result.rejected, redact(result.raw[:200]))
             return Answer(question, "", "answer", "llm", [], timings, lang, response.confidence, reason)
         text = result.text
         if result.rejected:

@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from appliance.answer.types import Answer
+from appliance.cli.batch import Batch
 from appliance.cli.common import (
     JSON_OPTION,
     KB_OPTION,
     fail,
-    input_lines,
     open_appliance,
     out,
     print_json,
@@ -107,15 +108,23 @@ def ask(
     [{"doc_id", "title", "section", "source"}], "timings_ms", "lang", "confidence", "reason",
     "suggestions"}. mode is answer, emergency, handoff or no_answer; generator is llm, extractive
     or scripted.
+
+    With '-', a line that cannot be answered (nothing left once undecodable bytes and control
+    characters are dropped, or its answer failed) gives {"line", "question", "error"} (without
+    --json: one line on stderr) and the batch goes on; exit code 1 after the last line when any
+    line failed.
     """
+    batch = Batch(question, "question", as_json)
     with open_appliance(ctx, kb, no_llm) as appliance:
-        for q in input_lines(question):
-            if as_json:
-                print_json(appliance.engine.ask(q).to_json())
-                continue
-            if question == "-":
-                out.print(f"[bold]? {q}[/]", markup=True)
-            _ask_streaming(appliance.engine, q)
+        for line in batch:
+            with batch.guard(line):
+                if as_json:
+                    print_json(appliance.engine.ask(line.text).to_json())
+                    continue
+                if batch.from_stdin:
+                    out.print(f"[bold]? {escape(line.text)}[/]", markup=True)
+                _ask_streaming(appliance.engine, line.text)
+    batch.finish()
 
 
 def run(

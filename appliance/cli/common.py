@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from appliance.config import Settings
 
@@ -30,8 +31,8 @@ def settings(ctx: typer.Context) -> Settings:
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    """Print an error to stderr and exit with ``code``."""
-    err.print(f"[bold red]error:[/] {message}", markup=True)
+    """Print an error to stderr, as it is (brackets are not markup), and exit with ``code``."""
+    err.print(f"[bold red]error:[/] {escape(message)}", markup=True)
     raise typer.Exit(code)
 
 
@@ -41,19 +42,32 @@ def note(message: str) -> None:
 
 
 def print_json(obj: Any) -> None:
-    """One JSON object on one line, UTF-8, flushed (for pipes)."""
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    """One JSON object on one line, UTF-8, flushed (for pipes). DEL, C1 controls and bidi
+    overrides are written as ``\\uXXXX`` escapes (json escapes C0 itself): same data, nothing a
+    terminal acts on."""
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False).translate(_JSON_ESCAPES) + "\n")
     sys.stdout.flush()
 
 
-def input_lines(arg: str) -> Iterator[str]:
-    """``arg`` itself, or with ``-`` every non-blank line of stdin."""
-    if arg == "-":
-        for line in sys.stdin:
-            if line.strip():
-                yield line.rstrip("\n")
-    else:
-        yield arg
+# What a terminal acts on: C0 controls but newline and tab (ESC starts the sequences that clear
+# the screen or move the cursor), DEL, C1 controls (0x9b is a one-byte CSI), and the bidi
+# embeddings, overrides and isolates U+202A–U+202E, U+2066–U+2069 (they reorder what follows).
+_TERMINAL_CONTROLS = (
+    *(c for c in range(0x20) if c not in (0x09, 0x0A)),
+    0x7F,
+    *range(0x80, 0xA0),
+    *range(0x202A, 0x202F),
+    *range(0x2066, 0x206A),
+)
+_TERMINAL_ESCAPES = {c: f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}" for c in _TERMINAL_CONTROLS}
+_JSON_ESCAPES = {c: f"\\u{c:04x}" for c in _TERMINAL_CONTROLS if c >= 0x7F}
+
+
+def safe_text(text: str) -> str:
+    """``text`` for a terminal, with every control character a terminal acts on shown as an
+    escape instead (``\\x1b``, ``\\x9b``, ``\\u202e``): residents' and files' text cannot clear
+    the staff's screen, move the cursor or reorder a line. Newlines and tabs stay."""
+    return text.translate(_TERMINAL_ESCAPES)
 
 
 @contextmanager

@@ -9,12 +9,12 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from appliance.cli.batch import Batch
 from appliance.cli.common import (
     JSON_OPTION,
     KB_OPTION,
     err,
     fail,
-    input_lines,
     note,
     out,
     print_json,
@@ -76,11 +76,16 @@ def ingest(
     paths: Annotated[list[Path], typer.Argument(help="files or folders (.md .txt .docx .pdf .html .jsonl)")],
     kb: Annotated[Path | None, KB_OPTION] = None,
     force: Annotated[bool, typer.Option("--force", help="re-ingest files even when unchanged")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="with a skipped file's reason, the traceback of a reader's failure")
+    ] = False,
 ) -> None:
     """Add or update service guides from files or folders.
 
     Unchanged files are skipped; a changed file replaces its old sections; a broken file is skipped
-    and reported, and the rest of the knowledge base is untouched. Exit code 1 when a file failed.
+    and reported on one line ("guide.docx: skipped (docx reader: ...)"), and the rest of the
+    knowledge base is untouched. Links out of the folders named, FIFOs and devices are not read;
+    each file is read within the [ingest] limits. Exit code 1 when a file failed.
     """
     from appliance.bootstrap import make_ingestor
 
@@ -109,10 +114,17 @@ def ingest(
         f"{counts['questions']} sample questions, {counts['tours']} tour(s)."
     )
     if report.failed:
-        out.print(f"{len(report.failed)} file(s) skipped; nothing of them was written:")
-        for o in report.failed:
-            out.print(f"  {o.path}: {o.reason}", markup=False)
+        _print_skipped(report.failed, verbose or bool(ctx.find_root().params.get("verbose")))
         raise typer.Exit(1)
+
+
+def _print_skipped(failed, verbose: bool) -> None:
+    """One line per skipped file with its reason; with ``verbose``, a reader failure's traceback under it."""
+    out.print(f"{len(failed)} file(s) skipped; nothing of them was written:")
+    for o in failed:
+        out.print(f"  {o.path}: skipped ({o.reason})", markup=False)
+        if verbose and o.trace:
+            out.print("    " + o.trace.rstrip().replace("\n", "\n    "), markup=False)
 
 
 @app.command()
@@ -126,39 +138,50 @@ def search(
     """Search the knowledge base (with '-', one query per stdin line, JSON lines out).
 
     JSON: {"query", "confidence", "results": [{"doc_id", "title", "source", "section", "score", "text"}]}.
+    With '-', a line that cannot be searched (nothing left once undecodable bytes and control
+    characters are dropped, or the search failed) gives {"line", "query", "error"} and the batch
+    goes on; exit code 1 after the last line when any line failed.
     """
+    batch = Batch(query, "query", as_json=True)
     knowledge = _open(ctx, kb)
     with knowledge, user_errors():
         retriever = _retriever(ctx, knowledge)
-        for q in input_lines(query):
-            response = retriever.search(q, k=k)
-            results = [
-                {
-                    "doc_id": r.doc.doc_id,
-                    "title": r.doc.title,
-                    "source": r.doc.source,
-                    "section": " / ".join(r.section.heading_path[1:]) or r.doc.title,
-                    "score": round(r.score, 6),
-                    "text": r.section.text,
-                }
-                for r in response.results
-            ]
-            if as_json or query == "-":
-                print_json({"query": q, "confidence": round(response.confidence, 4), "results": results})
-                continue
-            table = Table(
-                "#",
-                "title",
-                "section",
-                "score",
-                "source",
-                title=f"{q}  (confidence {response.confidence:.2f}, {response.mode})",
-            )
-            for i, r in enumerate(results, start=1):
-                table.add_row(str(i), r["title"], r["section"], f"{r['score']:.4f}", r["source"])
-            out.print(table)
-            if response.expansions:
-                out.print(f"[dim]expanded with: {'、'.join(response.expansions)}[/]", markup=True)
+        for line in batch:
+            with batch.guard(line):
+                _search_one(retriever, line.text, k, as_json or batch.from_stdin)
+    batch.finish()
+
+
+def _search_one(retriever, q: str, k: int, as_json: bool) -> None:
+    """Search for ``q`` and print the ``k`` best documents: one JSON line, or a table."""
+    response = retriever.search(q, k=k)
+    results = [
+        {
+            "doc_id": r.doc.doc_id,
+            "title": r.doc.title,
+            "source": r.doc.source,
+            "section": " / ".join(r.section.heading_path[1:]) or r.doc.title,
+            "score": round(r.score, 6),
+            "text": r.section.text,
+        }
+        for r in response.results
+    ]
+    if as_json:
+        print_json({"query": q, "confidence": round(response.confidence, 4), "results": results})
+        return
+    table = Table(
+        "#",
+        "title",
+        "section",
+        "score",
+        "source",
+        title=f"{q}  (confidence {response.confidence:.2f}, {response.mode})",
+    )
+    for i, r in enumerate(results, start=1):
+        table.add_row(str(i), r["title"], r["section"], f"{r['score']:.4f}", r["source"])
+    out.print(table)
+    if response.expansions:
+        out.print(f"[dim]expanded with: {'、'.join(response.expansions)}[/]", markup=True)
 
 
 @app.command("eval")

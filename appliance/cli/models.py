@@ -101,8 +101,15 @@ def import_(
 
     if not archive.is_file():
         fail(f"archive not found: {archive}")
+    limits = settings(ctx).ingest
     with user_errors():
-        outcomes = import_archive(_store(ctx), archive)
+        outcomes = import_archive(
+            _store(ctx),
+            archive,
+            max_bytes=int(limits.max_model_import_gb * 2**30),
+            min_free_bytes=int(limits.min_free_mb * 2**20),
+            max_ratio=limits.max_model_import_ratio,
+        )
     for o in outcomes:
         colour = "green" if o.status == "installed" else "red"
         out.print(f"{o.name}: [{colour}]{o.status}[/] {o.detail}", markup=True)

@@ -1,7 +1,13 @@
-"""``kiosk staff ...``: the staff-mode PIN, for someone with shell access on the device."""
+"""``kiosk staff ...``: the staff-mode PIN, for someone with shell access on the device.
+
+Ending a lockout early (``unlock``) needs root (``sudo kiosk staff unlock``): a lockout holds until
+it runs out, a right PIN is entered, or the device's administrator ends it. ``set-pin`` (which also
+ends it) needs write access to the PIN file's folder, the data dir.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import Annotated
@@ -67,8 +73,17 @@ def set_pin(
 
 
 def _duration(seconds: float) -> str:
+    """``seconds`` for a person: '45 s', '4 min 10 s', '2 h 30 min'."""
     minutes, secs = divmod(round(seconds), 60)
+    hours, mins = divmod(minutes, 60)
+    if hours:
+        return f"{hours} h {mins} min" if mins else f"{hours} h"
     return f"{minutes} min {secs} s" if minutes else f"{secs} s"
+
+
+def _is_root() -> bool:
+    """Whether this process runs as root (always False where there are no user ids)."""
+    return hasattr(os, "geteuid") and os.geteuid() == 0
 
 
 @app.command("status")
@@ -77,7 +92,8 @@ def status(ctx: typer.Context, as_json: Annotated[bool, JSON_OPTION] = False) ->
     lock = _lock(ctx)
     st = lock.status()
     if as_json:
-        print_json({"file": str(lock.path), "max_tries": lock.max_tries, **st.as_dict()})
+        limits = {"max_tries": lock.max_tries, "lockout_s": lock.lockout_s, "lockout_max_s": lock.lockout_max_s}
+        print_json({"file": str(lock.path), **limits, **st.as_dict()})
         return
     if not st.is_set:
         out.print(f"staff PIN: not set ({lock.path}); staff mode stays closed")
@@ -89,15 +105,28 @@ def status(ctx: typer.Context, as_json: Annotated[bool, JSON_OPTION] = False) ->
     out.print(f"staff PIN: set ({lock.path})")
     out.print(f"wrong tries in a row: {st.failures} of {lock.max_tries}")
     if st.locked:
-        until = time.strftime("%H:%M:%S", time.localtime(st.locked_until))
-        out.print(f"locked: yes, for {_duration(st.retry_after_s)} more (until {until}); `kiosk staff unlock` ends it")
+        until = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(st.locked_until))
+        out.print(
+            f"locked: yes, for {_duration(st.retry_after_s)} more (until {until}); `sudo kiosk staff unlock` ends it"
+        )
     else:
         out.print("locked: no")
+    if st.lockouts:
+        out.print(
+            f"lockouts since the last right PIN: {st.lockouts}; the next one lasts {_duration(st.next_lockout_s)} "
+            f"(each doubles, up to {_duration(lock.lockout_max_s)})"
+        )
 
 
 @app.command("unlock")
 def unlock(ctx: typer.Context) -> None:
-    """End a lockout after too many wrong PINs and forget the wrong tries."""
+    """End a lockout after too many wrong PINs, forget the wrong tries, and start the doubling of
+    the lockout over. Root only (sudo kiosk staff unlock)."""
+    if not _is_root():
+        fail(
+            "`kiosk staff unlock` must run as root (sudo kiosk staff unlock): only the device's "
+            "administrator may end a PIN lockout early"
+        )
     lock = _lock(ctx)
     st = lock.status()
     if st.problem:
@@ -112,6 +141,11 @@ def unlock(ctx: typer.Context) -> None:
     if not cleared:
         out.print("not locked, no wrong tries: nothing to clear")
     elif st.locked:
-        out.print(f"lockout cleared ({_duration(st.retry_after_s)} were left); {lock.max_tries} tries again")
-    else:
+        out.print(
+            f"lockout cleared ({_duration(st.retry_after_s)} were left); {lock.max_tries} tries again, "
+            f"and the next lockout lasts {_duration(lock.lockout_s)}"
+        )
+    elif st.failures:
         out.print(f"wrong tries cleared ({st.failures}); {lock.max_tries} tries again")
+    else:
+        out.print(f"past lockouts forgotten ({st.lockouts}); the next lockout lasts {_duration(lock.lockout_s)}")

@@ -7,8 +7,9 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
-from appliance.cli.common import fail, out, print_json, settings, user_errors
+from appliance.cli.common import fail, out, print_json, safe_text, settings, user_errors
 
 config_app = typer.Typer(help="Show the effective settings.", no_args_is_help=True)
 journal_app = typer.Typer(help="Read the journal: recent questions, handoffs, gaps and alerts.", no_args_is_help=True)
@@ -37,6 +38,19 @@ def show(ctx: typer.Context) -> None:
     out.print_json(json.dumps(data, ensure_ascii=False))
 
 
+def _open_journal(s, retention_days: float | None):
+    """The journal of settings ``s`` (exit 2 with a message when it is missing or unreadable)."""
+    from appliance.journal import Journal
+
+    if not s.journal_file.is_file():
+        fail(f"no journal yet at {s.journal_file}")
+    with user_errors():
+        try:
+            return Journal(s.journal_file, retention_days=retention_days)
+        except OSError as exc:
+            fail(f"cannot open the journal {s.journal_file}: {exc}")
+
+
 @journal_app.command("show")
 def journal_show(
     ctx: typer.Context,
@@ -44,13 +58,11 @@ def journal_show(
     limit: Annotated[int, typer.Option("-n", help="how many, newest first", min=1)] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines")] = False,
 ) -> None:
-    """Show the newest journal rows (questions are stored with personal numbers redacted)."""
-    from appliance.journal import Journal
-
+    """Show the newest journal rows (residents' personal data is redacted before it is stored;
+    rows past the retention period are deleted first). Control characters in the text are shown
+    as escapes (\\x1b, \\u202e)."""
     s = settings(ctx)
-    if not s.journal_file.is_file():
-        fail(f"no journal yet at {s.journal_file}")
-    journal = Journal(s.journal_file)
+    journal = _open_journal(s, s.journal_retention_days)
     try:
         with user_errors():
             rows = journal.rows(table, limit)
@@ -64,21 +76,51 @@ def journal_show(
         out.print(f"no {table} yet")
         return
     cols = [c for c in rows[0] if c not in ("sources", "timings", "answer")]
-    t = Table(*cols, title=f"{table} ({s.journal_file})")
+    t = Table(*cols, title=Text(safe_text(f"{table} ({s.journal_file})")))
     for r in rows:
-        t.add_row(*(str(r[c]) if r[c] is not None else "" for c in cols))
+        t.add_row(*(Text(safe_text(str(r[c]))) if r[c] is not None else "" for c in cols))
     out.print(t)
+
+
+@journal_app.command("purge")
+def journal_purge(
+    ctx: typer.Context,
+    older_than: Annotated[
+        int | None,
+        typer.Option("--older-than", metavar="DAYS", min=0, help="default: journal_retention_days; 0: everything"),
+    ] = None,
+) -> None:
+    """Delete the journal rows older than DAYS days now, and print how many went from each table
+    (turns, handoffs, gaps, clarifications, alerts). Opening the journal does this too, with
+    the journal_retention_days setting."""
+    s = settings(ctx)
+    days = s.journal_retention_days if older_than is None else older_than
+    if not s.journal_file.is_file():
+        out.print(f"no journal at {s.journal_file}: nothing to purge")
+        return
+    journal = _open_journal(s, None)
+    try:
+        with user_errors():
+            removed = journal.purge(days)
+    finally:
+        journal.close()
+    out.print(f"journal {s.journal_file}: rows older than {days} day(s) removed", markup=False)
+    for table, n in removed.items():
+        out.print(f"  {table:<15}{n:>7}", markup=False)
 
 
 def health(
     ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False
 ) -> None:
-    """The running appliance's health: knowledge-base version, models, the robot link (connected,
-    degraded = running without a body, e-stop), from DATA_DIR/health.json.
+    """The running appliance's health: knowledge-base version and what it holds (no guides, the
+    fictional demo, the site's own), models, the robot link (connected, degraded = running without
+    a body, e-stop), from DATA_DIR/health.json.
 
-    Exit code 0 when running and healthy, 1 when degraded or not running.
+    Exit code 0 when running and healthy, 1 when degraded (no guides, no body) or not running.
     """
     import time
+
+    from rich.markup import escape
 
     from appliance.health import HEALTH_FILE, read_health
 
@@ -96,6 +138,10 @@ def health(
             f"knowledge base: v{a.get('kb_version')}; LLM: {a.get('llm') or 'none (extractive)'}; "
             f"embeddings: {a.get('embedding') or 'none (keywords only)'}"
         )
+        kb = a.get("kb") or {}
+        if kb.get("summary"):
+            shout = kb.get("kind") in ("empty", "demo", "mixed")
+            out.print(f"  [bold yellow]{escape(kb['summary'])}[/]" if shout else f"  {kb['summary']}", markup=shout)
         r = data.get("robot", {})
         if r.get("mode") == "none":
             out.print("robot: none configured")
@@ -110,5 +156,6 @@ def health(
                 f"{'LATCHED' if r.get('estop_latched') else 'clear'}"
             )
     robot_ok = data is not None and data.get("robot", {}).get("mode") in ("ok", "none")
-    if verdict != "running" or not robot_ok:
+    has_guides = data is not None and (data.get("appliance", {}).get("kb") or {}).get("kind") != "empty"
+    if verdict != "running" or not robot_ok or not has_guides:
         raise typer.Exit(1)

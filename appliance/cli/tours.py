@@ -6,9 +6,20 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from appliance.cli.common import JSON_OPTION, KB_OPTION, fail, out, print_json, settings, start_body, user_errors
+from appliance.cli.common import (
+    JSON_OPTION,
+    KB_OPTION,
+    fail,
+    out,
+    print_json,
+    safe_text,
+    settings,
+    start_body,
+    user_errors,
+)
 
 app = typer.Typer(
     help="Guided explanations (讲解): list, show, check and rehearse the tours in the knowledge base.",
@@ -87,26 +98,33 @@ def show(
     kb: Annotated[Path | None, KB_OPTION] = None,
     as_json: Annotated[bool, JSON_OPTION] = False,
 ) -> None:
-    """Show a tour step by step: narration, slide, image and robot action."""
+    """Show a tour step by step: narration, slide, image and robot action. Control characters in
+    the tour's text are shown as escapes (\\x1b, \\u202e)."""
     tour, source = _find(ctx, tour_ref, kb)
     if as_json:
         print_json({**tour.model_dump(mode="json", exclude_none=True), "source": source})
         return
+
+    def text(value: object) -> str:  # the tour's own text, inside markup
+        return escape(safe_text(str(value)))
+
     minutes = f", about {tour.duration_min:g} min" if tour.duration_min else ""
-    out.print(f"[bold]{tour.title}[/]  ({tour.id}, {tour.lang}, {len(tour.steps)} steps{minutes})", markup=True)
-    out.print(tour.summary, markup=False)
-    out.print(f"[dim]{source}[/]", markup=True)
+    out.print(
+        f"[bold]{text(tour.title)}[/]  ({text(tour.id)}, {tour.lang}, {len(tour.steps)} steps{minutes})", markup=True
+    )
+    out.print(safe_text(tour.summary), markup=False)
+    out.print(f"[dim]{text(source)}[/]", markup=True)
     for n, step in enumerate(tour.steps, start=1):
-        out.print(f"\n[bold]{n}. {step.title}[/]", markup=True)
-        out.print(step.narration, markup=False)
+        out.print(f"\n[bold]{n}. {text(step.title)}[/]", markup=True)
+        out.print(safe_text(step.narration), markup=False)
         if step.slide is not None:
-            out.print(f"  slide: {step.slide.heading}", markup=False)
+            out.print(f"  slide: {safe_text(step.slide.heading)}", markup=False)
             for bullet in step.slide.bullets:
-                out.print(f"    • {bullet}", markup=False)
+                out.print(f"    • {safe_text(bullet)}", markup=False)
         if step.image:
-            out.print(f"  image: {step.image}", markup=False)
+            out.print(f"  image: {safe_text(step.image)}", markup=False)
         if step.action is not None:
-            out.print(f"  action: {step.action.describe()}", markup=False)
+            out.print(f"  action: {safe_text(step.action.describe())}", markup=False)
 
 
 @app.command()

@@ -5,6 +5,11 @@ otherwise the file is parsed, its chunks embedded (when an embedding model is gi
 documents replace the ones the file had before, all in one transaction. A file that fails at any
 step is skipped and reported with its reason; the database keeps its previous state for it.
 
+The files are untrusted: ingest stays inside the folders it is given and reads regular files only
+(:mod:`appliance.knowledge.files`), and parses them in a reader process with a time budget and a
+memory cap (:mod:`appliance.knowledge.isolation`), under the format limits of
+:class:`~appliance.knowledge.limits.ReadLimits`.
+
 Tour files (``*.tour.toml``, :mod:`appliance.tours`) go the same way into the tour tables: checked
 with their images (whose bytes are part of the hash), stored or replaced in one transaction.
 """
@@ -13,13 +18,17 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from appliance.knowledge.readers import SUFFIXES, ReadError, ReadLimits, read_file
+from appliance.knowledge.files import Candidate, Folder, find_files
+from appliance.knowledge.isolation import ReaderProcess
+from appliance.knowledge.limits import ReadError, ReadLimits
+from appliance.knowledge.readers import SUFFIXES, one_line, read_file
 from appliance.knowledge.retrieval import Embedder
 from appliance.knowledge.store import KnowledgeBase, KnowledgeBaseError, chunk_embedding_text, text_sha256
 from appliance.tours import MAX_IMAGE_BYTES as MAX_TOUR_IMAGE_BYTES
@@ -35,8 +44,10 @@ class FileOutcome:
     Attributes:
         status: 'added', 'updated', 'unchanged', 'failed', or 'removed' (by :func:`appliance.bootstrap.ensure_demo`).
         documents: documents now stored from the file (0 when failed).
-        reason: why it failed, in words for staff; None otherwise.
+        reason: why it failed, in words for staff, on one line; None otherwise.
         tours: tours now stored from the file (1 for a tour file, else 0).
+        trace: the traceback of an unexpected failure (a reader's or the store's own bug), for
+            ``--verbose``; None otherwise.
     """
 
     path: str
@@ -44,6 +55,7 @@ class FileOutcome:
     documents: int = 0
     reason: str | None = None
     tours: int = 0
+    trace: str | None = None
 
 
 @dataclass
@@ -80,31 +92,40 @@ def discover(paths: Iterable[Path]) -> tuple[list[Path], list[FileOutcome]]:
     """Expand folders (recursively, hidden entries skipped) into supported files, sorted.
 
     Supported: the readers' :data:`~appliance.knowledge.readers.SUFFIXES` and tour files
-    (``*.tour.toml``; other ``.toml`` files are not picked up from folders).
+    (``*.tour.toml``; other ``.toml`` files are not picked up from folders). Links are not
+    followed out of the folder named, and only regular files are taken (see
+    :func:`appliance.knowledge.files.find_files`).
 
     Returns:
-        The files to ingest, and failed outcomes for paths that do not exist or that were named
-        explicitly but have an unsupported type.
+        The files to ingest, and failed outcomes for paths that do not exist, that were named
+        explicitly but have an unsupported type, or that were refused (links out of the folder,
+        FIFOs, devices ...).
     """
-    files: list[Path] = []
+    candidates, problems = _discover(paths)
+    return [c.path for c in candidates], problems
+
+
+def _discover(paths: Iterable[Path]) -> tuple[list[Candidate], list[FileOutcome]]:
     problems: list[FileOutcome] = []
+    wanted: list[Path] = []
     for path in paths:
-        if path.is_dir():
-            found = sorted(
-                p
-                for p in path.rglob("*")
-                if p.is_file() and _supported(p) and not any(part.startswith(".") for part in p.relative_to(path).parts)
-            )
-            files.extend(found)
-        elif path.is_file():
-            if _supported(path):
-                files.append(path)
-            else:
-                hint = f" (a tour file is named *{TOUR_SUFFIX})" if path.suffix.lower() == ".toml" else ""
-                problems.append(FileOutcome(str(path), "failed", reason=f"unsupported file type '{path.suffix}'{hint}"))
-        else:
+        if not path.exists() and not path.is_symlink():
             problems.append(FileOutcome(str(path), "failed", reason="no such file or folder"))
-    return list(dict.fromkeys(files)), problems
+        elif not path.is_dir() and not _supported(path):
+            hint = f" (a tour file is named *{TOUR_SUFFIX})" if path.suffix.lower() == ".toml" else ""
+            problems.append(FileOutcome(str(path), "failed", reason=f"unsupported file type '{path.suffix}'{hint}"))
+        else:
+            wanted.append(path)
+    found = find_files(wanted, _supported)
+    problems.extend(FileOutcome(str(_source(p)), "failed", reason=reason) for p, reason in found.refused)
+    return found.files, problems
+
+
+def _source(path: Path) -> Path:
+    """The source name of a file: its absolute path with folders resolved (a link keeps its name)."""
+    from appliance.knowledge.files import located
+
+    return located(path.absolute())
 
 
 class Ingestor:
@@ -113,8 +134,11 @@ class Ingestor:
     Args:
         kb: the knowledge base to write.
         embedder: embedding model for the vector table, or None for lexical-only.
-        limits: reader caps.
+        limits: reader caps (format limits, time budget and memory cap per file).
         max_file_bytes: files larger than this are refused before being read.
+        isolate: parse in a reader process under ``limits.max_seconds`` and
+            ``limits.max_memory_bytes`` (:class:`~appliance.knowledge.isolation.ReaderProcess`);
+            False parses in this process, with the format limits only (for trusted files).
     """
 
     def __init__(
@@ -123,11 +147,14 @@ class Ingestor:
         embedder: Embedder | None = None,
         limits: ReadLimits | None = None,
         max_file_bytes: int = 50 * 1024 * 1024,
+        *,
+        isolate: bool = True,
     ):
         self.kb = kb
         self.embedder = embedder
         self.limits = limits or ReadLimits()
         self.max_file_bytes = max_file_bytes
+        self.isolate = isolate
 
     def ingest(
         self,
@@ -144,51 +171,67 @@ class Ingestor:
             on_file: called after each file (progress display).
             on_start: called once with the number of files found.
         """
-        files, problems = discover(paths)
+        files, problems = _discover(paths)
         report = IngestReport(outcomes=list(problems))
         if on_start:
             on_start(len(files))
-        for path in files:
-            report.outcomes.append(self.ingest_file(path, force=force))
-            if on_file:
-                on_file(path)
+        with ReaderProcess(self.limits) as reader:
+            for candidate in files:
+                report.outcomes.append(self._ingest(candidate, force, reader))
+                if on_file:
+                    on_file(candidate.path)
         return report
 
     def ingest_file(self, path: Path, *, force: bool = False) -> FileOutcome:
-        """Ingest one file; never raises for a bad file (the outcome says what went wrong)."""
+        """Ingest one file (confined to its own folder); never raises for a bad file (the outcome
+        says what went wrong)."""
+        files, problems = _discover([path])
+        if problems or not files:
+            return problems[0] if problems else FileOutcome(str(path), "failed", reason="not an ingest candidate")
+        with ReaderProcess(self.limits) as reader:
+            return self._ingest(files[0], force, reader)
+
+    def _ingest(self, candidate: Candidate, force: bool, reader: ReaderProcess) -> FileOutcome:
+        path, folder = candidate.path, candidate.folder
         source = str(path.resolve())
         try:
-            size = path.stat().st_size
-            if size > self.max_file_bytes:
-                raise ReadError(f"file too large: {size / 2**20:.1f} MiB (limit {self.max_file_bytes / 2**20:.0f} MiB)")
-            data = path.read_bytes()
+            data = folder.read(path, self.max_file_bytes)
             if is_tour_file(path):
-                return self._ingest_tour(path, source, data, force)
+                return self._ingest_tour(path, folder, source, data, force)
             digest = hashlib.sha256(data).hexdigest()
             previous = self.kb.source_hash(source)
             if previous == digest and not force:
                 return FileOutcome(source, "unchanged", self.kb.source_document_count(source))
-            docs = read_file(path, data, self.limits)
+            docs = reader.read(path, data) if self.isolate else read_file(path, data, self.limits)
             vectors = None
             if self.embedder is not None:
                 planned = self.kb.planned_chunks(docs)
                 texts = [chunk_embedding_text(docs[i].title, hp, text, q) for i, _, _, hp, text, q in planned]
                 vectors, _ = embed_cached(self.kb, self.embedder, texts)
             ids = self.kb.replace_source(
-                source, digest, size, docs, vectors, self.embedder.name if self.embedder else None
+                source, digest, len(data), docs, vectors, self.embedder.name if self.embedder else None
             )
             return FileOutcome(source, "updated" if previous else "added", len(ids))
         except TourError as exc:
-            return FileOutcome(source, "failed", reason=exc.detail)
-        except (ReadError, KnowledgeBaseError, OSError) as exc:
-            return FileOutcome(source, "failed", reason=str(exc))
-        except Exception as exc:  # a reader bug must not stop the batch; say what it was
-            log.exception("unexpected error ingesting %s", source)
-            return FileOutcome(source, "failed", reason=f"unexpected error: {exc.__class__.__name__}: {exc}")
+            return FileOutcome(source, "failed", reason=one_line(exc.detail))
+        except ReadError as exc:
+            return FileOutcome(source, "failed", reason=one_line(str(exc)), trace=exc.trace)
+        except (KnowledgeBaseError, OSError) as exc:
+            return FileOutcome(source, "failed", reason=one_line(str(exc)))
+        except Exception as exc:  # a bug must not stop the batch; say what it was
+            log.debug("unexpected error ingesting %s", source, exc_info=True)
+            return FileOutcome(
+                source,
+                "failed",
+                reason=f"unexpected error: {exc.__class__.__name__}: {one_line(str(exc))}",
+                trace=traceback.format_exc(),
+            )
 
-    def _ingest_tour(self, path: Path, source: str, data: bytes, force: bool) -> FileOutcome:
+    def _ingest_tour(self, path: Path, folder: Folder, source: str, data: bytes, force: bool) -> FileOutcome:
         """A tour file: checked with its images; skipped when it and they are unchanged."""
-        loaded = load_tour(path, data, max_image_bytes=min(self.max_file_bytes, MAX_TOUR_IMAGE_BYTES))
+        loaded = load_tour(
+            path, data, max_image_bytes=min(self.max_file_bytes, MAX_TOUR_IMAGE_BYTES), read_image=folder.read
+        )
         previous = self.kb.tour_hash(source)
         if previous == loaded.sha256 and not force:
             return FileOutcome(source, "unchanged", tours=1)

@@ -6,8 +6,13 @@ python-docx), PDF (``.pdf``, pypdf), HTML (``.html``/``.htm``, Beautiful Soup) a
 ``questions``, ``lang``, ``category``; records exported from a government-service portal with
 ``matter_name``, ``accept_standard``, ``material_intro`` ... are mapped to the standard sections).
 
-Every failure is a :class:`ReadError` whose message says what is wrong in words a site's staff can
-act on; the ingest step skips the file and reports it.
+Every failure is a :class:`ReadError` whose message names the reader and says what is wrong in
+words a site's staff can act on (``docx reader: unpacked size 1.1 GB over the 200 MB limit``); the
+ingest step skips the file and reports it. Untrusted input cannot make a reader spend unbounded
+memory or time (see :mod:`appliance.knowledge.limits`): zip containers are checked from their
+central directory before parsing, HTML is capped in bytes and parsed streaming
+(:mod:`appliance.knowledge.html_blocks`), YAML front matter may not use aliases, and every pattern
+applied to the text runs in linear time.
 """
 
 from __future__ import annotations
@@ -15,34 +20,20 @@ from __future__ import annotations
 import io
 import json
 import re
+import traceback
 import zipfile
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from appliance.knowledge.limits import ReadError, ReadLimits, check_text_size, check_zip, size_text
 from appliance.knowledge.model import Document
 from appliance.knowledge.sectioning import SectionBuilder
 from appliance.knowledge.text import detect_lang
 
+__all__ = ["SUFFIXES", "ReadError", "ReadLimits", "decode_text", "read_file", "reader_name"]
+
 SUFFIXES = (".md", ".markdown", ".txt", ".docx", ".pdf", ".html", ".htm", ".jsonl")
-
-
-class ReadError(ValueError):
-    """A file that cannot be turned into documents; the message is the reason shown to staff."""
-
-
-@dataclass(frozen=True)
-class ReadLimits:
-    """Caps that make a reader refuse input no service guide would be.
-
-    Attributes:
-        max_text_chars: extracted text per file, characters.
-        max_section_chars: sections longer than this are split into parts.
-    """
-
-    max_text_chars: int = 1_000_000
-    max_section_chars: int = 900
 
 
 # --------------------------------------------------------------------------------------------
@@ -87,20 +78,17 @@ def decode_text(data: bytes) -> str:
     return text
 
 
-def _check_size(n_chars: int, limits: ReadLimits) -> None:
-    if n_chars > limits.max_text_chars:
-        raise ReadError(
-            f"too much text: {n_chars:,} characters (limit {limits.max_text_chars:,}); "
-            "split it into one file per service guide"
-        )
-
-
 # --------------------------------------------------------------------------------------------
 # Markdown
 
-_MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+# Linear time on any line: a link's text cannot hold a '[' and its target cannot pass one, and a
+# tag cannot hold a '<', so each attempt stops at the next opening bracket instead of scanning to
+# the end of the line (the old patterns took 199 s on 400 KB of nested '['). On text without
+# nested brackets they match what the old ones did.
+_MD_LINK = re.compile(r"!?\[([^\[\]]*)\]\([^)\[]*\)")
 _MD_EMPHASIS = re.compile(r"(\*\*|__|\*|`)")
-_HTML_TAG = re.compile(r"<[^>]+>")
+_HTML_TAG = re.compile(r"<[^<>]+>")
+_MD_RULE = re.compile(r"\s*(?:-{3,}|\*{3,}|_{3,})\s*")
 
 
 def _md_inline(line: str) -> str:
@@ -113,7 +101,9 @@ def _feed_markdown(builder: SectionBuilder, text: str) -> None:
     from markdown_it import MarkdownIt
 
     lines = text.split("\n")
-    tokens = MarkdownIt("commonmark").parse(text)
+    # Block structure only (headings, code): inline parsing is never used here, and its link-label
+    # scan is quadratic on nested '['.
+    tokens = MarkdownIt("commonmark").disable(["inline", "text_join"]).parse(text)
     heading_lines: dict[int, tuple[int, int, str]] = {}
     for i, tok in enumerate(tokens):
         if tok.type == "heading_open" and tok.map:
@@ -128,23 +118,48 @@ def _feed_markdown(builder: SectionBuilder, text: str) -> None:
             n = end
             continue
         line = lines[n]
-        if n not in fenced and re.fullmatch(r"\s*(?:-{3,}|\*{3,}|_{3,})\s*", line):
+        if n not in fenced and _MD_RULE.fullmatch(line):
             line = ""
         builder.line(line if n in fenced else _md_inline(line))
         n += 1
 
 
+def _front_matter(text: str) -> Any:
+    """``frontmatter.loads`` with YAML parsed by a safe loader that refuses aliases.
+
+    An alias is a reference to an anchored node; nine nested levels of ten references each (the
+    "billion laughs") are a few hundred bytes that expand to 10**9 strings once the value is used.
+    """
+    import frontmatter
+    import yaml
+    from frontmatter.default_handlers import YAMLHandler
+
+    class NoAliasLoader(yaml.SafeLoader):
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                mark = self.peek_event().start_mark
+                raise ReadError(f"front matter line {mark.line + 1} uses a YAML alias (*name); aliases are not allowed")
+            return super().compose_node(parent, index)
+
+    class NoAliasYAML(YAMLHandler):
+        def load(self, fm: str, **kwargs: object) -> Any:
+            return yaml.load(fm, Loader=NoAliasLoader)  # noqa: S506 (a SafeLoader subclass)
+
+    handler = frontmatter.detect_format(text, frontmatter.handlers)
+    return frontmatter.loads(text, handler=NoAliasYAML() if isinstance(handler, YAMLHandler) else handler)
+
+
 def read_markdown(path: Path, data: bytes, limits: ReadLimits) -> list[Document]:
     """A Markdown guide: ATX/setext headings make sections; YAML front matter may give ``id``,
-    ``title``, ``lang``, ``category`` and ``questions``."""
-    import frontmatter
-
+    ``title``, ``lang``, ``category`` and ``questions`` (YAML aliases are refused)."""
     text = decode_text(data)
-    _check_size(len(text), limits)
+    check_text_size(len(text), limits)
     try:
-        post = frontmatter.loads(text)
+        post = _front_matter(text)
+    except ReadError:
+        raise
     except Exception as exc:  # YAML errors come in several types
-        raise ReadError(f"bad front matter: {exc}") from exc
+        raise ReadError(f"bad front matter: {' '.join(str(exc).split())}") from exc
     meta: dict[str, Any] = dict(post.metadata)
     builder = SectionBuilder(title=_opt_str(meta.get("title")), max_section_chars=limits.max_section_chars)
     _feed_markdown(builder, post.content)
@@ -177,7 +192,7 @@ def _feed_plain(builder: SectionBuilder, text: str, take_title: bool) -> None:
 def read_text(path: Path, data: bytes, limits: ReadLimits) -> list[Document]:
     """A plain-text guide: the first short line is the title; headings are found by wording."""
     text = decode_text(data).replace("\r\n", "\n").replace("\r", "\n")
-    _check_size(len(text), limits)
+    check_text_size(len(text), limits)
     builder = SectionBuilder(max_section_chars=limits.max_section_chars)
     _feed_plain(builder, text, take_title=True)
     return [_finish(builder, path, {}, text)]
@@ -207,7 +222,7 @@ def read_pdf(path: Path, data: bytes, limits: ReadLimits) -> list[Document]:
     text = "\n".join(pages).replace("\r\n", "\n")
     if not text.strip():
         raise ReadError("PDF has no text layer (scanned pages?); OCR is not supported, supply the text")
-    _check_size(len(text), limits)
+    check_text_size(len(text), limits)
     builder = SectionBuilder(max_section_chars=limits.max_section_chars)
     _feed_plain(builder, text, take_title=True)
     if builder.title is None and metadata_title:
@@ -231,25 +246,31 @@ def read_docx(path: Path, data: bytes, limits: ReadLimits) -> list[Document]:
     """A Word guide: "Heading n"/"Title" styles make headings, otherwise headings are found by
     wording; table rows become "cell：cell" lines.
 
+    The archive's central directory is checked against the limits before anything is unpacked
+    (:func:`~appliance.knowledge.limits.check_zip`), and the text limit is checked block by block.
+
     Raises:
-        ReadError: not a .docx (for example an old binary .doc renamed) or a truncated archive.
+        ReadError: not a .docx (for example an old binary .doc renamed), a truncated or damaged
+            archive (a member that unpacks to more than its directory says fails its CRC), or an
+            archive over the limits.
     """
     import docx
     from docx.opc.exceptions import PackageNotFoundError
     from docx.table import Table
+    from lxml.etree import LxmlError
 
+    check_zip(data, limits)
     try:
         document = docx.Document(io.BytesIO(data))
-        blocks = list(document.iter_inner_content())
     except (zipfile.BadZipFile, PackageNotFoundError) as exc:
-        raise ReadError("damaged or not a .docx file (the zip archive cannot be opened)") from exc
-    except (KeyError, ValueError, OSError, EOFError) as exc:
+        raise ReadError(f"damaged or not a .docx file (the zip archive cannot be opened: {exc})") from exc
+    except (KeyError, ValueError, OSError, EOFError, LxmlError) as exc:
         raise ReadError(f"damaged .docx file: {exc.__class__.__name__}: {exc}") from exc
     builder = SectionBuilder(max_section_chars=limits.max_section_chars)
     total = 0  # characters of text, for the size limit; 0 also means "nothing seen yet"
-    for block in blocks:
+    for block in document.iter_inner_content():
         if isinstance(block, Table):
-            lines = list(_table_lines(row.cells for row in block.rows))
+            lines = list(_table_lines(_docx_table_rows(block)))
         else:
             text = block.text.strip()
             level = _docx_heading_level(block) if text else None
@@ -264,15 +285,41 @@ def read_docx(path: Path, data: bytes, limits: ReadLimits) -> list[Document]:
                 builder.title = line.strip()  # an unstyled document's first short line is its title
                 continue
             builder.plain_line(line)
-    _check_size(total, limits)
+        check_text_size(total, limits)  # block by block: a huge document stops here, early
     return [_finish(builder, path, {}, "")]
 
 
-def _table_lines(rows: Iterable[Iterable[Any]]) -> Iterable[str]:
+def _docx_table_rows(table: Any) -> Iterator[list[str]]:
+    """A Word table's rows, each as the texts of its cells, in time linear in the cells.
+
+    Each ``<w:tc>`` is taken once, and a vertically merged cell takes the text of the cell it
+    continues, carried down from the row above. python-docx's ``row.cells`` repeats a cell once
+    per column it spans (a 30 KB file with a ``gridSpan`` of 10**8 made it run until stopped) and
+    walks up the rows for every merged cell; the repeats come to nothing in :func:`_table_lines`,
+    which drops a text equal to the one before it, so the lines are the same.
+    """
+    from docx.table import _Cell
+
+    above: dict[int, str] = {}
+    for tr in table._tbl.tr_lst:
+        here: dict[int, str] = {}
+        offset = tr.grid_before
+        texts = []
+        for tc in tr.tc_lst:
+            text = above.get(offset, "") if tc.vMerge == "continue" else _Cell(tc, table).text
+            here[offset] = text
+            texts.append(text)
+            offset += tc.grid_span
+        above = here
+        yield texts
+
+
+def _table_lines(rows: Iterable[Iterable[str]]) -> Iterable[str]:
+    """Table rows (each the texts of its cells) as lines: "a：b" for two cells, else "a | b | c"."""
     for cells in rows:
         texts: list[str] = []
         for cell in cells:
-            t = " ".join(cell.text.split())
+            t = " ".join(cell.split())
             if t and (not texts or texts[-1] != t):  # merged cells repeat their text
                 texts.append(t)
         if len(texts) == 2:
@@ -284,40 +331,46 @@ def _table_lines(rows: Iterable[Iterable[Any]]) -> Iterable[str]:
 # --------------------------------------------------------------------------------------------
 # HTML
 
-_BLOCKS = ("p", "li", "tr", "dt", "dd", "pre", "blockquote", "h1", "h2", "h3", "h4", "h5", "h6")
+
+def _row_line(cells: list[str]) -> str:
+    return next(iter(_table_lines([cells])), "")
 
 
 def read_html(path: Path, data: bytes, limits: ReadLimits) -> list[Document]:
     """An HTML page: h1–h6 make headings; paragraphs, list items and table rows make lines;
-    scripts, styles and navigation are dropped."""
-    from bs4 import BeautifulSoup
+    scripts, styles and navigation are dropped (see :mod:`appliance.knowledge.html_blocks`).
 
+    Raises:
+        ReadError: over ``max_html_bytes`` (checked before parsing), binary, undecodable, more text
+            than ``max_text_chars`` (the parse stops there), or no text at all.
+    """
+    from bs4.dammit import UnicodeDammit
+
+    from appliance.knowledge.html_blocks import HEADINGS, page_text
+
+    if len(data) > limits.max_html_bytes:
+        raise ReadError(
+            f"{size_text(len(data))} of HTML, over the {size_text(limits.max_html_bytes)} limit; "
+            "save the guide's part of the page, or its text"
+        )
     if b"\x00" in data[:65536]:
         raise ReadError("binary file, not HTML (contains NUL bytes)")
-    soup = BeautifulSoup(data, "html.parser")
-    for junk in soup(["script", "style", "noscript", "nav", "header", "footer", "template", "svg"]):
-        junk.decompose()
-    page_title = soup.title.get_text(" ", strip=True) if soup.title else None
-    body = soup.body or soup
-    builder = SectionBuilder(max_section_chars=limits.max_section_chars)
-    total = 0
-    for el in body.find_all(_BLOCKS):
-        if el.name[0] != "h" and el.find_parent(_BLOCKS[:-6]) is not None:
-            continue  # nested inside a block already taken whole
-        if el.name == "tr":
-            line = next(iter(_table_lines([el.find_all(["td", "th"])])), "")
-        else:
-            line = el.get_text(" ", strip=True)
-        total += len(line)
-        if el.name in ("h1", "h2", "h3", "h4", "h5", "h6"):
-            builder.heading(int(el.name[1]), line)
-        elif line:
-            builder.plain_line(f"- {line}" if el.name == "li" else line)
-    _check_size(total, limits)
+    markup = UnicodeDammit(data, is_html=True).unicode_markup
+    if markup is None:
+        raise ReadError("cannot tell the HTML page's character encoding; save it as UTF-8")
+    page = page_text(markup, limits.max_text_chars, _row_line)
+    total = sum(len(b.text) for b in page.blocks)
+    check_text_size(total, limits)
     if total == 0:
         raise ReadError("HTML page has no text")
-    if builder.title is None and page_title:
-        builder.title = page_title
+    builder = SectionBuilder(max_section_chars=limits.max_section_chars)
+    for block in page.blocks:
+        if block.tag in HEADINGS:
+            builder.heading(int(block.tag[1]), block.text)
+        else:
+            builder.plain_line(f"- {block.text}" if block.tag == "li" else block.text)
+    if builder.title is None and page.title:
+        builder.title = page.title
     return [_finish(builder, path, {}, "")]
 
 
@@ -388,7 +441,7 @@ def read_jsonl(path: Path, data: bytes, limits: ReadLimits) -> list[Document]:
         if not isinstance(body, str) or not body.strip():
             raise ReadError(f"line {number}: missing or empty 'body' (or 'text')")
         try:
-            _check_size(len(body), limits)
+            check_text_size(len(body), limits)
         except ReadError as exc:
             raise ReadError(f"line {number}: {exc}") from exc
         questions = rec.get("questions") or []
@@ -423,6 +476,8 @@ def _finish(builder: SectionBuilder, path: Path, meta: dict[str, Any], text_for_
     questions = meta.get("questions") or []
     if isinstance(questions, str):
         questions = [questions]
+    if not isinstance(questions, list):
+        raise ReadError(f"'questions' must be a list of questions, not {type(questions).__name__}")
     doc = builder.build(
         fallback_title=path.stem,
         key=_opt_str(meta.get("id")),
@@ -450,6 +505,20 @@ _READERS: dict[str, Callable[[Path, bytes, ReadLimits], list[Document]]] = {
 }
 
 
+_NAMES = {".md": "markdown", ".markdown": "markdown", ".txt": "text", ".htm": "html"}
+
+
+def reader_name(path: Path) -> str:
+    """The name of the reader for ``path`` ('markdown', 'text', 'docx', 'pdf', 'html', 'jsonl')."""
+    suffix = path.suffix.lower()
+    return _NAMES.get(suffix, suffix.lstrip("."))
+
+
+def one_line(text: str) -> str:
+    """``text`` with every run of whitespace (line breaks too) made one space."""
+    return " ".join(str(text).split())
+
+
 def read_file(path: Path, data: bytes, limits: ReadLimits | None = None) -> list[Document]:
     """Read ``data`` (the bytes of ``path``) with the reader for its suffix.
 
@@ -457,11 +526,24 @@ def read_file(path: Path, data: bytes, limits: ReadLimits | None = None) -> list
         One document, or one per record for ``.jsonl``.
 
     Raises:
-        ReadError: unsupported suffix, or the reader's reason for refusing the file.
+        ReadError: unsupported suffix, or why the reader refused the file, on one line that starts
+            with the reader's name ("docx reader: ..."). A reader's own bug (an unexpected
+            exception) is a ReadError too, naming the exception, with its traceback in ``trace``.
     """
     reader = _READERS.get(path.suffix.lower())
     if reader is None:
         raise ReadError(f"unsupported file type '{path.suffix}' (supported: {', '.join(SUFFIXES)})")
     if not data.strip():
         raise ReadError("empty file")
-    return reader(path, data, limits or ReadLimits())
+    name = reader_name(path)
+    try:
+        return reader(path, data, limits or ReadLimits())
+    except ReadError as exc:
+        raise ReadError(f"{name} reader: {one_line(str(exc))}") from exc
+    except MemoryError as exc:
+        raise ReadError(f"{name} reader: out of memory") from exc
+    except RecursionError as exc:
+        raise ReadError(f"{name} reader: the file nests too deeply to read") from exc
+    except Exception as exc:  # a reader's bug on odd input must not stop the batch
+        message = f"{name} reader failed: {exc.__class__.__name__}: {one_line(str(exc))}"
+        raise ReadError(message, trace=traceback.format_exc()) from exc

@@ -15,7 +15,7 @@ Tables (plain SQLite, see :data:`SCHEMA`):
 * ``vector_cache`` embeddings by model and sha256 of the embedded text, so that re-ingesting or
   re-embedding embeds only text that changed;
 * ``meta``      schema version, knowledge-base version (bumped on every change), analyzer version,
-  embedding model;
+  embedding model, origin (the shipped demo, or a site's own guides: :attr:`KnowledgeBase.origin`);
 * ``tours``     guided explanations (:mod:`appliance.tours`), one per ``*.tour.toml`` file, the
   validated tour as JSON; ``tour_media`` their images. Not retrievable: tours are not documents.
 
@@ -33,7 +33,8 @@ import hashlib
 import json
 import logging
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,6 +43,7 @@ import numpy as np
 
 from appliance.knowledge.db import Database, connect, sqlite_module
 from appliance.knowledge.model import Document
+from appliance.knowledge.origin import looks_like_demo
 from appliance.knowledge.text import ANALYZER_VERSION, Analyzer
 
 if TYPE_CHECKING:
@@ -59,6 +61,8 @@ FTS_RANK = "|".join(", ".join(str(w) for w in ws) for ws in (BM25_WEIGHTS, DOC_B
 #: Older schemas this version upgrades in place.
 UPGRADABLE = ("1",)
 QUESTION_HEADING = "常见问法"
+#: The ``meta`` row recording where the content came from (see :attr:`KnowledgeBase.origin`).
+ORIGIN_KEY = "origin"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -199,6 +203,7 @@ class KnowledgeBase:
         self.analyzer = analyzer
         self._doc_sets_cache: tuple[int, tuple[frozenset[str], dict[str, frozenset[str]]]] | None = None
         self._chunk_count: tuple[int, int] | None = None
+        self._storing_demo = False  # see storing_demo()
         self._ensure_schema()
 
     @classmethod
@@ -238,9 +243,10 @@ class KnowledgeBase:
         self._has_tours = True
         with self.conn:
             self.conn.executescript(SCHEMA + SCHEMA_2 + TOUR_SCHEMA)
-            self.conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
-            self.conn.execute("INSERT INTO meta VALUES ('kb_version', '0')")
-            self.conn.execute("INSERT INTO meta VALUES ('created_at', ?)", (_now(),))
+            # OR IGNORE: another process creating the same new file at the same moment wrote them first
+            self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+            self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('kb_version', '0')")
+            self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('created_at', ?)", (_now(),))
             self.set_meta("analyzer_version", ANALYZER_VERSION)
         self._set_rank()
 
@@ -353,6 +359,49 @@ class KnowledgeBase:
         """True when chunk vectors exist and sqlite-vec is loaded, so vector search can run."""
         return self.db.has_vec and self.embedding_model is not None
 
+    @property
+    def origin(self) -> str | None:
+        """Where this knowledge base's content has come from (the ``origin`` meta row):
+
+        * ``'site'``: a guide or tour was stored from a file that is not the shipped demo's
+          (:func:`appliance.knowledge.origin.looks_like_demo`) other than inside
+          :meth:`storing_demo` (``kiosk kb ingest``, sync). Permanent: it stays ``'site'`` when
+          every document is removed, so an emptied site knowledge base is never refilled with the
+          fictional demo.
+        * ``'demo'``: only the shipped demo has been stored (:func:`appliance.bootstrap.ensure_demo`,
+          or its folder ingested by hand).
+        * None: nothing stored yet, or a file written before this marker existed.
+        """
+        return self.meta(ORIGIN_KEY)
+
+    def mark_origin(self, origin: str) -> None:
+        """Record ``origin`` ('demo' or 'site') in the caller's transaction. 'site' is never
+        replaced by 'demo'.
+
+        Raises:
+            ValueError: ``origin`` is neither.
+        """
+        if origin not in ("demo", "site"):
+            raise ValueError(f"knowledge-base origin must be 'demo' or 'site', not {origin!r}")
+        if origin == "demo" and self.origin == "site":
+            return
+        if self.origin != origin:
+            self.set_meta(ORIGIN_KEY, origin)
+
+    @contextmanager
+    def storing_demo(self) -> Iterator[None]:
+        """Within the block, stored guides and tours count as the demo's (see :attr:`origin`):
+        a knowledge base with no origin becomes ``'demo'``; a ``'site'`` one stays ``'site'``."""
+        self._storing_demo = True
+        try:
+            yield
+        finally:
+            self._storing_demo = False
+
+    def _record_origin(self, source: str) -> None:
+        """In a write transaction: note what was just stored from file ``source`` (see :attr:`origin`)."""
+        self.mark_origin("demo" if self._storing_demo or looks_like_demo(source) else "site")
+
     # -- writing -------------------------------------------------------------------------------
 
     def source_hash(self, path: str) -> str | None:
@@ -363,6 +412,10 @@ class KnowledgeBase:
     def source_document_count(self, path: str) -> int:
         """How many documents a source file has in the knowledge base."""
         return self.conn.execute("SELECT count(*) FROM documents WHERE source = ?", (path,)).fetchone()[0]
+
+    def documents_per_source(self) -> dict[str, int]:
+        """Source file path -> how many documents it has stored (files with none left out)."""
+        return dict(self.conn.execute("SELECT source, count(*) FROM documents GROUP BY source"))
 
     def _doc_id(self, source: str, ordinal: int, doc: Document) -> str:
         if doc.key:
@@ -472,6 +525,7 @@ class KnowledgeBase:
                     f"this knowledge base has vectors but sqlite-vec is unavailable here ({self.db.vec_error})"
                 )
             self.conn.execute("INSERT INTO sources VALUES (?, ?, ?, ?, ?)", (path, sha256, size, _now(), len(docs)))
+            self._record_origin(path)
             for i, (doc, doc_id) in enumerate(zip(docs, doc_ids, strict=True)):
                 self.conn.execute(
                     "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -563,6 +617,7 @@ class KnowledgeBase:
             self.conn.executemany(
                 "INSERT INTO tour_media VALUES (?, ?, ?, ?)", [(tour.id, m.name, m.mime, m.data) for m in loaded.media]
             )
+            self._record_origin(path)
             self._bump_version()
 
     def _tour_from_json(self, tour_id: str, body: str) -> Tour | None:

@@ -271,6 +271,11 @@
         <source>语音暂不可用：请点屏幕或打字提问，内容都会显示在屏幕上。</source>
         <translation>Voice is not available: tap or type your question; everything is shown on the screen.</translation>
     </message>
+    <message>
+        <location filename="../qml/Main.qml" line="88"/>
+        <source>本机还没有办事指南，暂时答不了办事问题。遇到紧急情况请直接告诉我；需要帮忙请找工作人员。</source>
+        <translation>This kiosk has no service guides yet, so it cannot answer questions about services. In an emergency, tell me at once; for help, please find a staff member.</translation>
+    </message>
 </context>
 <context>
     <name>PinScreen</name>
@@ -285,32 +290,37 @@
         <translation>Checking…</translation>
     </message>
     <message>
-        <location filename="../qml/PinScreen.qml" line="14"/>
+        <location filename="../qml/PinScreen.qml" line="15"/>
+        <source>输错次数太多，已锁定，请 %1 小时后再试</source>
+        <translation>Too many wrong PINs: locked, try again in %1 hours</translation>
+    </message>
+    <message>
+        <location filename="../qml/PinScreen.qml" line="16"/>
         <source>输错次数太多，已锁定，请 %1 分钟后再试</source>
         <translation>Too many wrong PINs: locked, try again in %1 min</translation>
     </message>
     <message>
-        <location filename="../qml/PinScreen.qml" line="15"/>
+        <location filename="../qml/PinScreen.qml" line="17"/>
         <source>密码不对，还可以试 %1 次</source>
         <translation>Wrong PIN, %1 tries left</translation>
     </message>
     <message>
-        <location filename="../qml/PinScreen.qml" line="16"/>
+        <location filename="../qml/PinScreen.qml" line="18"/>
         <source>请输入工作人员密码</source>
         <translation>Enter the staff PIN</translation>
     </message>
     <message>
-        <location filename="../qml/PinScreen.qml" line="59"/>
+        <location filename="../qml/PinScreen.qml" line="61"/>
         <source>清除</source>
         <translation>Clear</translation>
     </message>
     <message>
-        <location filename="../qml/PinScreen.qml" line="59"/>
+        <location filename="../qml/PinScreen.qml" line="61"/>
         <source>确定</source>
         <translation>OK</translation>
     </message>
     <message>
-        <location filename="../qml/PinScreen.qml" line="72"/>
+        <location filename="../qml/PinScreen.qml" line="74"/>
         <source>返回</source>
         <translation>Back</translation>
     </message>
@@ -459,57 +469,67 @@
 <context>
     <name>StatusStrip</name>
     <message>
-        <location filename="../qml/StatusStrip.qml" line="12"/>
+        <location filename="../qml/StatusStrip.qml" line="14"/>
         <source>正在听</source>
         <translation>Listening</translation>
     </message>
     <message>
-        <location filename="../qml/StatusStrip.qml" line="13"/>
+        <location filename="../qml/StatusStrip.qml" line="15"/>
         <source>正在想</source>
         <translation>Thinking</translation>
     </message>
     <message>
-        <location filename="../qml/StatusStrip.qml" line="14"/>
+        <location filename="../qml/StatusStrip.qml" line="16"/>
         <source>正在说</source>
         <translation>Speaking</translation>
     </message>
     <message>
-        <location filename="../qml/StatusStrip.qml" line="15"/>
+        <location filename="../qml/StatusStrip.qml" line="17"/>
         <source>请点屏幕提问</source>
         <translation>Tap the screen to ask</translation>
     </message>
     <message>
-        <location filename="../qml/StatusStrip.qml" line="18"/>
+        <location filename="../qml/StatusStrip.qml" line="20"/>
         <source>机器人：正常</source>
         <translation>Robot: OK</translation>
     </message>
     <message>
-        <location filename="../qml/StatusStrip.qml" line="19"/>
+        <location filename="../qml/StatusStrip.qml" line="21"/>
         <source>机器人：未连接</source>
         <translation>Robot: not connected</translation>
     </message>
     <message>
-        <location filename="../qml/StatusStrip.qml" line="20"/>
+        <location filename="../qml/StatusStrip.qml" line="22"/>
         <source>机器人：急停</source>
         <translation>Robot: e-stop</translation>
     </message>
     <message>
-        <location filename="../qml/StatusStrip.qml" line="64"/>
+        <location filename="../qml/StatusStrip.qml" line="68"/>
         <source>在线</source>
         <translation>Online</translation>
     </message>
     <message>
-        <location filename="../qml/StatusStrip.qml" line="64"/>
+        <location filename="../qml/StatusStrip.qml" line="68"/>
         <source>离线</source>
         <translation>Offline</translation>
     </message>
     <message>
-        <location filename="../qml/StatusStrip.qml" line="70"/>
+        <location filename="../qml/StatusStrip.qml" line="85"/>
+        <source>示例</source>
+        <translation>Demo</translation>
+    </message>
+    <message>
+        <location filename="../qml/StatusStrip.qml" line="94"/>
         <source>知识库 v%1</source>
         <translation>Knowledge v%1</translation>
     </message>
     <message>
-        <location filename="../qml/StatusStrip.qml" line="83"/>
+        <location filename="../qml/StatusStrip.qml" line="94"/>
+        <source>无办事指南</source>
+        <translation>No guides</translation>
+    </message>
+    <message>
+        <location filename="../qml/StatusStrip.qml" line="108"/>
         <source>字号</source>
         <translation>Text size</translation>
     </message>

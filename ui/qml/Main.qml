@@ -70,6 +70,24 @@ ApplicationWindow {
                 text: qsTr("语音暂不可用：请点屏幕或打字提问，内容都会显示在屏幕上。")
             }
         }
+        Rectangle {
+            // The knowledge base holds no guides (a site's, emptied): say so instead of seeming to know.
+            objectName: "noGuidesNotice"
+            Layout.fillWidth: true
+            visible: kiosk.status.kb === "empty" && (kiosk.screen === "attract" || kiosk.screen === "conversation")
+            color: theme.notice
+            implicitHeight: noGuidesText.implicitHeight + win.pad
+            KText {
+                id: noGuidesText
+                objectName: "noGuidesText"
+                anchors.centerIn: parent
+                width: parent.width - 2 * win.pad
+                horizontalAlignment: Text.AlignHCenter
+                color: theme.onNotice
+                font.pixelSize: win.fsSmall
+                text: qsTr("本机还没有办事指南，暂时答不了办事问题。遇到紧急情况请直接告诉我；需要帮忙请找工作人员。")
+            }
+        }
         Loader {
             id: screenLoader
             objectName: "screenLoader"

@@ -11,6 +11,8 @@ Rectangle {
     function message() {
         if (!pin.isSet) return qsTr("还没有设置管理密码：请在设备上运行 kiosk staff set-pin")
         if (pin.busy) return qsTr("正在核对……")
+        // each further lockout doubles (up to a day): long ones in hours
+        if (pin.locked && pin.retryAfter > 2 * 3600) return qsTr("输错次数太多，已锁定，请 %1 小时后再试").arg(Math.ceil(pin.retryAfter / 3600))
         if (pin.locked) return qsTr("输错次数太多，已锁定，请 %1 分钟后再试").arg(Math.ceil(pin.retryAfter / 60))
         if (pin.error === "wrong") return qsTr("密码不对，还可以试 %1 次").arg(pin.triesLeft)
         return qsTr("请输入工作人员密码")

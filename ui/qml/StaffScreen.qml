@@ -99,6 +99,7 @@ Rectangle {
                         color: theme.onStaffPanel
                         text: modelData.ts + "  " + modelData.question
                               + (modelData.reason ? "  [" + modelData.reason + "]" : "")
+                              + (modelData.callback ? "  " + modelData.callback : "")
                               + (modelData.category ? "  [" + modelData.category + "]" : "")
                               + (modelData.closest ? "\n" + qsTr("最接近：") + modelData.closest : "")
                               + (modelData.open === false ? "  ✓" : "")

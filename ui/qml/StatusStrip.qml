@@ -1,12 +1,14 @@
 import QtQuick
 import QtQuick.Layouts
 
-// Listening / thinking / speaking, network, knowledge-base version, robot link; language and
-// text size. A long press on the community's name opens staff mode.
+// Listening / thinking / speaking, network, knowledge-base version (or "no guides"), "示例" while
+// the fictional demo's guides are in use, robot link; language and text size. A long press on the
+// community's name opens staff mode.
 Rectangle {
     id: strip
     color: theme.strip
     implicitHeight: Math.max(win.target, 100 * win.u)
+    readonly property bool demo: kiosk.status.kb === "demo" || kiosk.status.kb === "mixed"
 
     function activityText(a) {
         if (a === "listening") return qsTr("正在听")
@@ -32,6 +34,8 @@ Rectangle {
             objectName: "siteName"
             Layout.fillWidth: true
             Layout.fillHeight: true
+            // never squeezed away: a long press here is how staff get in
+            Layout.minimumWidth: Math.min(implicitWidth, 4 * win.fsSmall)
             verticalAlignment: Text.AlignVCenter
             text: kiosk.site.name
             color: theme.onStrip
@@ -65,11 +69,32 @@ Rectangle {
             color: kiosk.status.online ? theme.stripOk : theme.stripWarn
             font.pixelSize: win.fsSmall
         }
+        Rectangle {
+            objectName: "kbDemo"
+            visible: strip.demo
+            color: "transparent"
+            border.color: theme.stripWarn
+            border.width: Math.max(2, 3 * win.u)
+            radius: 8 * win.u
+            implicitWidth: demoText.implicitWidth + win.pad
+            implicitHeight: demoText.implicitHeight + win.pad / 3
+            Text {
+                id: demoText
+                objectName: "kbDemoText"
+                anchors.centerIn: parent
+                text: qsTr("示例")
+                color: theme.stripWarn
+                font.pixelSize: win.fsSmall
+                font.bold: true
+            }
+        }
         Text {
             objectName: "kbVersion"
-            text: qsTr("知识库 v%1").arg(kiosk.status.kbVersion)
-            color: theme.onStrip
+            visible: !(strip.demo && win.narrow)  // a narrow strip has room for the badge only
+            text: kiosk.status.kb === "empty" ? qsTr("无办事指南") : qsTr("知识库 v%1").arg(kiosk.status.kbVersion)
+            color: kiosk.status.kb === "empty" ? theme.stripWarn : theme.onStrip
             font.pixelSize: win.fsSmall
+            font.bold: kiosk.status.kb === "empty"
         }
         Text {
             objectName: "robot"
