@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from appliance import demo_vectors
-from appliance.answer.engine import clarify_offers, policy_mode
+from appliance.answer.engine import clarify_offers, decide_mode, policy_mode
 from appliance.bootstrap import demo_kb_dir
 from appliance.config import RetrievalSettings
 from appliance.knowledge.evaluation import LabelledQuestion, load_questions, rank_metrics, rank_of
@@ -250,8 +250,13 @@ def evaluate(
     settings: RetrievalSettings,
     embedder: Embedder | None = None,
     baseline: BM25Baseline | None = None,
+    triage: Triage | None = None,
 ) -> Figures:
-    """Run every question of ``ds`` through retrieval and the answer policy, and the baseline."""
+    """Run every question of ``ds`` through retrieval and the answer policy, and the baseline.
+
+    With ``triage``, the answer engine's gate applies (:func:`decide_mode`: the out-of-scope rules,
+    and the domain detector where the policy would clarify); a refused question's rank still
+    counts for hit@k, which measure retrieval alone."""
     retriever = Retriever(kb, embedder, candidates=settings.candidates)
     pos = [q for q in ds.questions if q.expected]
     neg = [q for q in ds.questions if not q.expected]
@@ -261,7 +266,10 @@ def evaluate(
         response = retriever.search(q.question, k=10)
         times.append((time.perf_counter() - t) * 1e3)
         keys = [ds.doc_key(r.doc) for r in response.results]
-        mode = policy_mode(response, settings)
+        mode, why = policy_mode(response, settings), None
+        if triage is not None:
+            mode, why = decide_mode(response, settings, triage, kb.analyzer.normalize(q.question))
+        refused = why == "out_of_scope"
         offered = [ds.doc_key(r.doc) for r in clarify_offers(response)] if mode == "clarify" else []
         row = {
             "question": q.question,
@@ -270,6 +278,7 @@ def evaluate(
             "top": keys[0] if keys else None,
             "confidence": round(response.confidence, 4),
             "mode": mode,
+            "out_of_scope": refused,
             "offered_right": bool(q.expected and q.expected in offered),
             "features": response.features,
         }

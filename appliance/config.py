@@ -123,6 +123,11 @@ class RetrievalSettings(StrictModel):
         description="from this confidence up to min_confidence: ask which topic is meant; below it: no_answer",
     )
     llm_sections: int = Field(default=3, ge=1, le=8, description="sections put in the LLM prompt")
+    refuse_off_domain: bool = Field(
+        default=True,
+        description="a question the domain detector reads as off a community centre's domain gets no_answer "
+        "instead of a clarification; switch off for guides beyond community services (a city-wide FAQ)",
+    )
 
 
 class IngestSettings(StrictModel):

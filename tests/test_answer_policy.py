@@ -123,6 +123,9 @@ def test_an_emergency_reply_to_a_clarification_is_triaged(demo_kb, site) -> None
 def test_out_of_scope_is_refused_not_clarified(demo_kb, site) -> None:
     engine = engine_for(demo_kb, site)
     for question in ("今天天气怎么样", "帮我写一首关于春天的诗"):
+        answer = engine.ask(question)
+        assert (answer.mode, answer.reason) == ("no_answer", "out_of_scope"), question
+    for question in ("附近哪家火锅店好吃", "Which phone should I buy?"):  # the domain detector's, not the rules'
         assert engine.ask(question).mode == "no_answer", question
 
 

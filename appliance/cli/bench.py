@@ -179,6 +179,7 @@ def answers(
     )
     out.print(head, markup=False)
     dump = misses.open("w", encoding="utf-8") if misses else None
+    triage = Triage.load()
     with tempfile.TemporaryDirectory(prefix="kiosk-bench-answers-") as tmp:
         work = workdir or Path(tmp)
         for embedder in embedders:
@@ -192,7 +193,7 @@ def answers(
                         continue
                 kb = ba.build_kb(ds, analyzer, work / ("hybrid" if embedder else "lexical"), embedder)
                 try:
-                    f = ba.evaluate(ds, kb, r, embedder, ba.BM25Baseline(kb))
+                    f = ba.evaluate(ds, kb, r, embedder, ba.BM25Baseline(kb), triage)
                 finally:
                     kb.close()
                 oos = f" ({f.n_out_of_scope} oos)" if f.n_out_of_scope else ""
@@ -215,7 +216,6 @@ def answers(
     path = ba.demo_kb_dir().parent / "eval" / "test" / "emergency.jsonl"
     if split != "dev" and path.is_file():
         items = ba.load_emergency_questions(path)
-        triage = Triage.load()
         ordinary = ba.ordinary_questions(sets, analyzer, work / "lexical")
         out.print(
             f"emergencies ({path.name}: {sum(1 for _, c in items if c)} emergencies, "

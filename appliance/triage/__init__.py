@@ -28,6 +28,7 @@ from importlib import resources
 from pathlib import Path
 
 from appliance.triage.detector import EmergencyDetector
+from appliance.triage.domain import DomainDetector
 
 
 @dataclass(frozen=True)
@@ -91,16 +92,18 @@ class Triage:
     smalltalk: dict[str, tuple[re.Pattern[str], ...]]
     out_of_scope: tuple[re.Pattern[str], ...] = ()
     detector: EmergencyDetector | None = field(default=None, compare=False)
+    domain: DomainDetector | None = field(default=None, compare=False)
     alarm_threshold: float = 1.0
     ask_threshold: float = 1.0
 
     @classmethod
     def load(cls, folder: Path | None = None, *, detector: bool = True) -> Triage:
-        """Load ``emergency.toml``, ``intents.toml`` and ``detector.json`` from ``folder`` (default:
-        the shipped ones; a folder without ``detector.json`` gets the shipped detector).
+        """Load ``emergency.toml``, ``intents.toml``, ``detector.json`` and ``domain.json`` from
+        ``folder`` (default: the shipped ones; a folder without a detector file gets the shipped
+        one).
 
         Args:
-            detector: False for the rules alone.
+            detector: False for the rules alone (no emergency detector, no domain detector).
 
         Raises:
             ValueError: a file is not valid TOML, a pattern is not a valid regular expression
@@ -138,7 +141,7 @@ class Triage:
         smalltalk = {k: compile_all(v, f"smalltalk {k}") for k, v in it.get("smalltalk", {}).items()}
         out_of_scope = compile_all(it.get("out_of_scope", {}).get("patterns", []), "out_of_scope")
         words = {k: tuple(em.get(k, [])) for k in ("urgent", "past", "personal", "informational")}
-        model = None
+        model = domain = None
         alarm = ask = 1.0
         if detector:
             path = base / "detector.json"
@@ -149,12 +152,15 @@ class Triage:
                 raise ValueError(f"the emergency detector names categories without guidance: {', '.join(unknown)}")
             alarm = float(model.notes.get("alarm", 1.0))  # type: ignore[arg-type]
             ask = float(model.notes.get("ask", alarm))  # type: ignore[arg-type]
+            path = base / "domain.json"
+            domain = DomainDetector.load(path if path.is_file() else None)
         return cls(
             emergencies,
             handoffs=handoffs,
             smalltalk=smalltalk,
             out_of_scope=out_of_scope,
             detector=model,
+            domain=domain,
             alarm_threshold=alarm,
             ask_threshold=ask,
             **words,
@@ -222,8 +228,16 @@ class Triage:
         return None
 
     def is_out_of_scope(self, text: str) -> bool:
-        """True for a request no community service guide answers (weather, tickets, stocks, poems)."""
+        """True for a request no community service guide answers (weather, tickets, stocks, poems):
+        the ``out_of_scope`` rules, checked before any search."""
         return any(p.search(text) for p in self.out_of_scope)
+
+    def is_off_domain(self, text: str) -> bool:
+        """True when the domain detector reads the question as off the community-service domain
+        (restaurants, phone repairs, medical advice…; see :mod:`appliance.triage.domain`). The
+        answer policy consults it only where it would otherwise ask "did you mean…?"
+        (:func:`appliance.answer.engine.decide_mode`); False without a detector."""
+        return self.domain is not None and self.domain.is_off(text)
 
     def small_talk(self, text: str) -> str | None:
         """'identity', 'greeting', 'thanks' or 'goodbye' when the question is that, else None."""

@@ -1,19 +1,31 @@
-"""Training the emergency detector (:mod:`appliance.triage.detector`) from the exemplar files.
+"""Training the learned detectors from the exemplar files: the emergency detector
+(:mod:`appliance.triage.detector`, ``detector.json``) and the domain detector
+(:mod:`appliance.triage.domain`, ``domain.json``).
 
-    python -m appliance.triage.training            # cross-validate, train, write detector.json
-    python -m appliance.triage.training --check    # exit 1 unless detector.json matches the exemplars
+    python -m appliance.triage.training            # cross-validate, train, write both files
+    python -m appliance.triage.training --model domain   # only one of them
+    python -m appliance.triage.training --check    # exit 1 unless both match their exemplars
 
-Needs scikit-learn (a development dependency; the appliance itself only reads ``detector.json``).
-The regularisation strength and the two decision thresholds are chosen by stratified 5-fold
-cross-validation on the exemplars alone, never on the held-out test questions
-(``appliance/demo/eval/test/emergency.jsonl``, written separately, reported by ``kiosk bench
-answers``):
+Needs scikit-learn (a development dependency; the appliance itself only reads the JSON files).
+Regularisation strengths and decision thresholds are chosen by stratified 5-fold cross-validation
+on the exemplars alone, never on the held-out test questions (``appliance/demo/eval/test/``,
+written separately, reported by ``kiosk bench answers``).
+
+Emergency detector, trained on ``exemplars*.jsonl``:
 
 * ``alarm``: the lowest probability at which out-of-fold ``none`` texts raise at most
   :data:`MAX_FALSE_ALARM` false alarms;
 * ``ask``: the lowest probability at which out-of-fold ``none`` texts raise at most
   :data:`MAX_ASK` of "are you in danger?" questions; between ``ask`` and ``alarm`` the kiosk shows
   the emergency numbers at once and asks.
+
+Domain detector, trained on ``domain-exemplars.jsonl`` (questions labelled ``in`` or ``off`` the
+community-service domain) with every live emergency and every demo question of the emergency
+exemplars as ``in``:
+
+* ``off``: the lowest probability at which out-of-fold ``in`` questions are called off the domain
+  at most :data:`MAX_IN_DOMAIN_REFUSED` of the time (a resident's real question refused is the
+  costly error; an off-domain one let through still meets retrieval's own confidence).
 """
 
 from __future__ import annotations
@@ -27,6 +39,7 @@ from pathlib import Path
 
 from appliance.knowledge.text import Analyzer
 from appliance.triage.detector import NONE, EmergencyDetector, Exemplar, features, load_exemplars
+from appliance.triage.domain import IN, OFF, DomainDetector
 
 #: Largest share of ordinary texts (out of fold) allowed to raise an alarm.
 MAX_FALSE_ALARM = 0.005
@@ -36,6 +49,11 @@ MAX_ASK = 0.02
 C_GRID = (10.0, 30.0, 100.0)
 #: Features seen in fewer exemplars than this are dropped (smaller model, less noise).
 MIN_COUNT = 2
+#: Largest share of in-domain questions (out of fold) the domain detector may call off the domain.
+MAX_IN_DOMAIN_REFUSED = 0.01
+#: The emergency exemplar files whose texts are all in the domain: their live emergencies, and
+#: every line of the demo file (the demo guides' sample questions and development questions).
+IN_DOMAIN_FILE = "exemplars-demo.jsonl"
 
 
 def _here() -> Path:
@@ -56,6 +74,40 @@ def exemplar_paths(folder: Path | None = None) -> list[Path]:
 def detector_path() -> Path:
     """The shipped detector file."""
     return _here() / "detector.json"
+
+
+def domain_paths(folder: Path | None = None) -> list[Path]:
+    """The domain detector's training files: ``domain-exemplars.jsonl`` and the emergency exemplar
+    files it takes its ``in`` questions from (see :func:`domain_exemplars`), sorted."""
+    base = folder or _here()
+    return sorted([*base.glob("domain-exemplars*.jsonl"), *exemplar_paths(base)])
+
+
+def domain_path() -> Path:
+    """The shipped domain detector file."""
+    return _here() / "domain.json"
+
+
+def domain_exemplars(paths: Sequence[Path]) -> list[Exemplar]:
+    """The domain detector's exemplars from :func:`domain_paths`: the ``in``/``off`` lines of the
+    domain files as labelled, and from the emergency files every live emergency and every line of
+    :data:`IN_DOMAIN_FILE` as ``in`` (their other ``none`` lines mix everyday chatter with
+    off-domain requests, so they are left out).
+
+    Raises:
+        ValueError: a bad line, or a domain line labelled other than ``in`` or ``off``.
+    """
+    out: list[Exemplar] = []
+    for path in paths:
+        lines = load_exemplars(path.read_text(encoding="utf-8").splitlines(), str(path))
+        if path.name.startswith("domain-"):
+            bad = sorted({e.label for e in lines} - {IN, OFF})
+            if bad:
+                raise ValueError(f"{path}: labels must be '{IN}' or '{OFF}', not {', '.join(bad)}")
+            out.extend(lines)
+        else:
+            out.extend(Exemplar(e.text, IN, e.lang) for e in lines if e.label != NONE or path.name == IN_DOMAIN_FILE)
+    return out
 
 
 def files_sha256(paths: Sequence[Path]) -> str:
@@ -106,22 +158,35 @@ def _threshold(scores: Sequence[float], max_share: float) -> float:
     return min(1.0, ordered[allowed] + 1e-6) if allowed < len(ordered) else 0.0
 
 
-def cross_validate(texts: Sequence[str], labels: Sequence[str], c: float, folds: int = 5, seed: int = 0):
-    """Out-of-fold (category, P(emergency)) for every exemplar: the detector's reading of it when it
-    was trained on the other folds (see :meth:`EmergencyDetector.detect`)."""
+def out_of_fold(texts: Sequence[str], labels: Sequence[str], c: float, folds: int = 5, seed: int = 0):
+    """Each text's class probabilities from a model trained on the other folds (stratified k-fold).
+
+    Returns:
+        (classes in the models' column order, float64 array of shape (len(texts), len(classes))).
+    """
+    import numpy as np
     from sklearn.model_selection import StratifiedKFold
 
-    out: list[tuple[str, float]] = [("", 0.0)] * len(texts)
+    classes = sorted(set(labels))
+    out = np.zeros((len(texts), len(classes)))
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     for train, test in splitter.split(texts, labels):
         vocabulary, model = _fit([texts[i] for i in train], [labels[i] for i in train], c)
-        probs = model.predict_proba(_matrix([texts[i] for i in test], vocabulary))
-        classes = list(model.classes_)
-        none = classes.index(NONE)
-        emergency = [j for j, cl in enumerate(classes) if cl != NONE]
-        for row, i in zip(probs, test, strict=True):
-            j = max(emergency, key=lambda k: row[k])
-            out[i] = (classes[j], 1.0 - float(row[none]))
+        columns = [classes.index(cl) for cl in model.classes_]
+        out[np.ix_(test, columns)] = model.predict_proba(_matrix([texts[i] for i in test], vocabulary))
+    return classes, out
+
+
+def cross_validate(texts: Sequence[str], labels: Sequence[str], c: float, folds: int = 5, seed: int = 0):
+    """Out-of-fold (category, P(emergency)) for every exemplar: the detector's reading of it when it
+    was trained on the other folds (see :meth:`EmergencyDetector.detect`)."""
+    classes, probs = out_of_fold(texts, labels, c, folds, seed)
+    none = classes.index(NONE)
+    emergency = [j for j, cl in enumerate(classes) if cl != NONE]
+    out: list[tuple[str, float]] = []
+    for row in probs:
+        j = max(emergency, key=lambda k: row[k])
+        out.append((classes[j], 1.0 - float(row[none])))
     return out
 
 
@@ -180,26 +245,89 @@ def train(exemplars: Sequence[Exemplar], analyzer: Analyzer, trained_on: str, lo
     return EmergencyDetector(classes, vocabulary, model.coef_.tolist(), model.intercept_.tolist(), trained_on, notes)
 
 
+def train_domain(exemplars: Sequence[Exemplar], analyzer: Analyzer, trained_on: str, log=print) -> DomainDetector:
+    """Choose C and the ``off`` threshold by cross-validation (the most off-domain questions caught
+    with at most :data:`MAX_IN_DOMAIN_REFUSED` in-domain ones refused), then fit on all exemplars.
+
+    Raises:
+        ValueError: fewer than 5 exemplars of either label.
+    """
+    texts = [analyzer.normalize(e.text) for e in exemplars]
+    labels = [e.label for e in exemplars]
+    if min(labels.count(IN), labels.count(OFF)) < 5:
+        raise ValueError("the domain detector needs at least 5 'in' and 5 'off' exemplars")
+    best = None
+    for c in C_GRID:
+        classes, probs = out_of_fold(texts, labels, c)
+        p_off = probs[:, classes.index(OFF)]
+        inside = [p for p, lab in zip(p_off, labels, strict=True) if lab == IN]
+        outside = [p for p, lab in zip(p_off, labels, strict=True) if lab == OFF]
+        threshold = _threshold(inside, MAX_IN_DOMAIN_REFUSED)
+        summary = {
+            "in_n": len(inside),
+            "off_n": len(outside),
+            "in_refused": round(float(sum(p >= threshold for p in inside)) / len(inside), 4),
+            "off_caught": round(float(sum(p >= threshold for p in outside)) / len(outside), 4),
+        }
+        log(f"C={c}: off>={threshold:.3f} {summary}")
+        if best is None or summary["off_caught"] > best[0]:
+            best = (summary["off_caught"], c, threshold, summary)
+    assert best is not None
+    _, c, threshold, summary = best
+    vocabulary, model = _fit(texts, labels, c)
+    notes = {
+        "C": c,
+        "off": round(threshold, 4),
+        "exemplars": len(exemplars),
+        "cross_validated": summary,
+        "method": "logistic regression (scikit-learn LogisticRegression, lbfgs), binary L2-normalised "
+        "char 1-3-grams + stemmed English words and pairs; C and threshold by stratified 5-fold CV",
+    }
+    weights = model.coef_.tolist()
+    bias = model.intercept_.tolist()
+    if len(weights) == 1:  # scikit-learn keeps one row for two classes: P(classes_[1]) = σ(w·x + b)
+        weights, bias = [[0.0] * len(weights[0]), weights[0]], [0.0, bias[0]]  # the same as a softmax
+    return DomainDetector(list(model.classes_), vocabulary, weights, bias, trained_on, notes)
+
+
+def _out_of_date(path: Path, digest: str, kind: type[EmergencyDetector] | type[DomainDetector]) -> bool:
+    current = kind.load(path).trained_on if path.exists() else ""
+    if current != digest:
+        print(f"{path} is out of date: run python -m appliance.triage.training", file=sys.stderr)
+        return True
+    return False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: train and write ``detector.json``, or ``--check`` that it is up to date."""
+    """Command line: train and write the detector files, or ``--check`` that they are up to date."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 unless detector.json was trained on the exemplars")
-    parser.add_argument("--exemplars", type=Path, default=None, help="folder of exemplars*.jsonl files")
-    parser.add_argument("--out", type=Path, default=detector_path())
+    parser.add_argument("--check", action="store_true", help="exit 1 unless the files were trained on the exemplars")
+    parser.add_argument("--model", choices=("all", "emergency", "domain"), default="all")
+    parser.add_argument("--exemplars", type=Path, default=None, help="folder of the exemplar files")
+    parser.add_argument("--out", type=Path, default=None, help="emergency detector file (default: the shipped one)")
+    parser.add_argument("--domain-out", type=Path, default=None, help="domain detector file (default: the shipped one)")
     args = parser.parse_args(argv)
-    paths = exemplar_paths(args.exemplars)
-    digest = files_sha256(paths)
-    if args.check:
-        current = EmergencyDetector.load(args.out).trained_on if args.out.exists() else ""
-        if current != digest:
-            print(f"{args.out} is out of date: run python -m appliance.triage.training", file=sys.stderr)
-            return 1
-        return 0
-    exemplars = [e for p in paths for e in load_exemplars(p.read_text(encoding="utf-8").splitlines(), str(p))]
-    detector = train(exemplars, Analyzer(), digest)
-    args.out.write_text(detector.to_json() + "\n", encoding="utf-8")
-    print(f"wrote {args.out}: {len(detector.vocabulary)} features, {len(detector.classes)} classes")
-    return 0
+    jobs = []
+    if args.model in ("all", "emergency"):
+        paths = exemplar_paths(args.exemplars)
+        jobs.append((EmergencyDetector, args.out or detector_path(), paths))
+    if args.model in ("all", "domain"):
+        jobs.append((DomainDetector, args.domain_out or domain_path(), domain_paths(args.exemplars)))
+    stale = False
+    for kind, out, paths in jobs:
+        digest = files_sha256(paths)
+        if args.check:
+            stale |= _out_of_date(out, digest, kind)
+            continue
+        analyzer = Analyzer()
+        if kind is EmergencyDetector:
+            exemplars = [e for p in paths for e in load_exemplars(p.read_text(encoding="utf-8").splitlines(), str(p))]
+            model = train(exemplars, analyzer, digest)
+        else:
+            model = train_domain(domain_exemplars(paths), analyzer, digest)
+        out.write_text(model.to_json() + "\n", encoding="utf-8")
+        print(f"wrote {out}: {len(model.vocabulary)} features, {len(model.classes)} classes")
+    return 1 if stale else 0
 
 
 if __name__ == "__main__":
