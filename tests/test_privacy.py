@@ -448,3 +448,20 @@ def test_tours_show_does_not_pass_control_characters_to_the_terminal(tmp_path: P
         "要点\\u2066",
     ):
         assert shown in r.stdout, shown
+
+
+def test_tours_run_does_not_pass_control_characters_to_the_terminal(tmp_path: Path) -> None:
+    tour = tmp_path / "evil.tour.toml"
+    tour.write_text(
+        'id = "evil"\ntitle = "标题"\nlang = "zh"\nsummary = "简介"\n\n'
+        '[[steps]]\ntitle = "第一步\\u001b[2J[red]"\nnarration = "讲解\\u001b]0;x\\u0007结束"\n'
+        'slide = { heading = "标\\u001bc题", bullets = ["要点\\u202e"] }\n',
+        encoding="utf-8",
+    )
+    env = {"KIOSK_DATA_DIR": str(tmp_path / "data")}
+    r = runner.invoke(app, ["tours", "run", str(tour), "--speed", "0", "--robot", "none"], env=env)
+    assert r.exit_code == 0, r.output
+    for raw in ("\x1b", "\u202e", "\x07"):
+        assert raw not in r.stdout, repr(raw)
+    for shown in ("第一步\\x1b[2J[red]", "讲解\\x1b]0;x\\x07结束", "标\\x1bc题", "要点\\u202e"):
+        assert shown in r.stdout, shown

@@ -44,6 +44,12 @@ def _open(ctx: typer.Context, kb: Path | None):
         return KnowledgeBase.open(path, make_analyzer(s, load_site_for(s)))
 
 
+def _in_markup(value: object) -> str:
+    """A tour's own text for a Rich markup line: control characters escaped (\\x1b, \\u202e), then
+    brackets, so a tour file can neither drive the terminal nor inject markup."""
+    return escape(safe_text(str(value)))
+
+
 def _find(ctx: typer.Context, ref: str, kb: Path | None):
     """(tour, where it came from) for an id in the knowledge base or a tour file."""
     from appliance.tours import is_tour_file, load_tour
@@ -105,17 +111,15 @@ def show(
         print_json({**tour.model_dump(mode="json", exclude_none=True), "source": source})
         return
 
-    def text(value: object) -> str:  # the tour's own text, inside markup
-        return escape(safe_text(str(value)))
 
     minutes = f", about {tour.duration_min:g} min" if tour.duration_min else ""
     out.print(
-        f"[bold]{text(tour.title)}[/]  ({text(tour.id)}, {tour.lang}, {len(tour.steps)} steps{minutes})", markup=True
+        f"[bold]{_in_markup(tour.title)}[/]  ({_in_markup(tour.id)}, {tour.lang}, {len(tour.steps)} steps{minutes})", markup=True
     )
     out.print(safe_text(tour.summary), markup=False)
-    out.print(f"[dim]{text(source)}[/]", markup=True)
+    out.print(f"[dim]{_in_markup(source)}[/]", markup=True)
     for n, step in enumerate(tour.steps, start=1):
-        out.print(f"\n[bold]{n}. {text(step.title)}[/]", markup=True)
+        out.print(f"\n[bold]{n}. {_in_markup(step.title)}[/]", markup=True)
         out.print(safe_text(step.narration), markup=False)
         if step.slide is not None:
             out.print(f"  slide: {safe_text(step.slide.heading)}", markup=False)
@@ -180,20 +184,20 @@ def run(
 
     def on_event(event: object) -> None:
         if isinstance(event, StepStarted):
-            out.print(f"\n[bold]── {event.index + 1}/{event.total} {event.step.title}[/]", markup=True)
+            out.print(f"\n[bold]── {event.index + 1}/{event.total} {_in_markup(event.step.title)}[/]", markup=True)
             if event.step.slide is not None:
-                out.print(f"[cyan]【{event.step.slide.heading}】[/]", markup=True)
+                out.print(f"[cyan]【{_in_markup(event.step.slide.heading)}】[/]", markup=True)
                 for bullet in event.step.slide.bullets:
-                    out.print(f"  • {bullet}", markup=False)
+                    out.print(f"  • {safe_text(bullet)}", markup=False)
             if event.step.image:
-                out.print(f"[dim]  (image: {event.step.image})[/]", markup=True)
+                out.print(f"[dim]  (image: {_in_markup(event.step.image)})[/]", markup=True)
         elif isinstance(event, TourFinished):
             how = "finished" if event.completed else "stopped"
             out.print(f"\n[bold]{how}[/]: {event.steps_done} of {len(tour.steps)} step(s) told", markup=True)
 
     with start_body(ctx, robot, tour.lang) as body:
         act = (lambda action: action.perform(body.robot)) if body is not None else None
-        narrator = ReadingNarrator(lambda text: out.print(f"  {text}", markup=False), speed)
+        narrator = ReadingNarrator(lambda said: out.print(f"  {safe_text(said)}", markup=False), speed)
         runner = TourRunner(tour, narrator, act=act, on_event=on_event)
         runner.start()
         try:
