@@ -52,12 +52,14 @@ def test_an_emptied_site_kb_says_it_has_no_guides_and_still_helps(qapp, tmp_path
         k = kiosk.k
         kiosk.driver.wait(lambda: k.status["kb"] == "site", "the knowledge-base check")
         assert not visible(kiosk, "kbDemo") and not visible(kiosk, "noGuidesNotice")
+        assert "办事的问题可以问我" in kiosk.text_of("aiNotice")
         # the site takes its only guide out while the kiosk runs
         kiosk.appliance.kb.remove_source(str((guides / "juzhuzheng.md").resolve()))
         k.refresh_status()
         kiosk.driver.wait(lambda: k.status["kb"] == "empty", "the empty knowledge base")
         assert k.screen == "attract" and visible(kiosk, "noGuidesNotice")
         assert "没有办事指南" in kiosk.text_of("noGuidesText")
+        assert kiosk.text_of("aiNotice") == "我是人工智能（AI），不是真人。"  # no promise it cannot keep
         assert kiosk.text_of("kbVersion") == "无办事指南" and not visible(kiosk, "kbDemo")
         k.ask("老年卡在哪里办")
         kiosk.driver.wait(lambda: k.turn["done"], "the answer")

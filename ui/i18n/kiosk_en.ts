@@ -42,32 +42,37 @@
         <translation>Hello! I am %1</translation>
     </message>
     <message>
-        <location filename="../qml/AttractScreen.qml" line="33"/>
+        <location filename="../qml/AttractScreen.qml" line="35"/>
+        <source>我是人工智能（AI），不是真人。</source>
+        <translation>I am an AI, not a person.</translation>
+    </message>
+    <message>
+        <location filename="../qml/AttractScreen.qml" line="36"/>
         <source>我是人工智能（AI），不是真人。办事的问题可以问我。</source>
         <translation>I am an AI, not a person. Ask me about community services.</translation>
     </message>
     <message>
-        <location filename="../qml/AttractScreen.qml" line="41"/>
+        <location filename="../qml/AttractScreen.qml" line="44"/>
         <source>点这里开始，或直接说话</source>
         <translation>Tap here or just speak</translation>
     </message>
     <message>
-        <location filename="../qml/AttractScreen.qml" line="41"/>
+        <location filename="../qml/AttractScreen.qml" line="44"/>
         <source>点这里开始</source>
         <translation>Tap here to start</translation>
     </message>
     <message>
-        <location filename="../qml/AttractScreen.qml" line="60"/>
+        <location filename="../qml/AttractScreen.qml" line="63"/>
         <source>社区通知</source>
         <translation>Community notice</translation>
     </message>
     <message>
-        <location filename="../qml/AttractScreen.qml" line="83"/>
+        <location filename="../qml/AttractScreen.qml" line="86"/>
         <source>时间：</source>
         <translation>Hours: </translation>
     </message>
     <message>
-        <location filename="../qml/AttractScreen.qml" line="84"/>
+        <location filename="../qml/AttractScreen.qml" line="87"/>
         <source>地点：</source>
         <translation>Place: </translation>
     </message>
@@ -416,52 +421,52 @@
         <translation>Settings</translation>
     </message>
     <message>
-        <location filename="../qml/StaffScreen.qml" line="103"/>
+        <location filename="../qml/StaffScreen.qml" line="104"/>
         <source>最接近：</source>
         <translation>Closest: </translation>
     </message>
     <message>
-        <location filename="../qml/StaffScreen.qml" line="108"/>
+        <location filename="../qml/StaffScreen.qml" line="109"/>
         <source>已处理</source>
         <translation>Done</translation>
     </message>
     <message>
-        <location filename="../qml/StaffScreen.qml" line="118"/>
+        <location filename="../qml/StaffScreen.qml" line="119"/>
         <source>暂无记录</source>
         <translation>Nothing recorded</translation>
     </message>
     <message>
-        <location filename="../qml/StaffScreen.qml" line="144"/>
+        <location filename="../qml/StaffScreen.qml" line="145"/>
         <source>（%1 步）</source>
         <translation> (%1 steps)</translation>
     </message>
     <message>
-        <location filename="../qml/StaffScreen.qml" line="148"/>
+        <location filename="../qml/StaffScreen.qml" line="149"/>
         <source>开始讲解</source>
         <translation>Start</translation>
     </message>
     <message>
-        <location filename="../qml/StaffScreen.qml" line="180"/>
+        <location filename="../qml/StaffScreen.qml" line="181"/>
         <source>音量</source>
         <translation>Volume</translation>
     </message>
     <message>
-        <location filename="../qml/StaffScreen.qml" line="202"/>
+        <location filename="../qml/StaffScreen.qml" line="203"/>
         <source>语言</source>
         <translation>Language</translation>
     </message>
     <message>
-        <location filename="../qml/StaffScreen.qml" line="216"/>
+        <location filename="../qml/StaffScreen.qml" line="217"/>
         <source>字号 %1%</source>
         <translation>Text size %1%</translation>
     </message>
     <message>
-        <location filename="../qml/StaffScreen.qml" line="218"/>
+        <location filename="../qml/StaffScreen.qml" line="219"/>
         <source>换字号</source>
         <translation>Change size</translation>
     </message>
     <message>
-        <location filename="../qml/StaffScreen.qml" line="226"/>
+        <location filename="../qml/StaffScreen.qml" line="227"/>
         <source>机器人急停复位（先松开急停按钮）</source>
         <translation>Reset the robot&apos;s e-stop (release the button first)</translation>
     </message>

@@ -30,7 +30,10 @@ Rectangle {
             Layout.fillWidth: true
             horizontalAlignment: Text.AlignHCenter
             color: theme.muted
-            text: qsTr("我是人工智能（AI），不是真人。办事的问题可以问我。")
+            // With no guides (an emptied site) it cannot promise answers: the notice above says why.
+            objectName: "aiNotice"
+            text: kiosk.status.kb === "empty" ? qsTr("我是人工智能（AI），不是真人。")
+                                              : qsTr("我是人工智能（AI），不是真人。办事的问题可以问我。")
         }
         KButton {
             objectName: "startButton"
