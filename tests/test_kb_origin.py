@@ -268,3 +268,46 @@ def test_processes_starting_at_once_on_a_new_data_dir_build_it_once(tmp_path: Pa
         assert kb.counts()["documents"] == documents and kb.origin == "demo"
     for _, err in results:  # the others say what they found, not that they built it
         assert "built" in err or "demo knowledge base" in err
+
+
+_INGEST = """
+import sys
+from pathlib import Path
+ready, folder = Path(sys.argv[1]), sys.argv[2]
+sys.argv = ["kiosk", "kb", "ingest", folder]
+from appliance.cli import main
+ready.touch()
+main()
+"""
+
+
+@pytest.mark.slow
+def test_kb_ingest_waits_for_a_kiosk_building_the_knowledge_base(tmp_path: Path, analyzer) -> None:
+    """A site's first ingest and a kiosk's first start take turns: while the build lock is held,
+    ingest writes nothing; once it is free, ingest goes on."""
+    import time
+
+    data, ready, guides = tmp_path / "data", tmp_path / "ready", tmp_path / "guides"
+    guides.mkdir()
+    (guides / "juzhuzheng.md").write_text(GUIDE, encoding="utf-8")
+    env = {**os.environ, "KIOSK_DATA_DIR": str(data), "HOME": str(tmp_path)}
+    with building(data / "kb.sqlite"):  # a kiosk is building the demo
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _INGEST, str(ready), str(guides)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 120
+        while not ready.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(3.0)  # well past the time a one-guide ingest takes
+        assert proc.poll() is None
+        if (data / "kb.sqlite").exists():
+            with KnowledgeBase.open(data / "kb.sqlite", analyzer) as kb:
+                assert kb.counts()["documents"] == 0
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    with KnowledgeBase.open(data / "kb.sqlite", analyzer) as kb:
+        assert kb.counts()["documents"] == 1 and kb.origin == "site"

@@ -85,13 +85,15 @@ def ingest(
     Unchanged files are skipped; a changed file replaces its old sections; a broken file is skipped
     and reported on one line ("guide.docx: skipped (docx reader: ...)"), and the rest of the
     knowledge base is untouched. Links out of the folders named, FIFOs and devices are not read;
-    each file is read within the [ingest] limits. Exit code 1 when a file failed.
+    each file is read within the [ingest] limits. Exit code 1 when a file failed. It holds the
+    knowledge base's build lock meanwhile, so a kiosk starting on a new data dir waits for it
+    instead of building the demo beside a site's first guides.
     """
     from appliance.bootstrap import make_ingestor
+    from appliance.knowledge.lock import building
 
-    knowledge = _open(ctx, kb)
     embedder = _embedder(ctx)
-    with knowledge, user_errors():
+    with user_errors(), building(kb or settings(ctx).kb_file), _open(ctx, kb) as knowledge:
         if embedder is not None and knowledge.embedding_model not in (None, embedder.name):
             note(f"the knowledge base holds vectors of {knowledge.embedding_model}; switching to {embedder.name}")
             knowledge.begin_vectors(embedder.name, embedder.dim)
