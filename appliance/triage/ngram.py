@@ -83,7 +83,7 @@ class NgramClassifier:
         self.classes = classes
         self.vocabulary = vocabulary
         # Column-major: the weights of one feature for every class, for cheap sparse scoring.
-        self._columns = [tuple(row[j] for row in weights) for j in range(len(vocabulary))]
+        self._columns = list(zip(*weights, strict=True)) if vocabulary else []
         self.bias = bias
         self.trained_on = trained_on
         self.notes = notes or {}
