@@ -540,3 +540,53 @@ def test_a_member_giving_more_than_its_header_said_is_cut_off(tmp_path: Path) ->
     with pytest.raises(ModelError, match="unpacks to more than its listed size"):
         transfer._copy_capped(io.BytesIO(b"\0" * (3 * MiB)), target, 2 * MiB, "m/w.bin")
     assert not target.exists()
+
+
+# -- the reader process's replies are data, never code ------------------------------------------
+
+_PICKLING_CHILD = """
+import os, pickle, struct, sys
+class Boom:
+    def __reduce__(self):
+        return (os.system, ("touch " + sys.argv[1],))
+out, inp = os.fdopen(1, "wb"), sys.stdin.buffer
+def send(data):
+    out.write(struct.pack(">Q", len(data)) + data)
+    out.flush()
+send(b'["ready"]')
+for _ in range(2):  # the request, then the file's bytes
+    inp.read(struct.unpack(">Q", inp.read(8))[0])
+send(pickle.dumps(Boom()))
+inp.read()
+"""
+
+
+def test_a_reader_process_reply_is_never_unpickled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reader compromised by a hostile file cannot run code in the process that writes the
+    knowledge base: a pickle it sends is refused as a malformed reply, not loaded."""
+    import subprocess
+    import sys
+
+    from appliance.knowledge import isolation
+
+    marker = tmp_path / "pwned"
+
+    def start(self):
+        return subprocess.Popen(
+            [sys.executable, "-c", _PICKLING_CHILD, str(marker)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+
+    monkeypatch.setattr(isolation.ReaderProcess, "_start", start)
+    with isolation.ReaderProcess(ReadLimits()) as reader, pytest.raises(ReadError, match="markdown reader: the reader"):
+        reader.read(tmp_path / "guide.md", b"# title\n\nbody\n")
+    assert not marker.exists()
+
+
+def test_reader_replies_are_checked_field_by_field() -> None:
+    from appliance.knowledge.isolation import documents_from_json, documents_to_json
+
+    docs = read_file(Path("g.md"), "# 居住证办理\n\n## 所需材料\n身份证\n".encode(), ReadLimits())
+    assert documents_from_json(json.loads(json.dumps(documents_to_json(docs)))) == docs
+    for bad in ({"title": 1}, [{"title": "t", "sections": [[["h"], 5, "other"]], "questions": []}], [7]):
+        with pytest.raises(ValueError):
+            documents_from_json(bad)

@@ -9,15 +9,18 @@ gets a fresh child. The knowledge base is written by the parent only, so a kille
 nothing half-written.
 
 Protocol, over the child's stdin/stdout (its own ``print`` output goes to stderr): each message is
-an 8-byte big-endian length and a pickle. The child first says ``("ready",)`` once the readers
+an 8-byte big-endian length and a payload. The child first says ``["ready"]`` once the readers
 are imported (the time budget starts after that, so a slow start is not charged to the first
-file); then for each request, ``(path, limits)`` followed by the file's bytes as a message of
-their own (not pickled: no copy), it replies ``("ok", documents)`` or ``("error", reason,
-traceback or None, restart)``.
+file); then for each request, ``(path, limits)`` (a pickle: the parent is trusted) followed by the
+file's bytes as a message of their own (no copy), it replies ``["ok", documents]`` or
+``["error", reason, traceback or null, restart]``. Replies are JSON, checked field by field when
+they arrive (:func:`documents_from_json`): the child parses hostile files, so what it sends is
+never unpickled, and a malformed reply refuses the file like any reader failure.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import pickle
@@ -29,9 +32,15 @@ import time
 from pathlib import Path
 
 from appliance.knowledge.limits import ReadError, ReadLimits, size_text
-from appliance.knowledge.model import Document
+from appliance.knowledge.model import Document, Section
 
 _HEADER = struct.Struct(">Q")
+
+
+class MalformedReply(ValueError):
+    """A reply from the reader process that is not what the protocol allows."""
+
+
 START_TIMEOUT_S = 120.0
 """How long a new reader process may take to import the readers before it is given up on."""
 
@@ -112,7 +121,7 @@ class ReaderProcess:
                 self._proc = self._start()
                 try:
                     _receive(self._proc, time.monotonic() + START_TIMEOUT_S)
-                except (TimeoutError, EOFError):
+                except (TimeoutError, EOFError, MalformedReply):
                     code = self._kill()
                     raise ReadError(f"{name} reader: the reader process did not start (exit code {code})") from None
             try:
@@ -132,6 +141,9 @@ class ReaderProcess:
             raise ReadError(
                 f"{name} reader: still running after {self.limits.max_seconds:g} s, the time budget per file; stopped"
             ) from None
+        except MalformedReply as exc:
+            self._kill()
+            raise ReadError(f"{name} reader: the reader process sent a malformed reply ({exc})") from None
         except EOFError:
             code = self._kill()
             reason = (
@@ -140,9 +152,15 @@ class ReaderProcess:
                 else f"the reader process died (exit code {code})"
             )
             raise ReadError(f"{name} reader: {reason}") from None
-        if reply[0] == "ok":
-            return reply[1]
-        _, reason, trace, restart = reply
+        try:
+            if reply[0] == "ok" and len(reply) == 2:
+                return documents_from_json(reply[1])
+            kind, reason, trace, restart = reply
+            if kind != "error" or not isinstance(reason, str) or not isinstance(trace, str | None):
+                raise ValueError("not an error reply")
+        except (ValueError, TypeError, IndexError, KeyError) as exc:
+            self._kill()
+            raise ReadError(f"{name} reader: the reader process sent a malformed reply ({exc})") from None
         if restart:  # after a MemoryError the child may be in no state to go on
             self._kill()
         raise ReadError(reason, trace=trace)
@@ -155,12 +173,13 @@ def _send(proc: subprocess.Popen[bytes], payload: bytes) -> None:
     proc.stdin.flush()
 
 
-def _receive(proc: subprocess.Popen[bytes], deadline: float) -> tuple:
+def _receive(proc: subprocess.Popen[bytes], deadline: float) -> list:
     """One reply from the child, waiting until ``deadline`` (time.monotonic()).
 
     Raises:
         TimeoutError: no complete reply by the deadline.
         EOFError: the child closed its stdout (it died).
+        MalformedReply: the reply is not JSON.
     """
     assert proc.stdout is not None
     fd = proc.stdout.fileno()
@@ -180,7 +199,68 @@ def _receive(proc: subprocess.Popen[bytes], deadline: float) -> tuple:
             (size,) = _HEADER.unpack(buf[: _HEADER.size])
             need = _HEADER.size + size
             continue
-        return pickle.loads(bytes(buf[_HEADER.size : need]))
+        try:
+            return json.loads(bytes(buf[_HEADER.size : need]))
+        except ValueError as exc:  # not JSON: a child that lost its mind, or was made to
+            raise MalformedReply(f"not JSON ({exc})") from None
+
+
+def documents_to_json(documents: list[Document]) -> list[dict]:
+    """Documents as plain JSON values (the child's reply; inverse of :func:`documents_from_json`)."""
+    return [
+        {
+            "title": d.title,
+            "sections": [[list(x.heading_path), x.text, x.kind] for x in d.sections],
+            "questions": list(d.questions),
+            "key": d.key,
+            "lang": d.lang,
+            "category": d.category,
+        }
+        for d in documents
+    ]
+
+
+def _text(value: object, what: str, optional: bool = False) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"{what} is not text")
+    return value
+
+
+def documents_from_json(value: object) -> list[Document]:
+    """The documents of a reply, every field checked for its type.
+
+    Raises:
+        ValueError: a field missing or of the wrong type.
+    """
+    if not isinstance(value, list):
+        raise ValueError("documents are not a list")
+    out = []
+    for d in value:
+        if (
+            not isinstance(d, dict)
+            or not isinstance(d.get("sections"), list)
+            or not isinstance(d.get("questions"), list)
+        ):
+            raise ValueError("a document is not an object with sections and questions")
+        sections = []
+        for sec in d["sections"]:
+            if not isinstance(sec, list) or len(sec) != 3 or not isinstance(sec[0], list):
+                raise ValueError("a section is not [headings, text, kind]")
+            path = tuple(_text(h, "a heading") for h in sec[0])
+            sections.append(Section(path, _text(sec[1], "a section"), _text(sec[2], "a section kind")))
+        out.append(
+            Document(
+                _text(d.get("title"), "a title"),
+                sections,
+                [_text(q, "a question") for q in d["questions"]],
+                _text(d.get("key"), "a key", optional=True),
+                _text(d.get("lang"), "a language"),
+                _text(d.get("category"), "a category", optional=True),
+            )
+        )
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -223,7 +303,9 @@ def _serve(requests, replies) -> None:
 
 
 def _reply(replies, reply: tuple) -> None:
-    out = pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL)
+    if reply[0] == "ok":
+        reply = ("ok", documents_to_json(reply[1]))
+    out = json.dumps(reply, ensure_ascii=False).encode("utf-8")
     replies.write(_HEADER.pack(len(out)))
     replies.write(out)
     replies.flush()
