@@ -146,6 +146,6 @@ def test_bad_exemplar_lines_and_detector_files_are_reported(tmp_path: Path) -> N
     (folder / "intents.toml").write_text(src.joinpath("intents.toml").read_text("utf-8"), encoding="utf-8")
     bad = json.loads(TRIAGE.detector.to_json())
     bad["classes"][bad["classes"].index("fraud")] = "alien_invasion"
-    (folder / "detector.json").write_text(json.dumps(bad), encoding="utf-8")
+    EmergencyDetector.from_json(json.dumps(bad)).save(folder / "detector.json.gz")
     with pytest.raises(ValueError, match="alien_invasion"):
         Triage.load(folder)

@@ -98,7 +98,7 @@ class Triage:
 
     @classmethod
     def load(cls, folder: Path | None = None, *, detector: bool = True) -> Triage:
-        """Load ``emergency.toml``, ``intents.toml``, ``detector.json`` and ``domain.json`` from
+        """Load ``emergency.toml``, ``intents.toml``, ``detector.json.gz`` and ``domain.json.gz`` from
         ``folder`` (default: the shipped ones; a folder without a detector file gets the shipped
         one).
 
@@ -144,7 +144,7 @@ class Triage:
         model = domain = None
         alarm = ask = 1.0
         if detector:
-            path = base / "detector.json"
+            path = base / EmergencyDetector.shipped_file
             model = EmergencyDetector.load(path if path.is_file() else None)
             known = {c.id for c in emergencies}
             unknown = [c for c in model.classes if c != "none" and c not in known]
@@ -152,7 +152,7 @@ class Triage:
                 raise ValueError(f"the emergency detector names categories without guidance: {', '.join(unknown)}")
             alarm = float(model.notes.get("alarm", 1.0))  # type: ignore[arg-type]
             ask = float(model.notes.get("ask", alarm))  # type: ignore[arg-type]
-            path = base / "domain.json"
+            path = base / DomainDetector.shipped_file
             domain = DomainDetector.load(path if path.is_file() else None)
         return cls(
             emergencies,

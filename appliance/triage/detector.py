@@ -9,7 +9,7 @@ The model is an :class:`~appliance.triage.ngram.NgramClassifier` (softmax regres
 character n-grams and English words) with one class per emergency category and ``none``, trained
 with scikit-learn on ``exemplars*.jsonl`` (Chinese and English descriptions of live emergencies
 per category, and ordinary questions labelled ``none``, many on the same topics) and stored in
-``detector.json`` beside this file. ``python -m appliance.triage.training`` retrains it from the
+``detector.json.gz`` beside this file. ``python -m appliance.triage.training`` retrains it from the
 exemplars (see there for the cross-validated figures) and a test checks that the shipped model was
 trained on the shipped exemplars.
 """
@@ -50,7 +50,7 @@ class EmergencyDetector(NgramClassifier):
         ValueError: no 'none' class, or the shapes do not agree (see :class:`NgramClassifier`).
     """
 
-    shipped_file = "detector.json"
+    shipped_file = "detector.json.gz"
     kind = "an emergency detector"
 
     def __init__(self, classes: list[str], *args, **kwargs):

@@ -15,7 +15,7 @@ and it is retrieval's confidence that refuses them when no guide is about them. 
 (``notes["off"]``) is chosen by cross-validation so that at most
 :data:`~appliance.triage.training.MAX_IN_DOMAIN_REFUSED` of in-domain training questions are
 called off the domain; ``python -m appliance.triage.training`` trains it with the emergency
-detector and writes ``domain.json``.
+detector and writes ``domain.json.gz``.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ class DomainDetector(NgramClassifier):
         ValueError: the classes are not ``in`` and ``off``, or the shapes do not agree.
     """
 
-    shipped_file = "domain.json"
+    shipped_file = "domain.json.gz"
     kind = "a domain detector"
 
     def __init__(self, classes: list[str], *args, **kwargs):

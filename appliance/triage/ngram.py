@@ -17,6 +17,7 @@ needed (training is in :mod:`appliance.triage.training`).
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 import re
@@ -104,7 +105,7 @@ class NgramClassifier:
     # -- storage -----------------------------------------------------------------------------
 
     def to_json(self) -> str:
-        """The model as JSON; weights rounded to 5 decimals."""
+        """The model as JSON; weights rounded to 5 decimals (what :meth:`save` stores, gzipped)."""
         n = len(self.vocabulary)
         weights = [[round(self._columns[j][c], 5) for j in range(n)] for c in range(len(self.classes))]
         return json.dumps(
@@ -136,13 +137,29 @@ class NgramClassifier:
         except (KeyError, TypeError, json.JSONDecodeError) as exc:
             raise ValueError(f"not {cls.kind} file: {exc}") from exc
 
+    def save(self, path: Path) -> None:
+        """Write :meth:`to_json` to ``path``, gzipped when it ends in ``.gz`` (as the shipped files
+        do: the weights compress to about a third). The gzip header carries no time stamp, so the
+        same model always gives the same bytes."""
+        data = (self.to_json() + "\n").encode("utf-8")
+        path.write_bytes(gzip.compress(data, mtime=0) if path.name.endswith(".gz") else data)
+
     @classmethod
     def load(cls, path: Path | None = None) -> Self:
-        """Load a model file (default: the shipped :attr:`shipped_file` beside this module).
+        """Load a model file, gzipped (``.gz``) or plain JSON (default: the shipped
+        :attr:`shipped_file` beside this module).
 
         Raises:
-            ValueError: the file is not such a model; OSError: it cannot be read.
+            ValueError: the file is not such a model (or not valid gzip); OSError: it cannot be read.
         """
         if path is None:
-            return cls.from_json(resources.files("appliance.triage").joinpath(cls.shipped_file).read_text("utf-8"))
-        return cls.from_json(path.read_text(encoding="utf-8"))
+            source = resources.files("appliance.triage").joinpath(cls.shipped_file)
+            name, data = cls.shipped_file, source.read_bytes()
+        else:
+            name, data = path.name, path.read_bytes()
+        if name.endswith(".gz"):
+            try:
+                data = gzip.decompress(data)
+            except (OSError, EOFError) as exc:
+                raise ValueError(f"not {cls.kind} file: {exc}") from exc
+        return cls.from_json(data.decode("utf-8"))

@@ -1,6 +1,6 @@
 """Training the learned detectors from the exemplar files: the emergency detector
-(:mod:`appliance.triage.detector`, ``detector.json``) and the domain detector
-(:mod:`appliance.triage.domain`, ``domain.json``).
+(:mod:`appliance.triage.detector`, ``detector.json.gz``) and the domain detector
+(:mod:`appliance.triage.domain`, ``domain.json.gz``).
 
     python -m appliance.triage.training            # cross-validate, train, write both files
     python -m appliance.triage.training --model domain   # only one of them
@@ -73,7 +73,7 @@ def exemplar_paths(folder: Path | None = None) -> list[Path]:
 
 def detector_path() -> Path:
     """The shipped detector file."""
-    return _here() / "detector.json"
+    return _here() / EmergencyDetector.shipped_file
 
 
 def domain_paths(folder: Path | None = None) -> list[Path]:
@@ -85,7 +85,7 @@ def domain_paths(folder: Path | None = None) -> list[Path]:
 
 def domain_path() -> Path:
     """The shipped domain detector file."""
-    return _here() / "domain.json"
+    return _here() / DomainDetector.shipped_file
 
 
 def domain_exemplars(paths: Sequence[Path]) -> list[Exemplar]:
@@ -325,7 +325,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             model = train(exemplars, analyzer, digest)
         else:
             model = train_domain(domain_exemplars(paths), analyzer, digest)
-        out.write_text(model.to_json() + "\n", encoding="utf-8")
+        model.save(out)
         print(f"wrote {out}: {len(model.vocabulary)} features, {len(model.classes)} classes")
     return 1 if stale else 0
 
