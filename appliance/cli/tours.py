@@ -111,10 +111,10 @@ def show(
         print_json({**tour.model_dump(mode="json", exclude_none=True), "source": source})
         return
 
-
     minutes = f", about {tour.duration_min:g} min" if tour.duration_min else ""
     out.print(
-        f"[bold]{_in_markup(tour.title)}[/]  ({_in_markup(tour.id)}, {tour.lang}, {len(tour.steps)} steps{minutes})", markup=True
+        f"[bold]{_in_markup(tour.title)}[/]  ({_in_markup(tour.id)}, {tour.lang}, {len(tour.steps)} steps{minutes})",
+        markup=True,
     )
     out.print(safe_text(tour.summary), markup=False)
     out.print(f"[dim]{_in_markup(source)}[/]", markup=True)
