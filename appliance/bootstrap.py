@@ -231,7 +231,7 @@ def build_appliance(
     if journal:
         # Published numbers stay in the journal: the site's, and those the guides give.
         keep = [site.duty_phone, site.property_hotline, *(v for v in site.emergency.model_dump().values() if v)]
-        keep += published_numbers(c.text for d in kb.documents() for c in kb.doc_chunks(d.doc_id))
+        keep += published_numbers(kb.chunk_texts())
         jr = Journal(settings.journal_file, Redactor(keep), retention_days=settings.journal_retention_days)
     engine = AnswerEngine(
         retriever,

@@ -465,3 +465,14 @@ def test_tours_run_does_not_pass_control_characters_to_the_terminal(tmp_path: Pa
         assert raw not in r.stdout, repr(raw)
     for shown in ("第一步\\x1b[2J[red]", "讲解\\x1b]0;x\\x07结束", "标\\x1bc题", "要点\\u202e"):
         assert shown in r.stdout, shown
+
+
+def test_the_appliance_keeps_the_numbers_its_guides_publish(settings) -> None:
+    """The journal's redactor keeps every number written in the knowledge base's guides (here the
+    demo's 010-0000-2345, which the site profile does not give) and redacts a resident's."""
+    from appliance.bootstrap import build_appliance
+
+    with build_appliance(settings, use_llm=False) as a:
+        assert a.journal is not None
+        kept = a.journal.redact("指南上写的 010-0000-2345 打不通，我的是 13812345678")
+        assert kept == "指南上写的 010-0000-2345 打不通，我的是 〔手机号〕"

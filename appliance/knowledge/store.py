@@ -830,6 +830,10 @@ class KnowledgeBase:
             out.update((r[0], (r[1], bool(r[2]))) for r in rows)
         return out
 
+    def chunk_texts(self) -> Iterator[str]:
+        """The text of every chunk (sections and sample questions), in one query."""
+        return (r[0] for r in self.conn.execute("SELECT text FROM chunks"))
+
     def doc_chunks(self, doc_id: str) -> list[Chunk]:
         """All chunks of a document in order (sections first, then sample questions)."""
         rows = self.conn.execute(
