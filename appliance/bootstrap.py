@@ -25,6 +25,10 @@ from appliance.knowledge.readers import ReadLimits
 from appliance.knowledge.retrieval import Embedder, Retriever
 from appliance.knowledge.store import KnowledgeBase
 from appliance.knowledge.text import Analyzer
+from appliance.notify.channels import build_channels, kiosk_id_default
+from appliance.notify.message import MessageComposer
+from appliance.notify.sender import OutboxSender
+from appliance.notify.summary import DailySummary
 from appliance.privacy import published_numbers
 from appliance.site import Site, load_site, load_synonyms, site_file_in_use
 from appliance.triage import Triage
@@ -227,16 +231,12 @@ def build_appliance(
         if note:
             notes.append(note + "; answering extractively from the guides")
     retriever = Retriever(kb, embedder, candidates=settings.retrieval.candidates)
-    jr = None
-    if journal:
-        # Published numbers stay in the journal: the site's, and those the guides give.
-        keep = [site.duty_phone, site.property_hotline, *(v for v in site.emergency.model_dump().values() if v)]
-        keep += published_numbers(kb.chunk_texts())
-        jr = Journal(settings.journal_file, Redactor(keep), retention_days=settings.journal_retention_days)
+    triage = Triage.load()
+    jr = open_journal(settings, site, kb, triage) if journal else None
     engine = AnswerEngine(
         retriever,
         site,
-        Triage.load(),
+        triage,
         llm=llm,
         journal=jr,
         retrieval=settings.retrieval,
@@ -244,6 +244,69 @@ def build_appliance(
         default_lang=settings.language,
     )
     return Appliance(settings, site, kb, engine, jr, notes)
+
+
+def kiosk_identity(settings: Settings, site: Site) -> tuple[str, str]:
+    """(id, name) of this kiosk in messages to staff: ``[notify] kiosk_id`` (default the host
+    name) and ``kiosk_name`` (default the community's name)."""
+    return settings.notify.kiosk_id or kiosk_id_default(), settings.notify.kiosk_name or site.name
+
+
+def open_journal(settings: Settings, site: Site, kb: KnowledgeBase, triage: Triage) -> Journal:
+    """The journal, with its redactor and, when ``[notify]`` is enabled, the messages to staff
+    its alerts and handoffs queue (:mod:`appliance.notify`).
+
+    Raises:
+        OSError, sqlite3.DatabaseError: see :class:`~appliance.journal.Journal`.
+    """
+    # Published numbers stay in the journal: the site's, and those the guides give.
+    keep = [site.duty_phone, site.property_hotline, *(v for v in site.emergency.model_dump().values() if v)]
+    keep += published_numbers(kb.chunk_texts())
+    kiosk_id, kiosk_name = kiosk_identity(settings, site)
+    notify = settings.notify
+    composer = MessageComposer(kiosk_name, site.address, triage, site.duty_phone) if notify.enabled else None
+    routes = {c.name: list(c.kinds) for c in notify.channels} if notify.enabled else {}
+    return Journal(
+        settings.journal_file,
+        Redactor(keep),
+        retention_days=settings.journal_retention_days,
+        composer=composer,
+        routes=routes,
+        kiosk_id=kiosk_id,
+    )
+
+
+def start_sender(settings: Settings, site: Site, journal: Journal) -> tuple[OutboxSender | None, list[str]]:
+    """Start delivering the journal's outbox to the ``[notify]`` channels (see
+    :class:`~appliance.notify.sender.OutboxSender`), with the daily summary as housekeeping.
+
+    Returns:
+        (the running sender, or None when notify is off or no channel could be built; a note
+        for each channel that cannot be built, naming what to fix).
+    """
+    notify = settings.notify
+    if not notify.enabled or not notify.channels:
+        return None, []
+    kiosk_id, kiosk_name = kiosk_identity(settings, site)
+    channels, problems = build_channels(notify, kiosk_id)
+    if not channels:
+        return None, problems
+    summary = None
+    if notify.summary_at is not None:
+        summary = DailySummary(journal, kiosk_id=kiosk_id, kiosk=kiosk_name, place=site.address, at=notify.summary_at)
+    sender = OutboxSender(
+        journal.outbox,
+        channels,
+        notify,
+        kiosk_id=kiosk_id,
+        kiosk=kiosk_name,
+        place=site.address,
+        housekeeping=summary,
+        lock_path=journal.path.with_name("outbox.lock"),
+    )
+    journal.outbox.on_queued = sender.wake
+    sender.start()
+    return sender, problems
 
 
 class VoiceUnavailable(RuntimeError):

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 import platformdirs
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -311,6 +311,96 @@ class NetworkSettings(StrictModel):
     check_every_s: float = Field(default=15.0, ge=1, description="how often the status strip re-checks")
 
 
+class NotifyChannelSettings(StrictModel):
+    """One channel messages to staff go by (``[[notify.channels]]``; see :mod:`appliance.notify.channels`)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,40}$", description="shown on the staff screen and in `kiosk outbox`")
+    kind: Literal["wecom", "dingtalk", "webhook", "mqtt"]
+    url: str | None = Field(
+        default=None,
+        description="wecom/dingtalk: the robots' public address by default; webhook: https://...; mqtt://host:port",
+    )
+    secret_file: Path | None = Field(
+        default=None,
+        description="TOML with the channel's secrets, mode 0600 (wecom: key; dingtalk: access_token, secret; ...)",
+    )
+    kinds: list[Literal["emergency", "handoff", "summary"]] = Field(
+        default_factory=lambda: ["emergency", "handoff", "summary"], description="what this channel is sent"
+    )
+    mention_mobiles: list[str] = Field(
+        default_factory=list, description="wecom/dingtalk: mobiles @-mentioned on emergencies"
+    )
+    topic: str | None = Field(default=None, description="mqtt: topic prefix; default kiosk/<kiosk_id>")
+    rate_per_min: int = Field(default=20, ge=1, le=600, description="messages a minute (the robots allow 20)")
+    timeout_s: float = Field(default=5.0, gt=0, le=60, description="one attempt's time limit")
+
+
+class NotifySettings(StrictModel):
+    """Messages to staff: alerts, handoffs and the daily summary (see :mod:`appliance.notify`)."""
+
+    enabled: bool = Field(default=True, description="queue and send messages to the channels below")
+    kiosk_id: str | None = Field(default=None, description="this kiosk's id in keys and MQTT; default: the host name")
+    kiosk_name: str | None = Field(default=None, description="how messages name this kiosk; default: the site's name")
+    channels: list[NotifyChannelSettings] = Field(default_factory=list)
+    summary_at: str | None = Field(
+        default="18:00",
+        pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
+        description="local time of the daily summary; None: none",
+    )
+    digest_after: int = Field(
+        default=5, ge=2, description="this many non-emergency messages waiting on a channel go as one digest"
+    )
+    retry_base_s: float = Field(default=2.0, gt=0, description="first retry's longest wait, s (doubles each time)")
+    retry_max_s: float = Field(default=300.0, gt=0, description="longest wait between retries, s")
+    emergency_retry_max_s: float = Field(
+        default=15.0, gt=0, description="longest wait between an emergency's retries, s"
+    )
+    give_up_h: float = Field(
+        default=24.0, gt=0, description="a non-emergency undelivered this long fails (emergencies never)"
+    )
+    poll_s: float = Field(
+        default=1.0, gt=0, le=60, description="how often the sender looks for rows other processes queued"
+    )
+    alarm_after_s: float = Field(
+        default=30.0, ge=0, description="an emergency undelivered this long is shown on the kiosk itself"
+    )
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> NotifySettings:
+        names = [c.name for c in self.channels]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"notify channel names must be unique: {', '.join(dupes)}")
+        return self
+
+
+class SyncSettings(StrictModel):
+    """Syncing the knowledge base from the street office's repository (see :mod:`appliance.sync.client`)."""
+
+    enabled: bool = Field(default=False, description="sync in the background while `kiosk run` is online")
+    url: str | None = Field(default=None, description="the repository, e.g. https://kb.example.gov.cn/kiosk")
+    channels: list[str] = Field(
+        default_factory=lambda: ["street"], description="channels in order: later ones add to and override earlier ones"
+    )
+    root: Path | None = Field(default=None, description="the trusted root metadata file `kiosk publish init` wrote")
+    interval_s: float = Field(
+        default=900.0, ge=30, description="time between syncs while online, s (with ±20 % jitter)"
+    )
+    timeout_s: float = Field(default=30.0, gt=0, le=600, description="a download stalled this long fails, s")
+    keep_versions: int = Field(
+        default=3, ge=2, le=20, description="installed knowledge-base versions kept for rollback"
+    )
+    max_bundle_mb: float = Field(default=1024.0, gt=0, description="largest bundle accepted, MiB")
+
+    @field_validator("channels")
+    @classmethod
+    def _channel_names(cls, value: list[str]) -> list[str]:
+        bad = [c for c in value if not c or not all(ch.isalnum() or ch in "-_." for ch in c)]
+        if bad or len(set(value)) != len(value) or not value:
+            raise ValueError("channels: one or more distinct names of letters, digits, '-', '_' or '.'")
+        return value
+
+
 class Settings(BaseSettings, StrictModel):
     """All configuration of one appliance. Construct with :func:`load_settings`."""
 
@@ -344,6 +434,8 @@ class Settings(BaseSettings, StrictModel):
     ui: UISettings = Field(default_factory=UISettings)
     staff: StaffSettings = Field(default_factory=StaffSettings)
     network: NetworkSettings = Field(default_factory=NetworkSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
+    sync: SyncSettings = Field(default_factory=SyncSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -379,6 +471,11 @@ class Settings(BaseSettings, StrictModel):
         return self.models_dir or self.data_dir / "models"
 
     @property
+    def sync_dir(self) -> Path:
+        """Sync's own files: the trusted TUF metadata, downloads, staging, state."""
+        return self.data_dir / "sync"
+
+    @property
     def cache_dir(self) -> Path:
         """Scratch space that may be deleted at any time (tokenizer caches)."""
         return self.data_dir / "cache"
@@ -390,27 +487,45 @@ _PATH_KEYS = {
     ("embedding",): ("path",),
     ("asr",): ("path",),
     ("staff",): ("pin_file",),
+    ("sync",): ("root",),
     ("tts", "paths"): LANGUAGES,
 }
 
 
+#: Paths inside the tables of an array of tables: (array's key path, keys).
+_LIST_PATH_KEYS = {("notify", "channels"): ("secret_file",)}
+
+
+def _resolve_keys(table: dict[str, Any], keys: tuple[str, ...], base: Path) -> None:
+    for key in keys:
+        value = table.get(key)
+        if not isinstance(value, str) or not value.strip():
+            continue  # "" stays "", for the validator to refuse (Path("") would be the current folder)
+        if not Path(value).expanduser().is_absolute():
+            table[key] = str(base / value)
+        else:
+            table[key] = str(Path(value).expanduser())
+
+
+def _lookup(data: dict[str, Any], prefix: tuple[str, ...]) -> Any:
+    table: Any = data
+    for part in prefix:
+        table = table.get(part) if isinstance(table, dict) else None
+        if table is None:
+            return None
+    return table
+
+
 def _resolve_relative(data: dict[str, Any], base: Path) -> dict[str, Any]:
     for prefix, keys in _PATH_KEYS.items():
-        table = data
-        for part in prefix:
-            table = table.get(part) if isinstance(table.get(part), dict) else None
-            if table is None:
-                break
-        if table is None:
-            continue
-        for key in keys:
-            value = table.get(key)
-            if not isinstance(value, str) or not value.strip():
-                continue  # "" stays "", for the validator to refuse (Path("") would be the current folder)
-            if not Path(value).expanduser().is_absolute():
-                table[key] = str(base / value)
-            else:
-                table[key] = str(Path(value).expanduser())
+        table = _lookup(data, prefix)
+        if isinstance(table, dict):
+            _resolve_keys(table, keys, base)
+    for prefix, keys in _LIST_PATH_KEYS.items():
+        tables = _lookup(data, prefix)
+        for table in tables if isinstance(tables, list) else ():
+            if isinstance(table, dict):
+                _resolve_keys(table, keys, base)
     return data
 
 

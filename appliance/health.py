@@ -37,14 +37,26 @@ def robot_health(robot) -> dict[str, Any]:
 def appliance_health(appliance) -> dict[str, Any]:
     """The knowledge base (version, and ``kb``: what it holds, see
     :meth:`appliance.knowledge.origin.KbState.as_dict` — ``kind`` 'empty', 'demo', 'mixed' or
-    'site', document counts, a one-line ``summary``), the models in use and the operator notes."""
+    'site', document counts, a one-line ``summary``), the models in use, the operator notes and
+    the outbox of messages to staff (rows per state, emergencies not yet delivered, last error)."""
     engine = appliance.engine
+    outbox = None
+    if appliance.journal is not None:
+        st = appliance.journal.outbox.status()
+        outbox = {
+            "counts": st.counts,
+            "emergencies_waiting": st.emergencies_waiting,
+            "oldest_emergency_s": st.oldest_emergency_s,
+            "last_error": st.last_error,
+            "last_sent": st.last_sent,
+        }
     return {
         "kb_version": appliance.kb.version,
         "kb": appliance.kb_state().as_dict(),
         "llm": engine.llm.name if engine.llm is not None else None,
         "embedding": appliance.kb.embedding_model,
         "notes": list(appliance.notes),
+        "outbox": outbox,
     }
 
 

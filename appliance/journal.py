@@ -9,7 +9,10 @@ One SQLite file (``DATA_DIR/journal.sqlite``), plain tables:
 * ``gaps``     questions the knowledge base could not answer, with the closest topics;
 * ``clarifications`` questions answered with "您是想问…吗？": the topics offered and, once the
   resident replied, the one chosen ('' when they said none);
-* ``alerts``   emergencies: category, question, time, acknowledged.
+* ``alerts``   emergencies: category, question, time, acknowledged;
+* ``outbox``   messages to staff about alerts and handoffs (and the daily summary), written in the
+  same transaction as the row they report, with their delivery state
+  (:mod:`appliance.notify.outbox`).
 
 Residents' personal data (ID, phone and bank-card numbers, e-mails, plates, passports, home
 addresses, self-introduced names) is redacted before anything is written
@@ -39,14 +42,17 @@ import os
 import sqlite3
 import stat
 import threading
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from appliance.answer.types import Answer
+from appliance.notify.message import MessageComposer
+from appliance.notify.outbox import Outbox
 from appliance.privacy import Redactor
 
-__all__ = ["RESIDENT_TABLES", "Journal", "Redactor", "private_path"]
+__all__ = ["PURGED_TABLES", "RESIDENT_TABLES", "Journal", "Redactor", "private_path"]
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +62,8 @@ ALERT_KEEPS = frozenset({"address"})
 
 #: The tables holding what residents said, children before ``turns`` (the order rows are purged in).
 RESIDENT_TABLES = ("handoffs", "gaps", "clarifications", "alerts", "turns")
+#: Purged with them: the messages to staff, which quote residents too.
+PURGED_TABLES = ("outbox", *RESIDENT_TABLES)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS turns (
@@ -154,13 +162,30 @@ class Journal:
             handoff's callback number.
         retention_days: rows older than this many days are deleted now (see :meth:`purge`);
             None keeps everything.
+        composer: builds the message to staff for an alert or a handoff; None: none is queued.
+        routes: channel name -> the message kinds it takes (see :class:`~appliance.notify.outbox.Outbox`).
+        kiosk_id: the first part of every message's idempotency key.
+        on_queued: called after a turn queued messages (wakes the sender).
+
+    Attributes:
+        outbox: the messages to staff (:class:`~appliance.notify.outbox.Outbox`), on this file.
 
     Raises:
         OSError: the folder or file cannot be created, or its mode cannot be tightened.
         sqlite3.DatabaseError: the file is not a journal.
     """
 
-    def __init__(self, path: Path, redactor: Redactor | None = None, *, retention_days: float | None = None):
+    def __init__(
+        self,
+        path: Path,
+        redactor: Redactor | None = None,
+        *,
+        retention_days: float | None = None,
+        composer: MessageComposer | None = None,
+        routes: dict[str, list[str]] | None = None,
+        kiosk_id: str = "kiosk",
+        on_queued: Callable[[], None] | None = None,
+    ):
         folder = path.parent
         if not folder.is_dir():
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -179,6 +204,9 @@ class Journal:
         self.path = path
         # One connection shared by the answering threads and the screen's staff views.
         self._lock = threading.RLock()
+        self.outbox = Outbox(self.conn, self._lock, routes, on_queued)
+        self.composer = composer
+        self.kiosk_id = kiosk_id
         if retention_days is not None:
             removed = self.purge(retention_days)
             if any(removed.values()):
@@ -197,6 +225,8 @@ class Journal:
         """
         question = self.redact(answer.question)
         ts = _now()
+        queued = 0
+        callback = self.redact.callback_number(answer.question) if answer.mode == "handoff" else None
         with self._lock, self.conn:
             cur = self.conn.execute(
                 "INSERT INTO turns (ts, question, lang, mode, generator, answer, sources, confidence, reason, timings,"
@@ -219,7 +249,7 @@ class Journal:
             if answer.mode == "handoff":
                 self.conn.execute(
                     "INSERT INTO handoffs (turn_id, ts, question, reason, callback) VALUES (?, ?, ?, ?, ?)",
-                    (turn_id, ts, question, answer.reason or "", self.redact.callback_number(answer.question)),
+                    (turn_id, ts, question, answer.reason or "", callback),
                 )
             elif answer.mode == "no_answer" and answer.reason in ("low_confidence", "declined"):
                 self.conn.execute(
@@ -238,11 +268,20 @@ class Journal:
                     "clarifications WHERE question = ? AND chosen IS NULL)",
                     (chosen, ts, question),
                 )
+            said = question
             if answer.mode == "emergency":
+                said = self.redact(answer.question, keep_kinds=ALERT_KEEPS)
                 self.conn.execute(
                     "INSERT INTO alerts (turn_id, ts, category, question) VALUES (?, ?, ?, ?)",
-                    (turn_id, ts, answer.reason or "", self.redact(answer.question, keep_kinds=ALERT_KEEPS)),
+                    (turn_id, ts, answer.reason or "", said),
                 )
+            if self.composer is not None and self.outbox.routes:
+                message = self.composer.for_answer(answer, said, callback)
+                if message is not None:
+                    stamp = ts.replace("-", "").replace(":", "").replace(".", "")[:18]
+                    queued = self.outbox.queue(message, f"{self.kiosk_id}/{message.kind.value}/{turn_id}-{stamp}")
+        if queued:
+            self.outbox.queued()
         return turn_id
 
     def acknowledge_alerts(self) -> int:
@@ -273,13 +312,13 @@ class Journal:
         return [r[0] for r in rows]
 
     def purge(self, older_than_days: float, now: dt.datetime | None = None) -> dict[str, int]:
-        """Delete every row of :data:`RESIDENT_TABLES` written more than ``older_than_days`` days
+        """Delete every row of :data:`PURGED_TABLES` written more than ``older_than_days`` days
         before ``now`` (default: the current time), open handoffs and unacknowledged alerts too;
         0 deletes everything. The write-ahead log is truncated afterwards, so the deleted text is
         in neither file.
 
         Returns:
-            Rows removed per table, in the order of :data:`RESIDENT_TABLES`.
+            Rows removed per table, in the order of :data:`PURGED_TABLES`.
 
         Raises:
             ValueError: a negative number of days.
@@ -292,9 +331,7 @@ class Journal:
             ts = "9999"  # everything, whatever clock wrote it
         with self._lock:
             with self.conn:
-                removed = {
-                    t: self.conn.execute(f"DELETE FROM {t} WHERE ts < ?", (ts,)).rowcount for t in RESIDENT_TABLES
-                }
+                removed = {t: self.conn.execute(f"DELETE FROM {t} WHERE ts < ?", (ts,)).rowcount for t in PURGED_TABLES}
             if any(removed.values()):
                 self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return removed
@@ -311,3 +348,29 @@ class Journal:
             cur = self.conn.execute(f"SELECT * FROM {table} ORDER BY id DESC LIMIT ?", (limit,))
             names = [d[0] for d in cur.description]
             return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def tally(self, since: str, until: str) -> dict[str, int]:
+        """Turns per mode written in [``since``, ``until``) (UTC ISO 8601 strings), and the
+        handoffs still open among them (``"open_handoffs"``)."""
+        with self._lock:
+            counts = dict(
+                self.conn.execute(
+                    "SELECT mode, count(*) FROM turns WHERE ts >= ? AND ts < ? GROUP BY mode", (since, until)
+                ).fetchall()
+            )
+            (open_handoffs,) = self.conn.execute(
+                "SELECT count(*) FROM handoffs WHERE status = 'open' AND ts >= ? AND ts < ?", (since, until)
+            ).fetchone()
+        counts["open_handoffs"] = open_handoffs
+        return counts
+
+    def gap_questions(self, since: str, until: str, limit: int = 10) -> list[str]:
+        """The questions (redacted) the knowledge base could not answer in [``since``, ``until``),
+        most asked first, each once."""
+        with self._lock:
+            rows = self.conn.execute(
+                "SELECT question FROM gaps WHERE ts >= ? AND ts < ? GROUP BY question ORDER BY count(*) DESC,"
+                " max(id) DESC LIMIT ?",
+                (since, until, limit),
+            ).fetchall()
+        return [r[0] for r in rows]

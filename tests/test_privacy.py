@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from appliance.answer.types import Answer
 from appliance.cli import app
 from appliance.cli.common import safe_text
-from appliance.journal import RESIDENT_TABLES, Journal
+from appliance.journal import PURGED_TABLES, RESIDENT_TABLES, Journal
 from appliance.privacy import PLACEHOLDERS, Redactor, callback_number, published_numbers
 
 CASES = [json.loads(line) for line in (Path(__file__).parent / "data" / "pii_cases.jsonl").open(encoding="utf-8")]
@@ -356,8 +356,8 @@ def test_retention_deletes_old_rows_when_the_journal_opens(tmp_path: Path) -> No
     journal = Journal(path, retention_days=90)
     counts = {t: len(journal.rows(t, 100)) for t in RESIDENT_TABLES}
     assert counts == {"handoffs": 1, "gaps": 1, "clarifications": 1, "alerts": 1, "turns": 4}
-    assert journal.purge(90) == dict.fromkeys(RESIDENT_TABLES, 0)
-    assert journal.purge(0) == {"handoffs": 1, "gaps": 1, "clarifications": 1, "alerts": 1, "turns": 4}
+    assert journal.purge(90) == dict.fromkeys(PURGED_TABLES, 0)
+    assert journal.purge(0) == {"outbox": 0, "handoffs": 1, "gaps": 1, "clarifications": 1, "alerts": 1, "turns": 4}
     assert path.with_name(path.name + "-wal").stat().st_size == 0  # the deleted text is not left in the log
     with pytest.raises(ValueError, match="0 days or more"):
         journal.purge(-1)
@@ -392,7 +392,7 @@ def test_kiosk_journal_purge(tmp_path: Path) -> None:
     r = runner.invoke(app, ["journal", "purge", "--older-than", "30"], env=env)
     assert r.exit_code == 0, r.output
     lines = dict(line.split() for line in r.stdout.splitlines()[1:])
-    assert lines == {"handoffs": "1", "gaps": "1", "clarifications": "1", "alerts": "1", "turns": "4"}
+    assert lines == {"outbox": "0", "handoffs": "1", "gaps": "1", "clarifications": "1", "alerts": "1", "turns": "4"}
     r = runner.invoke(app, ["journal", "purge", "--older-than", "-3"], env=env)
     assert r.exit_code == 2 and "greater than or equal to 0" in r.output
 

@@ -47,10 +47,10 @@ class Clock:
 class Kiosk:
     """A running touchscreen on the demo knowledge base, with helpers to click its items."""
 
-    def __init__(self, tmp: Path, kb_file: Path, body=None, pin_set: bool = True):
+    def __init__(self, tmp: Path, kb_file: Path, body=None, pin_set: bool = True, **settings):
         kb = tmp / "kb.sqlite"
         shutil.copy(kb_file, kb)
-        self.settings = Settings(data_dir=tmp / "data", kb_path=kb)
+        self.settings = Settings(data_dir=tmp / "data", kb_path=kb, **settings)
         self.appliance = build_appliance(self.settings, use_llm=False)
         self.clock = Clock()
         self.pin = PinLock(tmp / "pin.json", max_tries=5, lockout_s=300.0, clock=self.clock)
@@ -600,3 +600,42 @@ def test_an_unsure_emergency_shows_the_numbers_and_asks(kiosk: Kiosk) -> None:
     kiosk.driver.wait(lambda: k.emergency["active"] and not k.emergency.get("check") and k.turn["done"], "the alarm")
     assert kiosk.text_of("emergencyTitle") == "紧急情况  请按下面做"
     assert kiosk.item("safeButton").isVisible()
+
+
+def test_an_emergency_staff_were_not_told_of_says_so_on_the_kiosk(qapp, tmp_path: Path, demo_kb_file: Path) -> None:
+    from appliance.config import NotifySettings
+
+    secret = tmp_path / "wecom.toml"
+    secret.write_text('key = "K"\n')
+    secret.chmod(0o600)
+    # No sender runs here: the alert stays queued, as when the network is down.
+    notify = NotifySettings(
+        alarm_after_s=0.5,
+        channels=[{"name": "duty", "kind": "wecom", "url": "http://127.0.0.1:9", "secret_file": secret}],
+    )
+    kiosk = Kiosk(tmp_path, demo_kb_file, notify=notify)
+    try:
+        k = kiosk.k
+        assert not kiosk.item("alertStrip").isVisible()  # nothing waits yet
+        k.ask("电梯里有人被困住了")
+        kiosk.driver.wait(lambda: k.screen == "emergency", "the emergency screen")
+        kiosk.driver.wait(lambda: k.status.get("alertUndelivered") is True, "the undelivered alert", 10)
+        settle(kiosk.ui.app, 0.2)
+        warning = kiosk.text_of("alertUndelivered")
+        assert "值班电话" in warning and kiosk.appliance.site.duty_phone in warning
+        kiosk.ui.window.grabWindow().save(str(tmp_path / "undelivered.png"))
+        # The danger is over, the alert still undelivered: the status strip keeps saying so.
+        kiosk.click("safeButton")
+        kiosk.click("confirmSafeButton")
+        settle(kiosk.ui.app, 0.2)
+        assert k.screen == "conversation" and kiosk.item("alertStrip").isVisible()
+        kiosk.ui.window.grabWindow().save(str(tmp_path / "strip.png"))
+        # Delivered at last: the warning goes.
+        [row] = kiosk.appliance.journal.outbox.rows()
+        kiosk.appliance.journal.outbox.mark_sent(row.id)
+        k.refresh_status()
+        kiosk.driver.wait(lambda: k.status.get("alertUndelivered") is False, "the cleared warning")
+        settle(kiosk.ui.app, 0.2)
+        assert not kiosk.item("alertStrip").isVisible()
+    finally:
+        kiosk.close()

@@ -74,6 +74,21 @@ FOLLOW_UPS = {
 """Follow-up questions offered under an answer; the session resolves them against its topic."""
 
 
+#: How far back the kiosk's "staff not reached" banner looks, seconds.
+ALERT_WINDOW_S = 3600.0
+
+
+def alert_undelivered(services: KioskServices) -> bool:
+    """Whether an emergency of the last hour has not reached staff: a channel refused it, or it
+    has waited longer than ``[notify] alarm_after_s``. The kiosk then tells the resident to call
+    the duty phone themselves (the local guidance never waited for the network)."""
+    if services.journal is None:
+        return False
+    st = services.journal.outbox.status(window_s=ALERT_WINDOW_S)
+    late = st.oldest_emergency_s is not None and st.oldest_emergency_s > services.settings.notify.alarm_after_s
+    return st.emergencies_failed > 0 or late
+
+
 class KioskController(QObject):
     """The resident-facing state and controls (see the module docstring).
 
@@ -127,6 +142,7 @@ class KioskController(QObject):
             "robot": "none",
             "voice": services.voice,
             "voiceNote": services.voice_note or "",
+            "alertUndelivered": False,  # an emergency message staff have not received (see alert_undelivered)
         }
         self._turn = _empty_turn()
         self._caption = ""
@@ -440,6 +456,7 @@ class KioskController(QObject):
                 out.update(online=state.online, network=state.how)
             robot = services.body.robot if services.body is not None else None
             out["robot"] = robot_health(robot)["mode"]
+            out["alertUndelivered"] = alert_undelivered(services)
             return out
 
         self.background.submit(check, lambda changes: self._set_status(**changes))
@@ -514,6 +531,8 @@ class KioskController(QObject):
             self.emergencyChanged.emit()
             self._tour.stop()  # an emergency takes over: the tour ends
             self.set_screen("emergency")
+            # look again once the alert should have reached staff: the screen says if it has not
+            QTimer.singleShot(int((self.services.settings.notify.alarm_after_s + 1) * 1000), self.refresh_status)
         elif event.mode == "handoff" and self._screen in ("conversation", "attract", "topics", "typing"):
             self.set_screen("handoff")
 

@@ -104,6 +104,8 @@ def load_staff_data(services: KioskServices, lang: str = "zh") -> dict[str, Any]
     if services.network is not None:
         state = services.network.check()
         health.append({"key": "network", "value": ("online · " if state.online else "offline · ") + state.how})
+    if services.journal is not None and services.settings.notify.channels:
+        health.append({"key": "outbox", "value": outbox_line(services.journal.outbox.status())})
     tours = [
         {"id": t.id, "title": t.title, "summary": t.summary, "steps": len(t.steps), "lang": t.lang}
         for t in sorted(services.kb.tours(), key=lambda t: t.lang != lang)
@@ -116,6 +118,17 @@ def load_staff_data(services: KioskServices, lang: str = "zh") -> dict[str, Any]
         "tours": tours,
         "estop": bool(rh.get("estop_latched")),
     }
+
+
+def outbox_line(st) -> str:
+    """The staff page's line on messages to staff: "sent 12 · pending 1 · failed 0", then
+    emergencies not yet delivered and the last error."""
+    parts = [f"{k} {st.counts.get(k, 0)}" for k in ("sent", "pending", "failed")]
+    if st.emergencies_waiting:
+        parts.append(f"EMERGENCY UNDELIVERED {st.emergencies_waiting}")
+    if st.last_error:
+        parts.append(st.last_error)
+    return " · ".join(parts)
 
 
 class StaffModel(QObject):

@@ -16,6 +16,7 @@ from appliance.cli.common import (
     JSON_OPTION,
     KB_OPTION,
     fail,
+    notify_staff,
     open_appliance,
     out,
     print_json,
@@ -188,7 +189,12 @@ def run(
     from voice.asr import Transcript
 
     appliance = open_appliance(ctx, kb, no_llm)
-    with appliance, start_body(ctx, robot, appliance.settings.language) as body, report_health(ctx, appliance, body):
+    with (
+        appliance,
+        notify_staff(appliance),
+        start_body(ctx, robot, appliance.settings.language) as body,
+        report_health(ctx, appliance, body),
+    ):
         emit = body.handle if body is not None else (lambda event: None)
         site = appliance.site
         engine = appliance.engine

@@ -135,6 +135,38 @@ def start_body(ctx: typer.Context, port: str | None, lang: str, audio_window=Non
             body.close()
 
 
+def open_journal_file(s: Settings, retention_days: float | None):
+    """The journal of settings ``s`` (exit 2 with a message when it is missing or unreadable)."""
+    from appliance.journal import Journal
+
+    if not s.journal_file.is_file():
+        fail(f"no journal yet at {s.journal_file}")
+    with user_errors():
+        try:
+            return Journal(s.journal_file, retention_days=retention_days)
+        except OSError as exc:
+            fail(f"cannot open the journal {s.journal_file}: {exc}")
+
+
+@contextmanager
+def notify_staff(appliance: Appliance) -> Iterator[None]:
+    """Deliver the journal's messages to staff (``[notify]`` channels) while the block runs; a
+    channel that cannot be built is noted and the others work."""
+    from appliance.bootstrap import start_sender
+
+    sender = None
+    if appliance.journal is not None:
+        sender, problems = start_sender(appliance.settings, appliance.site, appliance.journal)
+        for p in problems:
+            note(escape(p))
+            appliance.notes.append(p)
+    try:
+        yield
+    finally:
+        if sender is not None:
+            sender.stop()
+
+
 @contextmanager
 def report_health(ctx: typer.Context, appliance, body) -> Iterator[None]:
     """Write ``DATA_DIR/health.json`` while the block runs (see :mod:`appliance.health`)."""

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from appliance.cli.common import fail, out, print_json, safe_text, settings, user_errors
+from appliance.cli.common import open_journal_file, out, print_json, safe_text, settings, user_errors
 
 config_app = typer.Typer(help="Show the effective settings.", no_args_is_help=True)
 journal_app = typer.Typer(help="Read the journal: recent questions, handoffs, gaps and alerts.", no_args_is_help=True)
@@ -38,19 +38,6 @@ def show(ctx: typer.Context) -> None:
     out.print_json(json.dumps(data, ensure_ascii=False))
 
 
-def _open_journal(s, retention_days: float | None):
-    """The journal of settings ``s`` (exit 2 with a message when it is missing or unreadable)."""
-    from appliance.journal import Journal
-
-    if not s.journal_file.is_file():
-        fail(f"no journal yet at {s.journal_file}")
-    with user_errors():
-        try:
-            return Journal(s.journal_file, retention_days=retention_days)
-        except OSError as exc:
-            fail(f"cannot open the journal {s.journal_file}: {exc}")
-
-
 @journal_app.command("show")
 def journal_show(
     ctx: typer.Context,
@@ -62,7 +49,7 @@ def journal_show(
     rows past the retention period are deleted first). Control characters in the text are shown
     as escapes (\\x1b, \\u202e)."""
     s = settings(ctx)
-    journal = _open_journal(s, s.journal_retention_days)
+    journal = open_journal_file(s, s.journal_retention_days)
     try:
         with user_errors():
             rows = journal.rows(table, limit)
@@ -91,14 +78,14 @@ def journal_purge(
     ] = None,
 ) -> None:
     """Delete the journal rows older than DAYS days now, and print how many went from each table
-    (turns, handoffs, gaps, clarifications, alerts). Opening the journal does this too, with
+    (the outbox of messages to staff, turns, handoffs, gaps, clarifications, alerts). Opening the journal does this too, with
     the journal_retention_days setting."""
     s = settings(ctx)
     days = s.journal_retention_days if older_than is None else older_than
     if not s.journal_file.is_file():
         out.print(f"no journal at {s.journal_file}: nothing to purge")
         return
-    journal = _open_journal(s, None)
+    journal = open_journal_file(s, None)
     try:
         with user_errors():
             removed = journal.purge(days)

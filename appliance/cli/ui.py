@@ -10,7 +10,17 @@ from typing import Annotated
 
 import typer
 
-from appliance.cli.common import fail, note, open_appliance, out, report_health, settings, start_body, user_errors
+from appliance.cli.common import (
+    fail,
+    note,
+    notify_staff,
+    open_appliance,
+    out,
+    report_health,
+    settings,
+    start_body,
+    user_errors,
+)
 
 app = typer.Typer(help="The touchscreen.", no_args_is_help=True)
 
@@ -60,6 +70,7 @@ def run_ui(
         sink = voice[2] if voice else None
         window = (lambda: sink.reference(time.monotonic() - 0.04, time.monotonic())) if sink is not None else None
         body = stack.enter_context(start_body(ctx, robot, cfg.language, audio_window=window))
+        stack.enter_context(notify_staff(appliance))
         stack.enter_context(report_health(ctx, appliance, body))
 
         targets: list = []

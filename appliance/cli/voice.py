@@ -14,6 +14,7 @@ from appliance.cli.common import (
     JSON_OPTION,
     fail,
     note,
+    notify_staff,
     open_appliance,
     out,
     print_json,
@@ -137,6 +138,7 @@ def run_voice(
                 ctx, robot, cfg.language, audio_window=lambda: sink.reference(time.monotonic() - 0.04, time.monotonic())
             )
         )
+        stack.enter_context(notify_staff(appliance))
         stack.enter_context(report_health(ctx, appliance, body))
 
         def on_event(event) -> None:

@@ -38,6 +38,8 @@ class EmergencyCategory:
     Attributes:
         numbers: site fields (``fire``, ``property_hotline`` ...) whose numbers the guidance says.
         guidance / guidance_en: scripted text with ``{placeholders}`` filled from the site profile.
+        staff_action: what the duty worker is asked to do, in the message sent to staff
+            (:mod:`appliance.notify.message`); "" when the rules file gives none.
     """
 
     id: str
@@ -49,6 +51,7 @@ class EmergencyCategory:
     numbers: tuple[str, ...]
     guidance: str
     guidance_en: str
+    staff_action: str = ""
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,7 @@ class Triage:
                 numbers=tuple(c.get("numbers", [])),
                 guidance=c["guidance"].strip(),
                 guidance_en=c.get("guidance_en", c["guidance"]).strip(),
+                staff_action=c.get("staff_action", "").strip(),
             )
             for c in em["category"]
         )

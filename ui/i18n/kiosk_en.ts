@@ -188,27 +188,32 @@
         <translation>You said: </translation>
     </message>
     <message>
-        <location filename="../qml/EmergencyScreen.qml" line="128"/>
+        <location filename="../qml/EmergencyScreen.qml" line="46"/>
+        <source>工作人员暂未收到通知，请直接拨打值班电话 %1</source>
+        <translation>Staff have not been reached yet: please call the duty phone %1 yourself</translation>
+    </message>
+    <message>
+        <location filename="../qml/EmergencyScreen.qml" line="137"/>
         <source>危险已经解除</source>
         <translation>The danger is over</translation>
     </message>
     <message>
-        <location filename="../qml/EmergencyScreen.qml" line="135"/>
+        <location filename="../qml/EmergencyScreen.qml" line="144"/>
         <source>工作人员处理</source>
         <translation>Staff only</translation>
     </message>
     <message>
-        <location filename="../qml/EmergencyScreen.qml" line="148"/>
+        <location filename="../qml/EmergencyScreen.qml" line="157"/>
         <source>确定已经安全了吗？</source>
         <translation>Are you sure it is safe now?</translation>
     </message>
     <message>
-        <location filename="../qml/EmergencyScreen.qml" line="152"/>
+        <location filename="../qml/EmergencyScreen.qml" line="161"/>
         <source>是，已经安全</source>
         <translation>Yes, it is safe now</translation>
     </message>
     <message>
-        <location filename="../qml/EmergencyScreen.qml" line="158"/>
+        <location filename="../qml/EmergencyScreen.qml" line="167"/>
         <source>不，还需要帮助</source>
         <translation>No, I still need help</translation>
     </message>
@@ -376,97 +381,102 @@
         <translation>Network</translation>
     </message>
     <message>
-        <location filename="../qml/StaffScreen.qml" line="39"/>
+        <location filename="../qml/StaffScreen.qml" line="24"/>
+        <source>员工通知</source>
+        <translation>Staff messages</translation>
+    </message>
+    <message>
+        <location filename="../qml/StaffScreen.qml" line="40"/>
         <source>工作人员模式</source>
         <translation>Staff mode</translation>
     </message>
     <message>
-        <location filename="../qml/StaffScreen.qml" line="44"/>
+        <location filename="../qml/StaffScreen.qml" line="45"/>
         <source>解除紧急画面</source>
         <translation>Close the emergency screen</translation>
     </message>
     <message>
-        <location filename="../qml/StaffScreen.qml" line="50"/>
+        <location filename="../qml/StaffScreen.qml" line="51"/>
         <source>退出</source>
         <translation>Exit</translation>
     </message>
     <message>
-        <location filename="../qml/StaffScreen.qml" line="60"/>
+        <location filename="../qml/StaffScreen.qml" line="61"/>
         <source>转人工</source>
         <translation>Handoffs</translation>
     </message>
     <message>
-        <location filename="../qml/StaffScreen.qml" line="61"/>
+        <location filename="../qml/StaffScreen.qml" line="62"/>
         <source>紧急求助</source>
         <translation>Emergencies</translation>
     </message>
     <message>
-        <location filename="../qml/StaffScreen.qml" line="62"/>
+        <location filename="../qml/StaffScreen.qml" line="63"/>
         <source>没答上的问题</source>
         <translation>Unanswered</translation>
     </message>
     <message>
-        <location filename="../qml/StaffScreen.qml" line="63"/>
+        <location filename="../qml/StaffScreen.qml" line="64"/>
         <source>讲解</source>
         <translation>Guided tours</translation>
     </message>
     <message>
-        <location filename="../qml/StaffScreen.qml" line="64"/>
+        <location filename="../qml/StaffScreen.qml" line="65"/>
         <source>设备状态</source>
         <translation>Device health</translation>
     </message>
     <message>
-        <location filename="../qml/StaffScreen.qml" line="65"/>
+        <location filename="../qml/StaffScreen.qml" line="66"/>
         <source>设置</source>
         <translation>Settings</translation>
     </message>
     <message>
-        <location filename="../qml/StaffScreen.qml" line="104"/>
+        <location filename="../qml/StaffScreen.qml" line="105"/>
         <source>最接近：</source>
         <translation>Closest: </translation>
     </message>
     <message>
-        <location filename="../qml/StaffScreen.qml" line="109"/>
+        <location filename="../qml/StaffScreen.qml" line="110"/>
         <source>已处理</source>
         <translation>Done</translation>
     </message>
     <message>
-        <location filename="../qml/StaffScreen.qml" line="119"/>
+        <location filename="../qml/StaffScreen.qml" line="120"/>
         <source>暂无记录</source>
         <translation>Nothing recorded</translation>
     </message>
     <message>
-        <location filename="../qml/StaffScreen.qml" line="145"/>
+        <location filename="../qml/StaffScreen.qml" line="146"/>
         <source>（%1 步）</source>
         <translation> (%1 steps)</translation>
     </message>
     <message>
-        <location filename="../qml/StaffScreen.qml" line="149"/>
+        <location filename="../qml/StaffScreen.qml" line="150"/>
         <source>开始讲解</source>
         <translation>Start</translation>
     </message>
     <message>
-        <location filename="../qml/StaffScreen.qml" line="181"/>
+        <location filename="../qml/StaffScreen.qml" line="182"/>
         <source>音量</source>
         <translation>Volume</translation>
     </message>
     <message>
-        <location filename="../qml/StaffScreen.qml" line="203"/>
+        <location filename="../qml/StaffScreen.qml" line="204"/>
         <source>语言</source>
         <translation>Language</translation>
     </message>
     <message>
-        <location filename="../qml/StaffScreen.qml" line="217"/>
+        <location filename="../qml/StaffScreen.qml" line="218"/>
         <source>字号 %1%</source>
         <translation>Text size %1%</translation>
     </message>
     <message>
-        <location filename="../qml/StaffScreen.qml" line="219"/>
+        <location filename="../qml/StaffScreen.qml" line="220"/>
         <source>换字号</source>
         <translation>Change size</translation>
     </message>
     <message>
-        <location filename="../qml/StaffScreen.qml" line="227"/>
+        <location filename="../qml/StaffScreen.qml" line="228"/>
         <source>机器人急停复位（先松开急停按钮）</source>
         <translation>Reset the robot&apos;s e-stop (release the button first)</translation>
     </message>
@@ -519,22 +529,27 @@
         <translation>Offline</translation>
     </message>
     <message>
-        <location filename="../qml/StatusStrip.qml" line="85"/>
+        <location filename="../qml/StatusStrip.qml" line="75"/>
+        <source>紧急通知未送达</source>
+        <translation>Alert not delivered</translation>
+    </message>
+    <message>
+        <location filename="../qml/StatusStrip.qml" line="93"/>
         <source>示例</source>
         <translation>Demo</translation>
     </message>
     <message>
-        <location filename="../qml/StatusStrip.qml" line="94"/>
+        <location filename="../qml/StatusStrip.qml" line="102"/>
         <source>知识库 v%1</source>
         <translation>Knowledge v%1</translation>
     </message>
     <message>
-        <location filename="../qml/StatusStrip.qml" line="94"/>
+        <location filename="../qml/StatusStrip.qml" line="102"/>
         <source>无办事指南</source>
         <translation>No guides</translation>
     </message>
     <message>
-        <location filename="../qml/StatusStrip.qml" line="108"/>
+        <location filename="../qml/StatusStrip.qml" line="116"/>
         <source>字号</source>
         <translation>Text size</translation>
     </message>

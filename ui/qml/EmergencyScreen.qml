@@ -36,6 +36,15 @@ Rectangle {
             visible: kiosk.emergency.question !== ""
             text: qsTr("您说：") + kiosk.emergency.question + (kiosk.emergency.since ? "（" + kiosk.emergency.since + "）" : "")
         }
+        KText {
+            // the alert has not reached the staff on duty: the resident must not count on it
+            objectName: "alertUndelivered"
+            Layout.fillWidth: true
+            visible: kiosk.status.alertUndelivered === true
+            color: theme.onDanger
+            font.bold: true
+            text: qsTr("工作人员暂未收到通知，请直接拨打值班电话 %1").arg(kiosk.site.dutyPhone)
+        }
         GridLayout {
             Layout.fillWidth: true
             Layout.fillHeight: true

@@ -21,6 +21,7 @@ Rectangle {
         if (key === "voice") return qsTr("语音")
         if (key === "robot") return qsTr("机器人")
         if (key === "network") return qsTr("网络")
+        if (key === "outbox") return qsTr("员工通知")
         return key
     }
 

@@ -69,6 +69,14 @@ Rectangle {
             color: kiosk.status.online ? theme.stripOk : theme.stripWarn
             font.pixelSize: win.fsSmall
         }
+        Text {
+            objectName: "alertStrip"
+            visible: kiosk.status.alertUndelivered === true
+            text: qsTr("紧急通知未送达")
+            color: theme.stripWarn
+            font.pixelSize: win.fsSmall
+            font.bold: true
+        }
         Rectangle {
             objectName: "kbDemo"
             visible: strip.demo
