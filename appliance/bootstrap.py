@@ -8,6 +8,8 @@ that installs it) and the appliance carries on lexical-only and extractive.
 from __future__ import annotations
 
 import logging
+import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
@@ -150,6 +152,10 @@ class Appliance:
         notes: messages for the operator (a missing model and how to install it, the example site
             profile in use, the demo knowledge base being built, a knowledge base with no guides or
             with demo guides among a site's).
+        kb_file: the knowledge-base path opened (``DATA_DIR/kb.sqlite``, a link once synced).
+        embedder: the embedding model in use, for knowledge bases opened later.
+        on_kb_swapped: called (on the answering thread) with the knowledge base the engine now
+            answers from, after :meth:`stage_reload` and the next conversation's start.
     """
 
     settings: Settings
@@ -158,6 +164,63 @@ class Appliance:
     engine: AnswerEngine
     journal: Journal | None
     notes: list[str] = field(default_factory=list)
+    kb_file: Path | None = None
+    embedder: Embedder | None = None
+    on_kb_swapped: list[Callable[[KnowledgeBase], None]] = field(default_factory=list)
+    _kb_real: str = ""
+    _staged: tuple[Retriever, Site] | None = field(default=None, repr=False)
+    _staged_real: str = field(default="", repr=False)
+    _retired: list[KnowledgeBase] = field(default_factory=list, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.kb_file is not None and not self._kb_real:
+            self._kb_real = os.path.realpath(self.kb_file)
+        self.engine.staged = self._take_staged
+
+    def stage_reload(self) -> bool:
+        """Open the knowledge base ``kb_file`` points to now, if a sync or a rollback pointed it
+        at another file, and stage it: the engine takes it at the start of its next conversation
+        (:meth:`~appliance.answer.engine.AnswerEngine.between_conversations`). Call it from the
+        thread that swapped the file; the opening (analyzer, synonyms, site profile) happens here.
+
+        Returns:
+            True when a new knowledge base was staged.
+
+        Raises:
+            appliance.site.SiteError, appliance.knowledge.store.KnowledgeBaseError: unusable files
+                (the engine keeps its knowledge base).
+        """
+        if self.kb_file is None:
+            return False
+        real = os.path.realpath(self.kb_file)
+        with self._lock:
+            if real == self._kb_real or (self._staged is not None and real == self._staged_real):
+                return False
+        site = load_site_for(self.settings)
+        analyzer = make_analyzer(self.settings, site)
+        analyzer.warm_up()
+        kb = KnowledgeBase.open(Path(real), analyzer)
+        retriever = Retriever(kb, self.embedder, candidates=self.settings.retrieval.candidates)
+        with self._lock:
+            if self._staged is not None:
+                self._staged[0].kb.close()  # staged, never used
+            self._staged, self._staged_real = (retriever, site), real
+        log.info("knowledge base %s staged: answered from at the next conversation", real)
+        return True
+
+    def _take_staged(self) -> tuple[Retriever, Site] | None:
+        with self._lock:
+            staged, self._staged = self._staged, None
+            if staged is None:
+                return None
+            for old in self._retired:  # retired a swap ago: nothing answers from it any more
+                old.close()
+            self._retired = [self.kb]
+            self.kb, self.site, self._kb_real = staged[0].kb, staged[1], self._staged_real
+        for listener in self.on_kb_swapped:
+            listener(self.kb)
+        return staged
 
     def kb_state(self) -> KbState:
         """What the knowledge base holds now: no guides, the fictional demo, or the site's own
@@ -165,7 +228,12 @@ class Appliance:
         return kb_origin.kb_state(self.kb, demo_kb_dir())
 
     def close(self) -> None:
-        """Close the knowledge base and the journal."""
+        """Close the knowledge base (and any staged or retired one) and the journal."""
+        with self._lock:
+            for old in self._retired:
+                old.close()
+            if self._staged is not None:
+                self._staged[0].kb.close()
         self.kb.close()
         if self.journal is not None:
             self.journal.close()
@@ -243,7 +311,7 @@ def build_appliance(
         llm_settings=settings.llm,
         default_lang=settings.language,
     )
-    return Appliance(settings, site, kb, engine, jr, notes)
+    return Appliance(settings, site, kb, engine, jr, notes, kb_file=kb_file, embedder=embedder)
 
 
 def kiosk_identity(settings: Settings, site: Site) -> tuple[str, str]:

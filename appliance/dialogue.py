@@ -240,7 +240,8 @@ class Session:
             (answer, query): ``query`` is the completed follow-up query used, None when the
             question was searched as it was. Call :meth:`add` with what was heard afterwards.
         """
-        self.restart_if_expired()
+        if self.restart_if_expired() or (not self.exchanges and self.last_activity is None):
+            self.engine.between_conversations()  # a new conversation: a synced knowledge base may take over
         pending = self._pending()
         if pending is not None:
             replied = self._reply(pending, question, kwargs)

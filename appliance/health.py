@@ -57,6 +57,23 @@ def appliance_health(appliance) -> dict[str, Any]:
         "embedding": appliance.kb.embedding_model,
         "notes": list(appliance.notes),
         "outbox": outbox,
+        "sync": sync_health(appliance.settings),
+    }
+
+
+def sync_health(settings) -> dict[str, Any]:
+    """The knowledge base's sync: enabled, the version in use and its channels, the last
+    successful sync and the last error (:class:`appliance.sync.client.SyncState`)."""
+    from appliance.sync.client import STATE_FILE, SyncState
+
+    state = SyncState.load(settings.sync_dir / STATE_FILE)
+    current = state.current_entry()
+    return {
+        "enabled": settings.sync.enabled,
+        "version": current.file if current else None,
+        "channels": current.channels if current else {},
+        "last_success": state.last_success,
+        "last_error": state.last_error,
     }
 
 

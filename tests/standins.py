@@ -181,3 +181,78 @@ class Mosquitto:
             self.proc.wait(5)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """A client that hangs up mid-reply (a test's cut or timeout) is expected: no traceback."""
+
+    def handle_error(self, request, client_address) -> None:
+        pass
+
+
+class StaticServer:
+    """A static file server on 127.0.0.1 (what any web server or CDN would be for a repository),
+    with HTTP Range, and faults to order: a status for a path, a stall, or a connection cut after
+    some bytes. ``requests`` records (path, Range header)."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.requests: list[tuple[str, str | None]] = []
+        self.status: dict[str, int] = {}  # path suffix -> HTTP status to answer
+        self.stall: dict[str, float] = {}  # path suffix -> seconds to wait before answering
+        self.cut: dict[str, int] = {}  # path suffix -> bytes sent before the connection is cut (once)
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _fault(self, table: dict) -> Any:
+                return next((v for k, v in table.items() if self.path.endswith(k)), None)
+
+            def do_GET(self) -> None:  # noqa: N802
+                rng = self.headers.get("Range")
+                outer.requests.append((self.path, rng))
+                stall = self._fault(outer.stall)
+                if stall:
+                    time.sleep(stall)
+                status = self._fault(outer.status)
+                if status:
+                    self.send_error(status)
+                    return
+                path = (outer.root / urllib.parse.unquote(self.path.lstrip("/"))).resolve()
+                if not path.is_relative_to(outer.root.resolve()) or not path.is_file():
+                    self.send_error(404)
+                    return
+                data = path.read_bytes()
+                start = 0
+                if rng and rng.startswith("bytes="):
+                    start = int(rng[6:].split("-")[0])
+                    self.send_response(206)
+                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+                else:
+                    self.send_response(200)
+                body = data[start:]
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                cut = next((k for k in outer.cut if self.path.endswith(k)), None)
+                if cut is not None:
+                    n = outer.cut.pop(cut)
+                    self.wfile.write(body[:n])
+                    self.wfile.flush()
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                self.wfile.write(body)
+
+        self.server = _QuietServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -630,3 +630,17 @@ def test_outbox_cli_show_send_retry_and_test(tmp_path, server, triage, site) -> 
     tested = runner.invoke(app, ["outbox", "test"], env=env)
     assert tested.exit_code == 0 and "ok" in tested.output
     assert "【测试】" in server.wait_for(2)[-1].json["markdown"]["content"]
+
+
+def test_the_staff_lists_show_each_alerts_delivery(tmp_path, triage, site, server) -> None:
+    from ui.staff import delivery_label
+
+    j = open_journal(tmp_path / "j.sqlite", triage, site)
+    alert_turn = j.record(lift())
+    handoff_turn = j.record(handoff())
+    server.script.replies = [(200, standins.OK, 0), (200, standins.WECOM_BAD_KEY, 0)]
+    make_sender(j, server, Clock()).drain_once()
+    assert delivery_label(j.outbox.delivery("emergency", alert_turn), "zh") == "通知 duty：已送达"
+    assert delivery_label(j.outbox.delivery("handoff", handoff_turn), "en") == "staff messages duty: NOT DELIVERED"
+    assert delivery_label(j.outbox.delivery("handoff", 999), "zh") == ""
+    j.close()

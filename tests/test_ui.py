@@ -507,7 +507,10 @@ def test_the_gui_thread_never_waits_for_an_answer(kiosk: Kiosk) -> None:
     try:
         t0 = time.monotonic()
         kiosk.k.ask("社保卡怎么补办")
-        assert time.monotonic() - t0 < 0.2
+        # The engine is blocked for 5 s: returning well before that means ask() did not wait for it
+        # (the bound leaves room for Qt building the conversation screen on a busy machine).
+        assert time.monotonic() - t0 < 2.0
+        assert not release.is_set()
         assert kiosk.k.screen == "conversation" and not kiosk.k.turn["done"]
         assert kiosk.k.status["activity"] == "thinking"
     finally:

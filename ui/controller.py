@@ -173,6 +173,11 @@ class KioskController(QObject):
         self._status_timer.setInterval(int(services.settings.network.check_every_s * 1000))
         self._status_timer.timeout.connect(self.refresh_status)
         self._status_timer.start()
+        # After an emergency: look again once its alert should have reached staff.
+        self._alert_timer = QTimer(self)
+        self._alert_timer.setSingleShot(True)
+        self._alert_timer.setInterval(int((services.settings.notify.alarm_after_s + 1) * 1000))
+        self._alert_timer.timeout.connect(self.refresh_status)
         self.refresh_content()
         self.refresh_status()
 
@@ -531,8 +536,7 @@ class KioskController(QObject):
             self.emergencyChanged.emit()
             self._tour.stop()  # an emergency takes over: the tour ends
             self.set_screen("emergency")
-            # look again once the alert should have reached staff: the screen says if it has not
-            QTimer.singleShot(int((self.services.settings.notify.alarm_after_s + 1) * 1000), self.refresh_status)
+            self._alert_timer.start()  # the screen then says whether staff were reached
         elif event.mode == "handoff" and self._screen in ("conversation", "attract", "topics", "typing"):
             self.set_screen("handoff")
 
@@ -619,4 +623,5 @@ class KioskController(QObject):
         """Stop the timers and any running tour."""
         self._idle.stop()
         self._status_timer.stop()
+        self._alert_timer.stop()
         self._tour.close()

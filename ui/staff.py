@@ -74,6 +74,7 @@ def load_staff_data(services: KioskServices, lang: str = "zh") -> dict[str, Any]
                     "question": r["question"],
                     "reason": r["reason"],
                     "callback": callback_label(r["callback"], lang),
+                    "delivery": delivery_label(journal.outbox.delivery("handoff", r["turn_id"]), lang),
                     "open": r["status"] == "open",
                 }
             )
@@ -84,6 +85,7 @@ def load_staff_data(services: KioskServices, lang: str = "zh") -> dict[str, Any]
                     "ts": _short_ts(r["ts"]),
                     "question": r["question"],
                     "category": r["category"],
+                    "delivery": delivery_label(journal.outbox.delivery("emergency", r["turn_id"]), lang),
                     "open": not r["acknowledged"],
                 }
             )
@@ -104,6 +106,8 @@ def load_staff_data(services: KioskServices, lang: str = "zh") -> dict[str, Any]
     if services.network is not None:
         state = services.network.check()
         health.append({"key": "network", "value": ("online · " if state.online else "offline · ") + state.how})
+    if services.settings.sync.enabled:
+        health.append({"key": "sync", "value": sync_line(services.settings)})
     if services.journal is not None and services.settings.notify.channels:
         health.append({"key": "outbox", "value": outbox_line(services.journal.outbox.status())})
     tours = [
@@ -118,6 +122,36 @@ def load_staff_data(services: KioskServices, lang: str = "zh") -> dict[str, Any]
         "tours": tours,
         "estop": bool(rh.get("estop_latched")),
     }
+
+
+_DELIVERY = {
+    "zh": {"sent": "已送达", "pending": "发送中", "failed": "未送达", "digested": "已汇总发送"},
+    "en": {"sent": "delivered", "pending": "sending", "failed": "NOT DELIVERED", "digested": "sent in a digest"},
+}
+
+
+def delivery_label(states: list[tuple[str, str]], lang: str) -> str:
+    """How a row's messages to staff fared, per channel: "通知 duty：已送达" ('' when none was sent)."""
+    if not states:
+        return ""
+    en = lang == "en"
+    words = _DELIVERY["en" if en else "zh"]
+    colon, comma = (": ", ", ") if en else ("：", "，")
+    head = "staff messages" if en else "通知"
+    return head + " " + comma.join(f"{ch}{colon}{words.get(state, state)}" for ch, state in states)
+
+
+def sync_line(settings) -> str:
+    """The staff page's line on the knowledge base's sync: the channels in use, the last success,
+    the last error."""
+    from appliance.health import sync_health
+
+    h = sync_health(settings)
+    parts = [", ".join(f"{c} v{v}" for c, v in h["channels"].items()) or "not synced yet"]
+    parts.append(f"last sync {h['last_success'][:16].replace('T', ' ')}" if h["last_success"] else "never synced")
+    if h["last_error"]:
+        parts.append(h["last_error"])
+    return " · ".join(parts)
 
 
 def outbox_line(st) -> str:

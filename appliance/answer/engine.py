@@ -158,6 +158,28 @@ class AnswerEngine:
         self.default_lang = default_lang
         self.scripts = Scripts(site)
         self.extractive = ExtractiveAnswerer()
+        #: Returns a knowledge base opened and ready to answer from (its retriever and the site
+        #: profile it came with) when a sync or rollback staged one, else None. See
+        #: :meth:`between_conversations`.
+        self.staged: Callable[[], tuple[Retriever, Site] | None] | None = None
+
+    def between_conversations(self) -> bool:
+        """A conversation is about to start: answer from a knowledge base a sync or a rollback
+        staged, if there is one (never in the middle of a conversation). Only references change
+        hands: the new knowledge base was opened beforehand, so a first question that is an
+        emergency waits for nothing.
+
+        Returns:
+            True when the engine now answers from a new knowledge base.
+        """
+        new = self.staged() if self.staged is not None else None
+        if new is None:
+            return False
+        retriever, site = new
+        self.retriever, self.analyzer = retriever, retriever.analyzer
+        if site != self.site:
+            self.site, self.scripts = site, Scripts(site)
+        return True
 
     def ask(
         self,

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from appliance.cli import ask, bench, kb, models, outbox, robot, staff, system, tours, ui, voice
+from appliance.cli import ask, bench, kb, models, outbox, robot, staff, sync, system, tours, ui, voice
 from appliance.cli.common import fail
 from appliance.config import ConfigError, load_settings
 
@@ -34,6 +34,8 @@ app.add_typer(outbox.app, name="outbox")
 app.command("ask")(ask.ask)
 app.command("run")(ask.run)
 app.command("health")(system.health)
+app.command("publish")(sync.publish)
+app.command("sync")(sync.sync)
 
 
 @app.callback()

@@ -23,6 +23,7 @@ from appliance.cli.common import (
     report_health,
     settings,
     start_body,
+    syncing,
 )
 from appliance.knowledge.text import detect_lang
 
@@ -192,6 +193,7 @@ def run(
     with (
         appliance,
         notify_staff(appliance),
+        syncing(appliance),
         start_body(ctx, robot, appliance.settings.language) as body,
         report_health(ctx, appliance, body),
     ):

@@ -373,3 +373,24 @@ def robot(
                 markup=False,
             )
     out.print("floor: a PING and its ACK on the wire alone; RTT: send to ACK, ms (Karn: first attempts only)")
+
+
+@app.command("sync")
+def sync_(
+    guides: Annotated[
+        Path, typer.Option("--guides", help="a JSONL file of real guides (one per line)")
+    ] = DEFAULT_SHARED,
+    count: Annotated[int, typer.Option("--count", min=10, help="guides in the bundle")] = 2000,
+    alerts: Annotated[int, typer.Option("--alerts", min=1, help="emergencies timed end to end")] = 5,
+) -> None:
+    """Publish and sync a bundle of COUNT real guides through a TUF repository served on
+    127.0.0.1: times, bytes after a one-guide change, query latency during a sync against idle,
+    and an emergency alert from the resident's words to a stand-in WeCom robot on 127.0.0.1."""
+    from appliance.bench_sync import run
+
+    out.print(f"machine: {_machine()}")
+    if not guides.is_file():
+        out.print(f"no guides at {guides}: pass --guides (the shared data's guangdong_services.jsonl)")
+        raise typer.Exit(1)
+    with tempfile.TemporaryDirectory(prefix="kiosk-bench-sync-") as tmp:
+        run(guides, Path(tmp), lambda line: out.print(line, markup=False), guides=count, alerts=alerts)

@@ -168,6 +168,33 @@ def notify_staff(appliance: Appliance) -> Iterator[None]:
 
 
 @contextmanager
+def syncing(appliance: Appliance) -> Iterator[None]:
+    """Sync the knowledge base in the background while the block runs, when ``[sync] enabled``
+    (:class:`~appliance.sync.loop.SyncLoop`); a new version is staged and answered from at the
+    next conversation."""
+    cfg = appliance.settings
+    if not cfg.sync.enabled:
+        yield
+        return
+    from appliance.network import NetworkProbe
+    from appliance.sync.client import SyncClient
+    from appliance.sync.loop import SyncLoop
+
+    def installed(_entry) -> None:
+        try:
+            appliance.stage_reload()
+        except Exception as exc:  # the engine keeps its knowledge base
+            note(escape(f"the synced knowledge base could not be opened: {exc}"))
+
+    client = SyncClient(cfg, on_installed=installed)
+    loop = SyncLoop(client, NetworkProbe(cfg.network), cfg.sync.interval_s, cfg.network.check_every_s).start()
+    try:
+        yield
+    finally:
+        loop.stop()
+
+
+@contextmanager
 def report_health(ctx: typer.Context, appliance, body) -> Iterator[None]:
     """Write ``DATA_DIR/health.json`` while the block runs (see :mod:`appliance.health`)."""
     from appliance.health import HEALTH_FILE, HealthWriter, appliance_health, robot_health

@@ -362,3 +362,36 @@ def stats(ctx: typer.Context, kb: Annotated[Path | None, KB_OPTION] = None) -> N
             + ("" if not knowledge.embedding_model else " ({}/{} chunks)".format(*knowledge.vector_counts()))
             + ("" if knowledge.db.has_vec else f" (sqlite-vec unavailable: {knowledge.db.vec_error})")
         )
+
+
+@app.command("versions")
+def versions(ctx: typer.Context) -> None:
+    """The knowledge-base versions sync installed and kept (newest first; * = in use), and how the
+    last sync went."""
+    from appliance.sync.client import kb_versions
+
+    state, kept = kb_versions(settings(ctx))
+    if not kept:
+        out.print("no synced versions (the knowledge base is built locally; see `kiosk sync`)", markup=False)
+    for entry, used in kept:
+        out.print(
+            f"{'*' if used else ' '} {entry.file}  {entry.describe()}  installed {entry.installed_at}", markup=False
+        )
+    out.print(f"last sync: {state.last_success or 'never'}; last error: {state.last_error or 'none'}", markup=False)
+
+
+@app.command("rollback")
+def rollback(
+    ctx: typer.Context,
+    version: Annotated[str | None, typer.Argument(help="a kept version's file name (default: the one before)")] = None,
+) -> None:
+    """Go back to an older synced knowledge base (a running kiosk switches between conversations);
+    sync installs only something newer than what was rolled back from."""
+    from appliance.sync.client import SyncError
+    from appliance.sync.client import rollback as do_rollback
+
+    try:
+        entry = do_rollback(settings(ctx), version)
+    except SyncError as exc:
+        fail(str(exc))
+    out.print(f"now using {entry.file} ({entry.describe()})", markup=False)

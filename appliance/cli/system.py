@@ -100,8 +100,9 @@ def health(
     ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False
 ) -> None:
     """The running appliance's health: knowledge-base version and what it holds (no guides, the
-    fictional demo, the site's own), models, the robot link (connected, degraded = running without
-    a body, e-stop), from DATA_DIR/health.json.
+    fictional demo, the site's own), models, the knowledge base's sync (channels, last success,
+    last error), messages to staff, the robot link (connected, degraded = running without a body,
+    e-stop), from DATA_DIR/health.json.
 
     Exit code 0 when running and healthy, 1 when degraded (no guides, no body) or not running.
     """
@@ -129,6 +130,20 @@ def health(
         if kb.get("summary"):
             shout = kb.get("kind") in ("empty", "demo", "mixed")
             out.print(f"  [bold yellow]{escape(kb['summary'])}[/]" if shout else f"  {kb['summary']}", markup=shout)
+        sync = a.get("sync") or {}
+        if sync.get("enabled") or sync.get("version"):
+            channels = ", ".join(f"{c} v{v}" for c, v in (sync.get("channels") or {}).items()) or "nothing synced yet"
+            out.print(f"sync: {channels}; last success {sync.get('last_success') or 'never'}", markup=False)
+            if sync.get("last_error"):
+                out.print(f"  last error: {safe_text(sync['last_error'])}", markup=False)
+        box = a.get("outbox") or {}
+        if box and any((box.get("counts") or {}).values()):
+            counts = ", ".join(f"{k} {v}" for k, v in box["counts"].items())
+            out.print(f"messages to staff: {counts}", markup=False)
+            if box.get("emergencies_waiting"):
+                out.print(
+                    f"  [bold red]{box['emergencies_waiting']} emergency message(s) not delivered[/]", markup=True
+                )
         r = data.get("robot", {})
         if r.get("mode") == "none":
             out.print("robot: none configured")

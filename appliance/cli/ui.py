@@ -19,6 +19,7 @@ from appliance.cli.common import (
     report_health,
     settings,
     start_body,
+    syncing,
     user_errors,
 )
 
@@ -71,6 +72,7 @@ def run_ui(
         window = (lambda: sink.reference(time.monotonic() - 0.04, time.monotonic())) if sink is not None else None
         body = stack.enter_context(start_body(ctx, robot, cfg.language, audio_window=window))
         stack.enter_context(notify_staff(appliance))
+        stack.enter_context(syncing(appliance))
         stack.enter_context(report_health(ctx, appliance, body))
 
         targets: list = []
@@ -101,6 +103,8 @@ def run_ui(
             pin=PinLock.from_settings(cfg),
             network=NetworkProbe(cfg.network),
         )
+        # A synced knowledge base taken over between conversations: the screen reads it too.
+        appliance.on_kb_swapped.append(lambda kb: setattr(services, "kb", kb))
         if not services.pin.is_set:
             note("no staff PIN is set: staff mode stays closed until `kiosk staff set-pin`")
         application()

@@ -21,6 +21,7 @@ from appliance.cli.common import (
     report_health,
     settings,
     start_body,
+    syncing,
 )
 
 audio_app = typer.Typer(help="Sound devices.", no_args_is_help=True)
@@ -139,6 +140,7 @@ def run_voice(
             )
         )
         stack.enter_context(notify_staff(appliance))
+        stack.enter_context(syncing(appliance))
         stack.enter_context(report_health(ctx, appliance, body))
 
         def on_event(event) -> None:

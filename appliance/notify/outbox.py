@@ -239,6 +239,17 @@ class Outbox:
                 for i in ids
             )
 
+    def delivery(self, kind: str, turn_id: int) -> list[tuple[str, str]]:
+        """(channel, state) of the messages a journal turn queued (its alert or handoff), for the
+        staff screen's lists."""
+        with self.lock:
+            return [
+                (r[0], r[1])
+                for r in self.conn.execute(
+                    "SELECT channel, state FROM outbox WHERE key LIKE ? ORDER BY channel", (f"%/{kind}/{turn_id}-%",)
+                ).fetchall()
+            ]
+
     def rows(self, limit: int = 50, state: str | None = None) -> list[OutboxRow]:
         """The newest ``limit`` rows (of one state), newest first.
 

@@ -386,97 +386,102 @@
         <translation>Staff messages</translation>
     </message>
     <message>
-        <location filename="../qml/StaffScreen.qml" line="40"/>
+        <location filename="../qml/StaffScreen.qml" line="25"/>
+        <source>知识库同步</source>
+        <translation>Knowledge-base sync</translation>
+    </message>
+    <message>
+        <location filename="../qml/StaffScreen.qml" line="41"/>
         <source>工作人员模式</source>
         <translation>Staff mode</translation>
     </message>
     <message>
-        <location filename="../qml/StaffScreen.qml" line="45"/>
+        <location filename="../qml/StaffScreen.qml" line="46"/>
         <source>解除紧急画面</source>
         <translation>Close the emergency screen</translation>
     </message>
     <message>
-        <location filename="../qml/StaffScreen.qml" line="51"/>
+        <location filename="../qml/StaffScreen.qml" line="52"/>
         <source>退出</source>
         <translation>Exit</translation>
     </message>
     <message>
-        <location filename="../qml/StaffScreen.qml" line="61"/>
+        <location filename="../qml/StaffScreen.qml" line="62"/>
         <source>转人工</source>
         <translation>Handoffs</translation>
     </message>
     <message>
-        <location filename="../qml/StaffScreen.qml" line="62"/>
+        <location filename="../qml/StaffScreen.qml" line="63"/>
         <source>紧急求助</source>
         <translation>Emergencies</translation>
     </message>
     <message>
-        <location filename="../qml/StaffScreen.qml" line="63"/>
+        <location filename="../qml/StaffScreen.qml" line="64"/>
         <source>没答上的问题</source>
         <translation>Unanswered</translation>
     </message>
     <message>
-        <location filename="../qml/StaffScreen.qml" line="64"/>
+        <location filename="../qml/StaffScreen.qml" line="65"/>
         <source>讲解</source>
         <translation>Guided tours</translation>
     </message>
     <message>
-        <location filename="../qml/StaffScreen.qml" line="65"/>
+        <location filename="../qml/StaffScreen.qml" line="66"/>
         <source>设备状态</source>
         <translation>Device health</translation>
     </message>
     <message>
-        <location filename="../qml/StaffScreen.qml" line="66"/>
+        <location filename="../qml/StaffScreen.qml" line="67"/>
         <source>设置</source>
         <translation>Settings</translation>
     </message>
     <message>
-        <location filename="../qml/StaffScreen.qml" line="105"/>
+        <location filename="../qml/StaffScreen.qml" line="106"/>
         <source>最接近：</source>
         <translation>Closest: </translation>
     </message>
     <message>
-        <location filename="../qml/StaffScreen.qml" line="110"/>
+        <location filename="../qml/StaffScreen.qml" line="111"/>
         <source>已处理</source>
         <translation>Done</translation>
     </message>
     <message>
-        <location filename="../qml/StaffScreen.qml" line="120"/>
+        <location filename="../qml/StaffScreen.qml" line="121"/>
         <source>暂无记录</source>
         <translation>Nothing recorded</translation>
     </message>
     <message>
-        <location filename="../qml/StaffScreen.qml" line="146"/>
+        <location filename="../qml/StaffScreen.qml" line="147"/>
         <source>（%1 步）</source>
         <translation> (%1 steps)</translation>
     </message>
     <message>
-        <location filename="../qml/StaffScreen.qml" line="150"/>
+        <location filename="../qml/StaffScreen.qml" line="151"/>
         <source>开始讲解</source>
         <translation>Start</translation>
     </message>
     <message>
-        <location filename="../qml/StaffScreen.qml" line="182"/>
+        <location filename="../qml/StaffScreen.qml" line="183"/>
         <source>音量</source>
         <translation>Volume</translation>
     </message>
     <message>
-        <location filename="../qml/StaffScreen.qml" line="204"/>
+        <location filename="../qml/StaffScreen.qml" line="205"/>
         <source>语言</source>
         <translation>Language</translation>
     </message>
     <message>
-        <location filename="../qml/StaffScreen.qml" line="218"/>
+        <location filename="../qml/StaffScreen.qml" line="219"/>
         <source>字号 %1%</source>
         <translation>Text size %1%</translation>
     </message>
     <message>
-        <location filename="../qml/StaffScreen.qml" line="220"/>
+        <location filename="../qml/StaffScreen.qml" line="221"/>
         <source>换字号</source>
         <translation>Change size</translation>
     </message>
     <message>
-        <location filename="../qml/StaffScreen.qml" line="228"/>
+        <location filename="../qml/StaffScreen.qml" line="229"/>
         <source>机器人急停复位（先松开急停按钮）</source>
         <translation>Reset the robot&apos;s e-stop (release the button first)</translation>
     </message>

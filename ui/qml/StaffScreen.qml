@@ -22,6 +22,7 @@ Rectangle {
         if (key === "robot") return qsTr("机器人")
         if (key === "network") return qsTr("网络")
         if (key === "outbox") return qsTr("员工通知")
+        if (key === "sync") return qsTr("知识库同步")
         return key
     }
 
@@ -103,6 +104,7 @@ Rectangle {
                               + (modelData.callback ? "  " + modelData.callback : "")
                               + (modelData.category ? "  [" + modelData.category + "]" : "")
                               + (modelData.closest ? "\n" + qsTr("最接近：") + modelData.closest : "")
+                              + (modelData.delivery ? "\n" + modelData.delivery : "")
                               + (modelData.open === false ? "  ✓" : "")
                     }
                     KButton {
