@@ -642,3 +642,22 @@ def test_an_emergency_staff_were_not_told_of_says_so_on_the_kiosk(qapp, tmp_path
         assert not kiosk.item("alertStrip").isVisible()
     finally:
         kiosk.close()
+
+
+def test_a_knowledge_base_taken_over_after_a_sync_reloads_the_topics(kiosk: Kiosk, tmp_path: Path, analyzer) -> None:
+    from appliance.bootstrap import demo_kb_dir
+    from appliance.knowledge.ingest import Ingestor
+    from appliance.knowledge.store import KnowledgeBase
+
+    k = kiosk.k
+    assert len(k.topics) > 3
+    kb = KnowledgeBase.open(tmp_path / "synced.sqlite", analyzer)
+    Ingestor(kb).ingest([demo_kb_dir() / "zh" / "yangquan-dengji.md", demo_kb_dir() / "zh" / "laji-fenlei.md"])
+    try:
+        kiosk.ui.kb_swapped(kb)  # as the engine calls it at the next conversation
+        kiosk.driver.wait(lambda: len(k.topics) == 2, "the synced knowledge base's topics")
+        assert {t["title"] for t in k.topics} == {d.title for d in kb.documents()}
+        assert kiosk.services.kb is kb
+    finally:
+        kiosk.services.kb = kiosk.appliance.kb
+        kb.close()

@@ -152,6 +152,18 @@ class KioskUI:
         """Conversation events from any thread (the responder's ``on_event``)."""
         self.bridge.post(lambda: self.controller.on_event(event))
 
+    def kb_swapped(self, kb) -> None:
+        """The engine now answers from another knowledge base (a sync or a rollback, taken over
+        between conversations; any thread): the screen reads it from now on, and its topics,
+        notices and status are loaded again."""
+        self.services.kb = kb
+
+        def reload() -> None:
+            self.controller.refresh_content()
+            self.controller.refresh_status()
+
+        self.bridge.post(reload)
+
     def set_language(self, lang: str) -> None:
         """Install the translations for ``lang`` ('zh' is the source language) and retranslate."""
         if self.translator is not None:

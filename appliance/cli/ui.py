@@ -103,8 +103,6 @@ def run_ui(
             pin=PinLock.from_settings(cfg),
             network=NetworkProbe(cfg.network),
         )
-        # A synced knowledge base taken over between conversations: the screen reads it too.
-        appliance.on_kb_swapped.append(lambda kb: setattr(services, "kb", kb))
         if not services.pin.is_set:
             note("no staff PIN is set: staff mode stays closed until `kiosk staff set-pin`")
         application()
@@ -119,6 +117,7 @@ def run_ui(
         except UIError as exc:
             fail(str(exc))
         stack.callback(ui.close)
+        appliance.on_kb_swapped.append(ui.kb_swapped)  # a synced knowledge base, taken over between conversations
         if body is not None:
             targets.append(body.handle)
         targets.append(ui.on_event)
