@@ -170,6 +170,7 @@ class Appliance:
     _kb_real: str = ""
     _staged: tuple[Retriever, Site] | None = field(default=None, repr=False)
     _staged_real: str = field(default="", repr=False)
+    _staged_redactor: Redactor | None = field(default=None, repr=False)
     _retired: list[KnowledgeBase] = field(default_factory=list, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -202,10 +203,11 @@ class Appliance:
         analyzer.warm_up()
         kb = KnowledgeBase.open(Path(real), analyzer)
         retriever = Retriever(kb, self.embedder, candidates=self.settings.retrieval.candidates)
+        redactor = journal_redactor(site, kb) if self.journal is not None else None
         with self._lock:
             if self._staged is not None:
                 self._staged[0].kb.close()  # staged, never used
-            self._staged, self._staged_real = (retriever, site), real
+            self._staged, self._staged_real, self._staged_redactor = (retriever, site), real, redactor
         log.info("knowledge base %s staged: answered from at the next conversation", real)
         return True
 
@@ -218,6 +220,8 @@ class Appliance:
                 old.close()
             self._retired = [self.kb]
             self.kb, self.site, self._kb_real = staged[0].kb, staged[1], self._staged_real
+            if self.journal is not None and self._staged_redactor is not None:
+                self.journal.redact = self._staged_redactor  # the new guides' published numbers stay
         for listener in self.on_kb_swapped:
             listener(self.kb)
         return staged
@@ -320,6 +324,12 @@ def kiosk_identity(settings: Settings, site: Site) -> tuple[str, str]:
     return settings.notify.kiosk_id or kiosk_id_default(), settings.notify.kiosk_name or site.name
 
 
+def journal_redactor(site: Site, kb: KnowledgeBase) -> Redactor:
+    """The journal's redactor: published numbers stay (the site's, and those the guides give)."""
+    keep = [site.duty_phone, site.property_hotline, *(v for v in site.emergency.model_dump().values() if v)]
+    return Redactor([*keep, *published_numbers(kb.chunk_texts())])
+
+
 def open_journal(settings: Settings, site: Site, kb: KnowledgeBase, triage: Triage) -> Journal:
     """The journal, with its redactor and, when ``[notify]`` is enabled, the messages to staff
     its alerts and handoffs queue (:mod:`appliance.notify`).
@@ -327,16 +337,13 @@ def open_journal(settings: Settings, site: Site, kb: KnowledgeBase, triage: Tria
     Raises:
         OSError, sqlite3.DatabaseError: see :class:`~appliance.journal.Journal`.
     """
-    # Published numbers stay in the journal: the site's, and those the guides give.
-    keep = [site.duty_phone, site.property_hotline, *(v for v in site.emergency.model_dump().values() if v)]
-    keep += published_numbers(kb.chunk_texts())
     kiosk_id, kiosk_name = kiosk_identity(settings, site)
     notify = settings.notify
     composer = MessageComposer(kiosk_name, site.address, triage, site.duty_phone) if notify.enabled else None
     routes = {c.name: list(c.kinds) for c in notify.channels} if notify.enabled else {}
     return Journal(
         settings.journal_file,
-        Redactor(keep),
+        journal_redactor(site, kb),
         retention_days=settings.journal_retention_days,
         composer=composer,
         routes=routes,

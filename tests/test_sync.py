@@ -554,3 +554,21 @@ def test_a_channel_not_published_yet_does_not_hold_up_the_others(tmp_path, stree
     s = s.model_copy(update={"sync": s.sync.model_copy(update={"channels": ["nobody"]})})
     with pytest.raises(SyncError, match="none of the channels"):
         SyncClient(s).sync()
+
+
+def test_after_a_swap_the_journal_keeps_the_new_guides_published_numbers(tmp_path, street, server) -> None:
+    from appliance.bootstrap import build_appliance
+    from appliance.dialogue import Session
+
+    s = kiosk_settings(tmp_path, street, server)
+    SyncClient(s).sync()
+    with build_appliance(s, use_llm=False) as app:
+        number = "010-3333-4444"
+        assert number not in app.journal.redact(f"咨询电话{number}")
+        (tmp_path / "heping" / "heping-yimiao.md").write_text(
+            NOTICE.replace("## 所需材料", f"咨询电话：{number}。\n\n## 所需材料"), encoding="utf-8"
+        )
+        street.publish(tmp_path / "heping", "heping")
+        SyncClient(s, on_installed=lambda entry: app.stage_reload()).sync()
+        Session(app.engine).ask("流感疫苗在哪里打")  # a new conversation takes the new base over
+        assert number in app.journal.redact(f"咨询电话{number}")
