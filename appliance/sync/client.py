@@ -434,8 +434,7 @@ class SyncClient:
                 kb.close()
             if problems:
                 raise SyncError("the new knowledge base failed its checks: " + "; ".join(problems))
-            if site_src is not None:
-                self._install_site(site_src, merged / "synonyms.toml")
+            self._install_site(site_src, merged / "synonyms.toml")
             entry = Installed(name, dict(offered), _now())
             files = {f"{m.channel}/{f.path}": f.sha256 for _, m in staged for f in m.files}
             previous = state.current_entry()
@@ -457,11 +456,13 @@ class SyncClient:
             if out is not None and not swapped:
                 _remove_db(out)  # a build that failed, or was interrupted, leaves nothing behind
 
-    def _install_site(self, site_src: Path, synonyms: Path) -> None:
-        """Put the bundle's ``site.toml`` (and the merged synonyms) in the data dir, atomically."""
+    def _install_site(self, site_src: Path | None, synonyms: Path) -> None:
+        """Put the channels' merged synonyms and the bundle's ``site.toml`` (when one came) in the
+        data dir, atomically: a site profile there uses the synonyms beside it (a profile elsewhere
+        names them with ``synonyms_file``)."""
         data = self.settings.data_dir
         for src, name in ((synonyms, "synonyms.toml"), (site_src, "site.toml")):
-            if src.exists():
+            if src is not None and src.exists():
                 tmp = data / f".{name}.tmp"
                 shutil.copyfile(src, tmp)
                 os.replace(tmp, data / name)
