@@ -78,8 +78,8 @@ def journal_purge(
     ] = None,
 ) -> None:
     """Delete the journal rows older than DAYS days now, and print how many went from each table
-    (the outbox of messages to staff, turns, handoffs, gaps, clarifications, alerts). Opening the journal does this too, with
-    the journal_retention_days setting."""
+    (the outbox of messages to staff, turns, handoffs, gaps, clarifications, alerts). Opening the
+    journal does this too, with the journal_retention_days setting."""
     s = settings(ctx)
     days = s.journal_retention_days if older_than is None else older_than
     if not s.journal_file.is_file():
