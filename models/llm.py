@@ -14,13 +14,32 @@ from pathlib import Path
 from models.store import ModelError
 
 
+def trained_context(path: Path) -> int | None:
+    """The context length a GGUF model was trained with (``<general.architecture>.context_length``),
+    read with llama.cpp's vocabulary-only load (no weights); None when the metadata lacks it.
+
+    Raises:
+        ValueError: llama.cpp cannot read the file.
+    """
+    from llama_cpp import Llama
+
+    meta = Llama(model_path=str(path), vocab_only=True, verbose=False).metadata
+    value = meta.get(f"{meta.get('general.architecture', '')}.context_length")
+    try:
+        return int(value) if value else None
+    except ValueError:
+        return None
+
+
 class LlamaChatModel:
     """A chat model loaded with llama-cpp-python.
 
     Args:
         path: the GGUF file.
         name: the catalogue name (for logs and the journal).
-        n_ctx: context window, tokens.
+        n_ctx: context window, tokens; the model's trained context (``<arch>.context_length`` in
+            the GGUF metadata) when that is smaller, since a model attends no further than it was
+            trained to (llama.cpp warns "n_ctx_seq > n_ctx_train" otherwise). See :attr:`n_ctx`.
         n_threads: CPU threads (None: all cores).
         seed: sampling seed, for repeatable answers.
 
@@ -34,6 +53,9 @@ class LlamaChatModel:
         from llama_cpp import Llama
 
         try:
+            trained = trained_context(path)
+            if trained:
+                n_ctx = min(n_ctx, trained)
             self._llama = Llama(
                 model_path=str(path), n_ctx=n_ctx, n_threads=n_threads or os.cpu_count(), seed=seed, verbose=False
             )

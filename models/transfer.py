@@ -300,9 +300,9 @@ def import_archive(
                     ImportOutcome(
                         model.name,
                         "installed",
-                        "verified against the catalogue"
+                        "(verified against the catalogue's sha256)"
                         if model.in_catalog
-                        else "not in the catalogue: verified against its own manifest",
+                        else "(a model outside the catalogue, verified against the sha256 in its own manifest)",
                     )
                 )
             except ModelError as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -47,6 +48,14 @@ def test_help_on_every_command() -> None:
         result = runner.invoke(app, [*path, "--help"])
         assert result.exit_code == 0, (path, result.output)
         assert "Usage" in result.output
+
+
+def test_help_says_setting_names_as_written_and_no_bool_metavars() -> None:
+    text = " ".join(runner.invoke(app, ["run", "--help"]).output.split())
+    assert "(default: [robot] port)" in text and "a window of [ui] width x height" in text
+    assert "<bool>" not in text and "--no-llm answer extractively" in text
+    usage = runner.invoke(app, ["ask", "--help"]).output
+    assert "QUESTION" in usage and "{question}" not in usage
 
 
 def test_ask_json_builds_the_demo_kb_on_first_use(env, tmp_path: Path) -> None:
@@ -154,6 +163,9 @@ def test_models_list_config_and_journal(env) -> None:
     r = invoke(["journal", "show", "handoffs", "--json"], env)
     [row] = [json.loads(x) for x in r.stdout.strip().splitlines()]
     assert row["reason"] == "complaint"
+    invoke(["ask", "社保卡怎么补办"], env)
+    r = invoke(["journal", "show", "turns"], env)
+    assert re.search(r"0\.\d{3}\b", r.stdout) and not re.search(r"\d\.\d{5,}", r.stdout)  # confidences to 3 places
 
 
 def test_bad_config_and_missing_archive(env, tmp_path: Path) -> None:

@@ -107,3 +107,13 @@ def test_loader_paths_and_messages(settings: Settings, tiny_gguf: Path) -> None:
     assert llm is None and "cannot load" in note
     with pytest.raises(ModelError, match="not found"):
         LlamaChatModel(tiny_gguf.parent / "absent.gguf", "x")
+
+
+def test_the_context_window_is_never_wider_than_the_model_was_trained_for(tmp_path: Path) -> None:
+    from models.llm import trained_context
+    from models.tiny import write_tiny_llama_gguf
+
+    path = write_tiny_llama_gguf(tmp_path / "short.gguf", n_ctx=512)
+    assert trained_context(path) == 512
+    assert LlamaChatModel(path, "short", n_ctx=4096, n_threads=1).n_ctx == 512
+    assert LlamaChatModel(path, "short", n_ctx=256, n_threads=1).n_ctx == 256

@@ -19,6 +19,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain help: "[robot] port" and "[ui] width" stay as written (rich markup would eat them),
+    # no "<bool>" metavars, and click's own wrapping.
+    rich_markup_mode=None,
 )
 app.add_typer(kb.app, name="kb")
 app.add_typer(models.app, name="models")

@@ -89,8 +89,8 @@ def _ask_streaming(engine, question: str, session=None, on_event=None, turn_id: 
     else:
         answer, query = session.ask(question, on_text=show, on_mode=on_mode)
         session.add(answer, answer.answer)
-        if query:
-            out.print(f"[dim](follow-up, searched as: {query})[/]", markup=True)
+        if query and answer.generator != "scripted":  # a greeting or an emergency searched nothing
+            out.print(f"[dim](follow-up, searched as: {escape(query)})[/]", markup=True)
     if streamed:
         sys.stdout.write("\n")
     _print_footer(answer)
@@ -99,7 +99,9 @@ def _ask_streaming(engine, question: str, session=None, on_event=None, turn_id: 
 
 def ask(
     ctx: typer.Context,
-    question: Annotated[str, typer.Argument(help="the question; '-' reads one question per line from stdin")],
+    question: Annotated[
+        str, typer.Argument(metavar="QUESTION", help="the question; '-' reads one question per line from stdin")
+    ],
     kb: Annotated[Path | None, KB_OPTION] = None,
     as_json: Annotated[bool, JSON_OPTION] = False,
     no_llm: Annotated[bool, typer.Option("--no-llm", help="answer extractively even if an LLM is installed")] = False,

@@ -73,7 +73,9 @@ def _retriever(ctx: typer.Context, knowledge):
 @app.command()
 def ingest(
     ctx: typer.Context,
-    paths: Annotated[list[Path], typer.Argument(help="files or folders (.md .txt .docx .pdf .html .jsonl)")],
+    paths: Annotated[
+        list[Path], typer.Argument(metavar="PATHS", help="files or folders (.md .txt .docx .pdf .html .jsonl)")
+    ],
     kb: Annotated[Path | None, KB_OPTION] = None,
     force: Annotated[bool, typer.Option("--force", help="re-ingest files even when unchanged")] = False,
     verbose: Annotated[
@@ -132,7 +134,9 @@ def _print_skipped(failed, verbose: bool) -> None:
 @app.command()
 def search(
     ctx: typer.Context,
-    query: Annotated[str, typer.Argument(help="the question; '-' reads one per stdin line (JSON lines out)")],
+    query: Annotated[
+        str, typer.Argument(metavar="QUERY", help="the question; '-' reads one per stdin line (JSON lines out)")
+    ],
     kb: Annotated[Path | None, KB_OPTION] = None,
     as_json: Annotated[bool, JSON_OPTION] = False,
     k: Annotated[int, typer.Option("-k", help="documents to return", min=1, max=50)] = 5,
@@ -189,7 +193,9 @@ def _search_one(retriever, q: str, k: int, as_json: bool) -> None:
 @app.command("eval")
 def eval_(
     ctx: typer.Context,
-    files: Annotated[list[Path], typer.Argument(help='JSON lines {"question", "expected"} or question<TAB>title')],
+    files: Annotated[
+        list[Path], typer.Argument(metavar="FILES", help='JSON lines {"question", "expected"} or question<TAB>title')
+    ],
     kb: Annotated[Path | None, KB_OPTION] = None,
     as_json: Annotated[bool, JSON_OPTION] = False,
     show_misses: Annotated[bool, typer.Option("--misses", help="list questions whose top result is wrong")] = False,
@@ -230,7 +236,8 @@ def eval_(
 def calibrate(
     ctx: typer.Context,
     files: Annotated[
-        list[Path], typer.Argument(help="labelled questions, as for `kb eval` (include out-of-scope ones)")
+        list[Path],
+        typer.Argument(metavar="FILES", help="labelled questions, as for `kb eval` (include out-of-scope ones)"),
     ],
     kb: Annotated[Path | None, KB_OPTION] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print the fit without storing it")] = False,
@@ -301,7 +308,9 @@ def list_(
 @app.command()
 def remove(
     ctx: typer.Context,
-    sources: Annotated[list[Path], typer.Argument(help="ingested file paths whose documents to delete")],
+    sources: Annotated[
+        list[Path], typer.Argument(metavar="SOURCES", help="ingested file paths whose documents to delete")
+    ],
     kb: Annotated[Path | None, KB_OPTION] = None,
 ) -> None:
     """Delete the documents that came from the given files."""
@@ -383,7 +392,9 @@ def versions(ctx: typer.Context) -> None:
 @app.command("rollback")
 def rollback(
     ctx: typer.Context,
-    version: Annotated[str | None, typer.Argument(help="a kept version's file name (default: the one before)")] = None,
+    version: Annotated[
+        str | None, typer.Argument(metavar="VERSION", help="a kept version's file name (default: the one before)")
+    ] = None,
 ) -> None:
     """Go back to an older synced knowledge base (a running kiosk switches between conversations);
     sync installs only something newer than what was rolled back from."""

@@ -60,7 +60,8 @@ def list_(ctx: typer.Context) -> None:
 def pull(
     ctx: typer.Context,
     names: Annotated[
-        list[str] | None, typer.Argument(help="catalogue names (default: the site language's default set)")
+        list[str] | None,
+        typer.Argument(metavar="NAMES", help="catalogue names (default: the site language's default set)"),
     ] = None,
 ) -> None:
     """Download models from Hugging Face at pinned revisions, verifying checksums.
@@ -94,7 +95,8 @@ def pull(
 
 @app.command("import")
 def import_(
-    ctx: typer.Context, archive: Annotated[Path, typer.Argument(help="a .tar/.tar.gz from `kiosk models export`")]
+    ctx: typer.Context,
+    archive: Annotated[Path, typer.Argument(metavar="ARCHIVE", help="a .tar/.tar.gz from `kiosk models export`")],
 ) -> None:
     """Install models from an archive (for sites without internet)."""
     from models.transfer import import_archive
@@ -120,7 +122,7 @@ def import_(
 @app.command()
 def export(
     ctx: typer.Context,
-    names: Annotated[list[str], typer.Argument(help="installed models to pack")],
+    names: Annotated[list[str], typer.Argument(metavar="NAMES", help="installed models to pack")],
     out_file: Annotated[Path, typer.Option("--out", "-o", help="archive to write (.tar or .tar.gz)")],
 ) -> None:
     """Pack installed models into an archive to carry to a site without internet."""
@@ -134,7 +136,9 @@ def export(
 @app.command()
 def verify(
     ctx: typer.Context,
-    names: Annotated[list[str] | None, typer.Argument(help="models to check (default: all installed)")] = None,
+    names: Annotated[
+        list[str] | None, typer.Argument(metavar="NAMES", help="models to check (default: all installed)")
+    ] = None,
 ) -> None:
     """Re-hash installed model files and compare them with their install records."""
     store = _store(ctx)

@@ -79,7 +79,7 @@ def show(
 @app.command("retry")
 def retry(
     ctx: typer.Context,
-    ids: Annotated[list[int] | None, typer.Argument(help="row ids (default: every failed row)")] = None,
+    ids: Annotated[list[int] | None, typer.Argument(metavar="IDS", help="row ids (default: every failed row)")] = None,
 ) -> None:
     """Put failed messages back in the queue, due now (the running kiosk, or `kiosk outbox send`,
     delivers them)."""

@@ -149,7 +149,7 @@ def ping(
 @app.command("gesture")
 def gesture(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="wave, nod, point-left, point-right, bow, idle-breathe")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="wave, nod, point-left, point-right, bow, idle-breathe")],
     port: Annotated[str | None, PORT_OPTION] = None,
     wait: Annotated[bool, typer.Option("--wait", help="wait for the gesture to finish")] = False,
 ) -> None:
@@ -160,8 +160,8 @@ def gesture(
 @app.command("look")
 def look(
     ctx: typer.Context,
-    pan: Annotated[float, typer.Argument(help="degrees, + left")],
-    tilt: Annotated[float, typer.Argument(help="degrees, + up")],
+    pan: Annotated[float, typer.Argument(metavar="PAN", help="degrees, + left")],
+    tilt: Annotated[float, typer.Argument(metavar="TILT", help="degrees, + up")],
     speed: Annotated[int | None, typer.Option("--speed", help="deg/s")] = None,
     port: Annotated[str | None, PORT_OPTION] = None,
 ) -> None:
@@ -172,7 +172,9 @@ def look(
 @app.command("face")
 def face(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="neutral, smile, listening, thinking, speaking, sad, alert")],
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help="neutral, smile, listening, thinking, speaking, sad, alert")
+    ],
     port: Annotated[str | None, PORT_OPTION] = None,
 ) -> None:
     """Show a face expression."""

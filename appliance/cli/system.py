@@ -38,10 +38,17 @@ def show(ctx: typer.Context) -> None:
     out.print_json(json.dumps(data, ensure_ascii=False))
 
 
+def _cell(value: object) -> str:
+    """A journal value as shown in the table: numbers like confidences to 3 decimals."""
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
 @journal_app.command("show")
 def journal_show(
     ctx: typer.Context,
-    table: Annotated[str, typer.Argument(help="turns, handoffs, gaps, clarifications or alerts")] = "turns",
+    table: Annotated[
+        str, typer.Argument(metavar="TABLE", help="turns, handoffs, gaps, clarifications or alerts")
+    ] = "turns",
     limit: Annotated[int, typer.Option("-n", help="how many, newest first", min=1)] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines")] = False,
 ) -> None:
@@ -65,7 +72,7 @@ def journal_show(
     cols = [c for c in rows[0] if c not in ("sources", "timings", "answer")]
     t = Table(*cols, title=Text(safe_text(f"{table} ({s.journal_file})")))
     for r in rows:
-        t.add_row(*(Text(safe_text(str(r[c]))) if r[c] is not None else "" for c in cols))
+        t.add_row(*(Text(safe_text(_cell(r[c]))) if r[c] is not None else "" for c in cols))
     out.print(t)
 
 

@@ -133,7 +133,9 @@ def show(
 
 @app.command()
 def check(
-    files: Annotated[list[Path], typer.Argument(help="*.tour.toml files to validate (nothing is stored)")],
+    files: Annotated[
+        list[Path], typer.Argument(metavar="FILES", help="*.tour.toml files to validate (nothing is stored)")
+    ],
 ) -> None:
     """Validate tour files and their images without ingesting them; exit 1 with the reasons when one fails."""
     from appliance.tours import TOUR_SUFFIX, TourError, is_tour_file, load_tour

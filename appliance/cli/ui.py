@@ -145,7 +145,7 @@ def run_ui(
 @app.command("screenshots")
 def screenshots(
     ctx: typer.Context,
-    out_dir: Annotated[Path, typer.Argument(help="folder for the PNG files (created)")],
+    out_dir: Annotated[Path, typer.Argument(metavar="OUT_DIR", help="folder for the PNG files (created)")],
     lang: Annotated[list[str] | None, typer.Option("--lang", help="zh and/or en (default: both)")] = None,
     size: Annotated[
         list[str] | None,

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from appliance.cli.common import (
     JSON_OPTION,
@@ -83,8 +84,8 @@ def _print_turn(result, as_json: bool) -> None:
     a = result.answer
     if a is None:
         return
-    if result.query:
-        out.print(f"[dim](follow-up, searched as: {result.query})[/]", markup=True)
+    if result.query and a.generator != "scripted":  # a greeting or an emergency searched nothing
+        out.print(f"[dim](follow-up, searched as: {escape(result.query)})[/]", markup=True)
     out.print("[bold]助手：[/]", markup=True, end="")
     out.print(a.answer if not result.interrupted else result.heard + "  [interrupted]", markup=False)
     print_sources(a)
