@@ -86,6 +86,7 @@ class Street:
         self.root = self.repo / "metadata" / "1.root.json"
         self.settings = Settings(data_dir=tmp / "office")
         self.n = 0
+        self.first_sync: Path | None = None  # a kiosk data dir synced with this office's v1s
 
     def copy(self, tmp: Path) -> Street:
         """The same office in another folder (repository, keys and sources)."""
@@ -116,8 +117,10 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> Street:
 
 
 @pytest.fixture
-def street(published: Street, tmp_path: Path) -> Street:
-    return published.copy(tmp_path)
+def street(published: Street, first_sync: Path, tmp_path: Path) -> Street:
+    s = published.copy(tmp_path)
+    s.first_sync = first_sync
+    return s
 
 
 @pytest.fixture
@@ -130,6 +133,26 @@ def server(street: Street):
 def kiosk_settings(tmp: Path, street: Street, server: StaticServer, **kw) -> Settings:
     sync = SyncSettings(url=server.url, channels=["street", "heping"], root=street.root, **{"timeout_s": 2, **kw})
     return Settings(data_dir=tmp / "kiosk", sync=sync)
+
+
+@pytest.fixture(scope="module")
+def first_sync(published: Street, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A kiosk's data dir after its first sync of the published street v1 + heping v1 (made once;
+    tests start from a copy instead of building the same knowledge base again)."""
+    tmp = tmp_path_factory.mktemp("first-sync")
+    srv = StaticServer(published.repo)
+    try:
+        SyncClient(kiosk_settings(tmp, published, srv)).sync()
+    finally:
+        srv.close()
+    return tmp / "kiosk"
+
+
+def synced(tmp: Path, street: Street, server: StaticServer, **kw) -> Settings:
+    """Settings of a kiosk that has synced street v1 and heping v1 (a copy of :func:`first_sync`)."""
+    template = street.first_sync
+    shutil.copytree(template, tmp / "kiosk", symlinks=True)
+    return kiosk_settings(tmp, street, server, **kw)
 
 
 def titles(settings: Settings) -> set[str]:
@@ -254,8 +277,7 @@ def test_an_unchanged_repository_downloads_nothing_and_a_one_guide_change_only_i
 
 
 def test_a_tampered_bundle_is_refused_and_the_installed_version_keeps_serving(tmp_path, street, server) -> None:
-    s = kiosk_settings(tmp_path, street, server)
-    SyncClient(s).sync()
+    s = synced(tmp_path, street, server)
     before = os.readlink(s.kb_file)
     (tmp_path / "heping" / "heping-yimiao.md").write_text(NOTICE.replace("二楼", "三楼"), encoding="utf-8")
     info, _ = street.publish(tmp_path / "heping", "heping")
@@ -295,8 +317,7 @@ def test_a_forged_signature_is_refused(tmp_path, street, server) -> None:
 def test_expired_metadata_is_refused_and_an_offline_kiosk_keeps_answering(tmp_path, street, server) -> None:
     from appliance.bootstrap import build_appliance
 
-    s = kiosk_settings(tmp_path, street, server)
-    SyncClient(s).sync()
+    s = synced(tmp_path, street, server)
     state = pub.RepoState.load(street.repo)
     ts = state.timestamp.signed
     ts.version += 1
@@ -341,8 +362,7 @@ def test_a_server_that_errs_or_hangs_leaves_the_kiosk_serving(tmp_path, street, 
 
 
 def test_a_full_disk_while_building_leaves_nothing_half_written(tmp_path, street, server, monkeypatch) -> None:
-    s = kiosk_settings(tmp_path, street, server)
-    SyncClient(s).sync()
+    s = synced(tmp_path, street, server)
     before = os.readlink(s.kb_file)
     (tmp_path / "heping" / "heping-yimiao.md").write_text(NOTICE.replace("二楼", "三楼"), encoding="utf-8")
     street.publish(tmp_path / "heping", "heping")
@@ -362,8 +382,7 @@ def test_a_full_disk_while_building_leaves_nothing_half_written(tmp_path, street
 
 
 def test_a_bundle_failing_the_kiosks_checks_is_not_installed(tmp_path, street, server) -> None:
-    s = kiosk_settings(tmp_path, street, server)
-    SyncClient(s).sync()
+    s = synced(tmp_path, street, server)
     before = os.readlink(s.kb_file)
     # The community publishes a guide that answers the street's own sample questions instead
     # (its own check passes: it is alone in its bundle); merged, the street's guides lose them.
@@ -382,8 +401,7 @@ def test_a_bundle_failing_the_kiosks_checks_is_not_installed(tmp_path, street, s
 
 
 def test_rollback_returns_to_the_previous_version_and_sync_does_not_undo_it(tmp_path, street, server) -> None:
-    s = kiosk_settings(tmp_path, street, server)
-    SyncClient(s).sync()
+    s = synced(tmp_path, street, server)
     first = os.readlink(s.kb_file)
     (tmp_path / "heping" / "heping-yimiao.md").write_text(NOTICE.replace("二楼", "三楼"), encoding="utf-8")
     street.publish(tmp_path / "heping", "heping")
@@ -401,8 +419,7 @@ def test_rollback_returns_to_the_previous_version_and_sync_does_not_undo_it(tmp_
 
 
 def test_a_rotated_key_is_followed_and_the_old_key_no_longer_signs(tmp_path, street, server) -> None:
-    s = kiosk_settings(tmp_path, street, server)
-    SyncClient(s).sync()
+    s = synced(tmp_path, street, server)
     pub.rotate_key(street.repo, street.keys, "timestamp")
     pub.rotate_key(street.repo, street.keys, "root")
     (tmp_path / "heping" / "heping-yimiao.md").write_text(NOTICE.replace("二楼", "三楼"), encoding="utf-8")
@@ -445,8 +462,7 @@ KILLED = textwrap.dedent(
 def test_kill_9_during_the_swap_leaves_the_old_version_serving_and_the_next_sync_clean(
     tmp_path, street, server
 ) -> None:
-    s = kiosk_settings(tmp_path, street, server)
-    SyncClient(s).sync()
+    s = synced(tmp_path, street, server)
     before = os.readlink(s.kb_file)
     (tmp_path / "heping" / "heping-yimiao.md").write_text(NOTICE.replace("二楼", "三楼"), encoding="utf-8")
     street.publish(tmp_path / "heping", "heping")
@@ -537,8 +553,7 @@ def test_publish_refuses_a_version_that_is_not_newer(tmp_path: Path) -> None:
 
 
 def test_the_analyzer_of_a_merged_build_uses_both_channels_synonyms(tmp_path, street, server) -> None:
-    s = kiosk_settings(tmp_path, street, server)
-    SyncClient(s).sync()
+    s = synced(tmp_path, street, server)
     assert '"接种疫苗"' in (s.data_dir / "synonyms.toml").read_text(encoding="utf-8")
     from appliance.site import load_synonyms
 
@@ -560,8 +575,7 @@ def test_after_a_swap_the_journal_keeps_the_new_guides_published_numbers(tmp_pat
     from appliance.bootstrap import build_appliance
     from appliance.dialogue import Session
 
-    s = kiosk_settings(tmp_path, street, server)
-    SyncClient(s).sync()
+    s = synced(tmp_path, street, server)
     with build_appliance(s, use_llm=False) as app:
         number = "010-3333-4444"
         assert number not in app.journal.redact(f"咨询电话{number}")
