@@ -158,10 +158,8 @@ def _fit(text: str, max_bytes: int) -> str:
     return raw[: max_bytes - 3].decode("utf-8", errors="ignore") + "…"
 
 
-def _post(
-    url: str, body: bytes, headers: Mapping[str, str], timeout_s: float, where: str
-) -> tuple[int, bytes, Mapping[str, str]]:
-    """POST ``body``; (status, reply, headers) for a 2xx reply.
+def _post(url: str, body: bytes, headers: Mapping[str, str], timeout_s: float, where: str) -> bytes:
+    """POST ``body``; the reply's body (up to :data:`MAX_REPLY_BYTES`) for a 2xx reply.
 
     Raises:
         DeliveryError: no connection, a timeout, or a non-2xx status (5xx and 429 retryable).
@@ -169,7 +167,7 @@ def _post(
     req = urllib.request.Request(url, data=body, method="POST", headers={"User-Agent": "kiosk", **headers})
     try:
         with urllib.request.urlopen(req, timeout=timeout_s) as resp:  # noqa: S310 (the URL is configured)
-            return resp.status, resp.read(MAX_REPLY_BYTES), resp.headers
+            return resp.read(MAX_REPLY_BYTES)
     except urllib.error.HTTPError as exc:
         retry = exc.code >= 500 or exc.code in (408, 429)
         wait = None
@@ -239,7 +237,7 @@ class WeComRobot:
             DeliveryError: see the module docstring.
         """
         body = json.dumps(self.payload(message), ensure_ascii=False).encode("utf-8")
-        _, reply, _ = _post(self._url, body, {"Content-Type": "application/json"}, self.timeout_s, "wecom")
+        reply = _post(self._url, body, {"Content-Type": "application/json"}, self.timeout_s, "wecom")
         _errcode(reply, "wecom", self.RATE_CODES)
 
     def close(self) -> None:
@@ -291,9 +289,7 @@ class DingTalkRobot:
             f"access_token={urllib.parse.quote_plus(self._token)}&timestamp={ts}&sign={dingtalk_sign(self._secret, ts)}"
         )
         body = json.dumps(self.payload(message), ensure_ascii=False).encode("utf-8")
-        _, reply, _ = _post(
-            f"{self.url}?{query}", body, {"Content-Type": "application/json"}, self.timeout_s, "dingtalk"
-        )
+        reply = _post(f"{self.url}?{query}", body, {"Content-Type": "application/json"}, self.timeout_s, "dingtalk")
         _errcode(reply, "dingtalk", self.RATE_CODES)
 
     def close(self) -> None:

@@ -172,10 +172,12 @@ class Outbox:
             ).fetchall()
         return [_row(r) for r in rows]
 
-    def next_due(self) -> float | None:
-        """The earliest ``next_at`` of any pending row (None: nothing pending)."""
+    def next_due(self, channel: str) -> float | None:
+        """The earliest ``next_at`` of ``channel``'s pending rows (None: nothing pending)."""
         with self.lock:
-            (value,) = self.conn.execute("SELECT min(next_at) FROM outbox WHERE state = 'pending'").fetchone()
+            (value,) = self.conn.execute(
+                "SELECT min(next_at) FROM outbox WHERE state = 'pending' AND channel = ?", (channel,)
+            ).fetchone()
         return value
 
     def mark_sent(self, row_id: int) -> None:
@@ -277,13 +279,10 @@ class Outbox:
         since = "" if window_s is None else dt.datetime.fromtimestamp(now - window_s, dt.UTC).isoformat()
         with self.lock:
             counts = dict(self.conn.execute("SELECT state, count(*) FROM outbox GROUP BY state").fetchall())
-            waiting, oldest = self.conn.execute(
-                "SELECT count(*), min(ts) FROM outbox WHERE kind = 'emergency' AND state IN ('pending', 'failed')"
-                " AND ts >= ?",
+            waiting, oldest, failed = self.conn.execute(
+                "SELECT count(*), min(ts), coalesce(sum(state = 'failed'), 0) FROM outbox"
+                " WHERE kind = 'emergency' AND state IN ('pending', 'failed') AND ts >= ?",
                 (since,),
-            ).fetchone()
-            (failed,) = self.conn.execute(
-                "SELECT count(*) FROM outbox WHERE kind = 'emergency' AND state = 'failed' AND ts >= ?", (since,)
             ).fetchone()
             err = self.conn.execute(
                 "SELECT channel, last_error FROM outbox WHERE last_error IS NOT NULL AND state != 'sent'"

@@ -68,11 +68,10 @@ class TokenBucket:
 
     per_min: int
     last: float
-    tokens: float = field(default=-1.0)
+    tokens: float = field(init=False)
 
     def __post_init__(self) -> None:
-        if self.tokens < 0:
-            self.tokens = float(self.per_min)
+        self.tokens = float(self.per_min)
 
     def _refill(self, now: float) -> None:
         self.tokens = min(float(self.per_min), self.tokens + (now - self.last) * self.per_min / 60.0)
@@ -195,13 +194,12 @@ class _Worker:
         s = self.sender
         while not s.stopping.is_set():
             try:
-                s.housekeeping()
                 self.drain()
             except Exception:  # the database is busy or broken: keep the lane alive, try again
                 log.exception("outbox %s: drain failed", self.channel.name)
             now = s.clock()
             wait = s.settings.poll_s
-            next_due = s.outbox.next_due()
+            next_due = s.outbox.next_due(self.channel.name)
             if next_due is not None:
                 wait = min(wait, max(0.0, next_due - now))
             if self.paused_until > now:
@@ -219,7 +217,8 @@ class OutboxSender:
         channels: by name, as the outbox's routes name them; rows for a channel not here wait.
         settings: ``[notify]``.
         kiosk_id, kiosk, place: for digests' keys and text.
-        housekeeping: called before each drain (the daily summary); must be cheap and idempotent.
+        housekeeping: called every ``poll_s`` on one thread while the lanes run, and before a
+            :meth:`drain_once` (the daily summary); must be cheap and idempotent.
         lock_path: the cross-process sender lock (None: no lock, for tests).
         clock: seconds since the epoch.
         rng: the jitter's random source.
@@ -287,7 +286,8 @@ class OutboxSender:
 
     def start(self) -> None:
         """Start the lanes once this process holds the sender lock (a background thread waits
-        for it, so a second process takes over when the first exits)."""
+        for it, so a second process takes over when the first exits, then runs the
+        housekeeping every ``poll_s``)."""
         if not self.workers:
             return
 
@@ -301,6 +301,8 @@ class OutboxSender:
             for name, w in self.workers.items():
                 w.thread = threading.Thread(target=w.loop, name=f"outbox-{name}", daemon=True)
                 w.thread.start()
+            while not self.stopping.wait(self.settings.poll_s):
+                self.housekeeping()
 
         self._starter = threading.Thread(target=run, name="outbox-lock", daemon=True)
         self._starter.start()

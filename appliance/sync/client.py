@@ -112,10 +112,7 @@ class SyncState:
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".state-")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(asdict(self), f, ensure_ascii=False, indent=1)
-        os.replace(tmp, path)
+        _write_json(path, asdict(self))
 
     def current_entry(self) -> Installed | None:
         return next((i for i in self.installed if i.file == self.current), None)
@@ -156,8 +153,10 @@ class Changes:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, ensure_ascii=False, sort_keys=True), encoding="utf-8")
+    """Write ``data`` as JSON to ``path`` atomically (a temporary file beside it, then renamed)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(data, f, ensure_ascii=False, indent=1, sort_keys=True)
     os.replace(tmp, path)
 
 
