@@ -586,3 +586,15 @@ def test_after_a_swap_the_journal_keeps_the_new_guides_published_numbers(tmp_pat
         SyncClient(s, on_installed=lambda entry: app.stage_reload()).sync()
         Session(app.engine).ask("流感疫苗在哪里打")  # a new conversation takes the new base over
         assert number in app.journal.redact(f"咨询电话{number}")
+
+
+def test_a_second_sync_while_one_runs_fails_at_once_and_records_nothing(tmp_path, street, server) -> None:
+    from appliance.locking import exclusive
+
+    s = synced(tmp_path, street, server)
+    before = kb_versions(s)[0]
+    with exclusive(s.sync_dir / "sync.lock", timeout_s=0), pytest.raises(SyncError, match="another sync"):
+        SyncClient(s).sync()
+    after = kb_versions(s)[0]
+    assert (after.last_error, after.last_attempt) == (before.last_error, before.last_attempt)
+    assert SyncClient(s).sync().installed is None  # the lock is free again

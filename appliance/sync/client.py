@@ -303,9 +303,24 @@ class SyncClient:
         """Bring the installed knowledge base to what the repository offers (see the module
         docstring); ``force`` rebuilds even when every channel is current.
 
+        One sync runs at a time per data dir (``kiosk run``'s background loop and a ``kiosk sync``
+        would otherwise both build, swap and write the state): a second one fails at once.
+
         Raises:
-            SyncError: nothing was installed; ``state.json`` records why.
+            SyncError: nothing was installed; ``state.json`` records why (another sync running
+                is not recorded: that one records its own outcome).
         """
+        from filelock import Timeout
+
+        from appliance.locking import exclusive
+
+        try:
+            with exclusive(self.dir / "sync.lock", timeout_s=0):
+                return self._sync_locked(force)
+        except Timeout:
+            raise SyncError("another sync is running on this kiosk") from None
+
+    def _sync_locked(self, force: bool) -> SyncReport:
         state = self.state()
         state.last_attempt = _now()
         try:
