@@ -424,3 +424,46 @@ def ordinary_questions(sets: Sequence[Dataset], analyzer: Analyzer, workdir: Pat
             kb.close()
         out += [(q.question, None) for q in ds.questions if q.expected not in safety]
     return out
+
+
+def calibration_examples(
+    sets: Sequence[Dataset], analyzer: Analyzer, workdir: Path, embedder: Embedder | None
+) -> tuple[list[dict[str, float]], list[int]]:
+    """The examples the shipped confidence models are fitted on (development data only): every
+    question of the ``dev`` splits of the demo and the two Taipei sets (label 1 when the top
+    document is the expected one), and out-of-scope questions asked of the other collection (the
+    Taipei dev questions of the demo guides, the demo's dev out-of-scope questions of the Taipei
+    answers), all labelled 0.
+
+    Returns:
+        (feature values per question, labels).
+
+    Raises:
+        ValueError: a development set is missing (the Taipei FAQ needs ``../shared``).
+    """
+    by_name = {d.name: d for d in sets}
+    names = ("demo-dev", "taipei-dev", "taipei-long-dev")
+    missing = [n for n in names if n not in by_name]
+    if missing:
+        raise ValueError(f"fitting needs the development sets {', '.join(missing)} (is ../shared/data there?)")
+    rows: list[dict[str, float]] = []
+    labels: list[int] = []
+
+    def run(ds: Dataset, questions: Sequence[LabelledQuestion]) -> None:
+        kb = build_kb(ds, analyzer, workdir, embedder)
+        try:
+            retriever = Retriever(kb, embedder)
+            for q in questions:
+                response = retriever.search(q.question, k=10)
+                top = ds.doc_key(response.results[0].doc) if response.results else None
+                rows.append(response.features)
+                labels.append(int(bool(q.expected) and top == q.expected))
+        finally:
+            kb.close()
+
+    demo, taipei = by_name["demo-dev"], by_name["taipei-dev"]
+    for name in names:
+        run(by_name[name], by_name[name].questions)
+    run(demo, [LabelledQuestion(q.question, None) for q in taipei.questions])
+    run(taipei, [LabelledQuestion(q.question, None) for q in demo.questions if not q.expected])
+    return rows, labels

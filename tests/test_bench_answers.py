@@ -76,3 +76,40 @@ def test_bench_answers_prints_the_table(tmp_path: Path) -> None:
     assert "Taipei FAQ not found" in r.stderr or "Taipei FAQ not found" in r.stdout
     assert any(x.strip().startswith("rules+detector") for x in lines)
     assert any(x.strip().startswith("rules only") for x in lines)
+
+
+def test_the_confidence_fit_uses_development_questions_only(tmp_path: Path, analyzer) -> None:
+    faq = tmp_path / "faq.jsonl"
+    rows = [
+        {
+            "id": f"q{i}",
+            "question": f"第{i}号窗口的{w}怎么办理",
+            "answer": f"第{i}号窗口办理{w}，带身份证。",
+            "dept": "d",
+        }
+        for i, w in enumerate(["护照", "签证", "驾照", "车检", "结婚", "离婚", "户口", "学籍"] * 3)
+    ]
+    faq.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
+    sets = [*ba.demo_datasets(), *ba.faq_datasets(faq, "taipei"), *ba.faq_datasets(faq, "taipei-long", long=True)]
+    by_name = {d.name: d for d in sets}
+    examples, labels = ba.calibration_examples(sets, analyzer, tmp_path / "w", None)
+    demo, taipei = by_name["demo-dev"], by_name["taipei-dev"]
+    cross = len(taipei.questions) + sum(1 for q in demo.questions if not q.expected)
+    assert len(examples) == len(labels) == len(demo.questions) + 2 * len(taipei.questions) + cross
+    assert set(labels) == {0, 1} and not any(labels[-cross:])  # another collection's questions: never right
+    assert all(set(e) >= {"coverage", "evidence", "margin"} for e in examples)
+    try:
+        ba.calibration_examples([d for d in sets if d.name != "taipei-long-dev"], analyzer, tmp_path / "w", None)
+    except ValueError as exc:
+        assert "taipei-long-dev" in str(exc)
+    else:
+        raise AssertionError("fitting without a development set must fail")
+
+
+def test_bench_answers_fit_names_what_is_missing(tmp_path: Path) -> None:
+    r = CliRunner().invoke(
+        app,
+        ["bench", "answers", "--fit", "--shared", str(tmp_path / "none"), "--workdir", str(tmp_path / "w")],
+        env={"KIOSK_DATA_DIR": str(tmp_path / "data")},
+    )
+    assert r.exit_code != 0 and "taipei-dev" in (r.stdout + r.stderr)

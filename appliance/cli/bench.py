@@ -136,6 +136,14 @@ def answers(
         int, typer.Option(help="skip hybrid runs of data sets with more chunks than this (embedding time)")
     ] = 5000,
     misses: Annotated[Path | None, typer.Option(help="write every question's outcome here (JSON lines)")] = None,
+    fit: Annotated[
+        bool,
+        typer.Option(
+            "--fit",
+            help="instead, fit the confidence models on the development sets and print them with "
+            "5-fold cross-validated figures (how the shipped ones were made)",
+        ),
+    ] = False,
 ) -> None:
     """Retrieval, answer policy and emergencies on outside data, beside plain whole-document BM25.
 
@@ -169,6 +177,9 @@ def answers(
             note(f"hybrid: {message or 'embeddings are disabled'}; lexical only")
         else:
             embedders.append(embedder)
+    if fit:
+        _fit_calibrations(sets, analyzer, workdir, embedders)
+        return
     out.print(f"machine: {_machine()}")
     r = s.retrieval
     out.print(f"policy: answer at confidence ≥ {r.min_confidence}, clarify ≥ {r.clarify_confidence}, else no_answer")
@@ -235,6 +246,29 @@ def answers(
                 f"{e.false_alarms:10.3f}{e.checks:8.3f}{o.false_alarms:9.3f}",
                 markup=False,
             )
+
+
+def _fit_calibrations(sets: list, analyzer, workdir: Path | None, embedders: list) -> None:
+    """``bench answers --fit``: one confidence model per search mode, fitted on development data."""
+    from appliance import bench_answers as ba
+    from appliance.cli.common import fail
+    from appliance.knowledge.confidence import HYBRID_FEATURES, LEXICAL_FEATURES, cross_validate, fit_logistic
+
+    with tempfile.TemporaryDirectory(prefix="kiosk-bench-fit-") as tmp:
+        work = workdir or Path(tmp)
+        for embedder in embedders:
+            try:
+                rows, labels = ba.calibration_examples(
+                    sets, analyzer, work / ("hybrid" if embedder else "lexical"), embedder
+                )
+            except ValueError as exc:
+                fail(str(exc))
+            features = HYBRID_FEATURES if embedder else LEXICAL_FEATURES
+            model = fit_logistic(rows, labels, features, note=f"development data ({len(rows):,})")
+            _, model.metrics = cross_validate(rows, labels, features)
+            mode = f"hybrid ({embedder.name})" if embedder else "lexical"
+            out.print(f"{mode}: {len(rows)} questions, {sum(labels)} with the right top document", markup=False)
+            out.print(model.to_json(), markup=False)
 
 
 @app.command()

@@ -24,7 +24,8 @@ own Word or PDF guides are judged like the demo's:
   other one: how clearly it stands out, counted only as far as there is evidence.
 * ``vector_sim``: cosine similarity of the best vector match in the top document (hybrid only).
 
-The shipped parameters were fitted with :func:`fit_logistic` on development data only (label: the
+The shipped parameters were fitted with :func:`fit_logistic` by ``kiosk bench answers --fit``
+(:func:`appliance.bench_answers.calibration_examples`) on development data only (label: the
 top document is the expected one): the demo's development questions (210 answerable, 60 out of
 scope), the development half of the real Taipei City FAQ (432 questions, each answer a document;
 and the same answers grouped eight to a long document), and out-of-scope questions from one
