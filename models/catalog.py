@@ -43,7 +43,8 @@ class ModelEntry:
     ``runtime`` is what loads the model (one of :data:`RUNTIMES`): "llama" by default for an entry
     whose main file is a GGUF, None when the role's own runtime is implied (ASR, TTS, VAD).
     ``dim`` is an embedding model's vector size; ``install`` the command that installs a package
-    model's package.
+    model's package; ``obtain`` the command that lays out the files of a model that is neither on
+    a hub nor in a package (its file paths are then relative to that folder).
     """
 
     name: str
@@ -59,6 +60,7 @@ class ModelEntry:
     runtime: str | None = None
     dim: int | None = None
     install: str | None = None
+    obtain: str | None = None
 
     @property
     def size(self) -> int:
@@ -108,6 +110,7 @@ class Catalog:
                     runtime=raw.get("runtime", "llama" if str(raw.get("main", "")).endswith(".gguf") else None),
                     dim=raw.get("dim"),
                     install=raw.get("install"),
+                    obtain=raw.get("obtain"),
                 )
             except KeyError as exc:
                 raise CatalogError(f"{path}: model {name!r} lacks {exc}") from exc
@@ -117,6 +120,8 @@ class Catalog:
                 raise CatalogError(f"{path}: model {name!r} has unknown runtime {entry.runtime!r}")
             if entry.repo and not (entry.revision and len(entry.revision) == 40):
                 raise CatalogError(f"{path}: model {name!r} must pin a 40-hex revision")
+            if not (entry.repo or entry.package or entry.obtain):
+                raise CatalogError(f"{path}: model {name!r} needs a repo, a package or an obtain command")
             models[name] = entry
         defaults = {k: list(v) for k, v in data.get("defaults", {}).items()}
         for lang, names in defaults.items():

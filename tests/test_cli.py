@@ -174,7 +174,7 @@ def test_bad_config_and_missing_archive(env, tmp_path: Path) -> None:
     r = invoke(["--config", str(bad), "ask", "你好"], env)
     assert r.exit_code == 2 and "nonsense" in r.stderr
     r = invoke(["models", "import", str(tmp_path / "none.tar")], env)
-    assert r.exit_code == 2 and "not found" in r.stderr
+    assert r.exit_code == 2 and "no such archive or folder" in r.stderr
 
 
 def test_console_script_in_a_fresh_process(tmp_path: Path) -> None:

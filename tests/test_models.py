@@ -198,3 +198,91 @@ def test_pull_without_network_names_the_offline_route(tmp_path: Path, monkeypatc
         transfer.pull(store, "fake-llm")
     with pytest.raises(ModelError, match="package"):
         transfer.pull(ModelStore(tmp_path / "m2"), "silero-vad-v6")
+
+
+def _folder_catalog(files: dict[str, bytes]) -> Catalog:
+    """A catalogue of two models that are on no hub: an ASR folder model and a one-file voice."""
+    asr = ModelEntry(
+        name="fake-asr",
+        role="asr",
+        description="test",
+        license="MIT",
+        obtain="get-fakes",
+        files=tuple(ModelFile(p, len(d), _sha(d)) for p, d in files.items() if p.startswith("asr/")),
+    )
+    tts = ModelEntry(
+        name="fake-tts",
+        role="tts",
+        description="test",
+        license="MIT",
+        obtain="get-fakes",
+        main="voice.onnx",
+        files=(ModelFile("voice.onnx", len(files["voice.onnx"]), _sha(files["voice.onnx"])),),
+    )
+    return Catalog({"fake-asr": asr, "fake-tts": tts}, {})
+
+
+def test_import_a_folder_laid_out_like_get_real_models(tmp_path: Path) -> None:
+    files = {"asr/model.bin": b"weights" * 100, "asr/config.json": b"{}", "voice.onnx": b"onnx" * 50}
+    src = tmp_path / "real"
+    for rel, data in files.items():
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_bytes(data)
+    extra = b"GGUF extra"
+    (src / "extra.gguf").write_bytes(extra)
+    manifest = [
+        {
+            "name": "fake-asr",
+            "role": "asr",
+            "files": [
+                {"path": p, "sha256": _sha(d), "bytes": len(d)} for p, d in files.items() if p.startswith("asr/")
+            ],
+        },
+        {
+            "name": "extra-llm",
+            "role": "llm",
+            "licence": "test",
+            "files": [{"path": "extra.gguf", "sha256": _sha(extra), "bytes": len(extra)}],
+        },
+    ]
+    (src / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    before = {p: p.read_bytes() for p in src.rglob("*") if p.is_file()}
+
+    store = ModelStore(tmp_path / "models", _folder_catalog(files))
+    outcomes = {o.name: o for o in transfer.import_folder(store, src)}
+    assert {n: o.status for n, o in outcomes.items()} == {
+        "fake-asr": "installed",
+        "fake-tts": "installed",
+        "extra-llm": "installed",
+    }
+    assert "catalogue" in outcomes["fake-asr"].detail and "manifest.json" in outcomes["extra-llm"].detail
+    assert (store.installed("fake-asr").path / "model.bin").read_bytes() == files["asr/model.bin"]
+    assert store.installed("extra-llm").main_path.read_bytes() == extra and store.local_models() == ["extra-llm"]
+    assert {p: p.read_bytes() for p in src.rglob("*") if p.is_file()} == before  # copied, not moved
+
+    # an altered file fails its model only; a link out of the folder counts as missing
+    (src / "voice.onnx").write_bytes(b"tampered" * 25)
+    outside = tmp_path / "elsewhere.bin"
+    outside.write_bytes(files["asr/model.bin"])
+    (src / "asr" / "model.bin").unlink()
+    (src / "asr" / "model.bin").symlink_to(outside)
+    other = ModelStore(tmp_path / "other", _folder_catalog(files))
+    outcomes = {o.name: o for o in transfer.import_folder(other, src)}
+    assert outcomes["fake-tts"].status == "failed" and "sha256" in outcomes["fake-tts"].detail
+    assert outcomes["extra-llm"].status == "installed"
+    assert outcomes["fake-asr"].status == "failed" and "model.bin" in outcomes["fake-asr"].detail
+    assert other.installed("fake-tts") is None and other.installed("fake-asr") is None
+
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelError, match="no model found"):
+        transfer.import_folder(other, tmp_path / "empty")
+    with pytest.raises(ModelError, match="not a folder"):
+        transfer.import_folder(other, tmp_path / "nowhere")
+
+
+def test_a_model_on_no_hub_names_the_command_that_lays_it_out(tmp_path: Path) -> None:
+    store = ModelStore(tmp_path / "models", _folder_catalog({"asr/model.bin": b"w", "voice.onnx": b"o"}))
+    with pytest.raises(ModelError, match=r"run `get-fakes`, then `kiosk models import DIR`"):
+        transfer.pull(store, "fake-tts")
+    entry = Catalog.load().get("faster-whisper-base")
+    assert entry.obtain and not entry.repo and entry.files[0].sha256

@@ -8,6 +8,7 @@ writes real answers, so the gate, the citation check and the extractive fallback
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,20 @@ QWEN = REAL / "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
 pytestmark = pytest.mark.skipif(
     not QWEN.is_file(), reason=f"real model weights not found at {REAL}: run ../shared/models/get-real-models"
 )
+
+
+def test_the_real_models_install_from_the_scripts_folder(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from appliance.cli import app
+
+    env = {"KIOSK_DATA_DIR": str(tmp_path / "data")}
+    r = CliRunner().invoke(app, ["models", "import", str(REAL)], env=env)
+    assert r.exit_code == 0, r.stdout
+    for name in ("faster-whisper-base", "qwen2.5-coder-0.5b-instruct-q4_k_m", "piper-en_US-joe-medium"):
+        assert f"{name}: installed (verified against the catalogue)" in r.stdout
+    listing = CliRunner().invoke(app, ["models", "list"], env=env).stdout
+    assert re.search(r"faster-whisper-base\s+asr\s+143\.3 MB\s+installed", listing), listing
 
 
 @pytest.fixture(scope="module")

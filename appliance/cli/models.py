@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
+from rich import box
+from rich.table import Column, Table
 
 from appliance.cli.common import fail, out, settings, user_errors
 
@@ -35,23 +36,41 @@ def list_(ctx: typer.Context) -> None:
     s = settings(ctx)
     default = set(store.catalog.defaults.get(s.language, []))
     configured = {s.llm.model: "llm", s.embedding.model: "embedding"}
-    table = Table("model", "role", "size", "licence", "state", "", title=f"Models in {store.root}")
-    missing_defaults = []
+    rows, missing_defaults = [], []
     for name in [*store.catalog.models, *store.local_models()]:
         st = store.status(name)
         entry = store.entry_for(name)
         mark = "configured" if name in configured else ("default" if name in default else "")
-        colour = {"installed": "green", "missing": "red", "incomplete": "yellow"}.get(st.state, "dim")
-        table.add_row(
-            name, st.role, _human(entry.size) if entry.size else "", entry.license, f"[{colour}]{st.state}[/]", mark
-        )
+        licence = entry.license.split(" (")[0].split(";")[0]  # the licence's name; the details are in the catalogue
+        rows.append((name, st.role, _human(entry.size) if entry.size else "", st.state, mark, licence))
         if st.state in ("missing", "incomplete") and (name in default or name in configured):
             missing_defaults.append(name)
+    # Every column but the licence as wide as its widest cell: a name cut short is no name.
+    widths = [max((len(r[i]) for r in rows), default=0) for i in range(5)]
+    table = Table(
+        *(
+            Column(h, no_wrap=True, min_width=w)
+            for h, w in zip(("model", "role", "size", "state", ""), widths, strict=True)
+        ),
+        Column("licence", overflow="ellipsis", no_wrap=True),
+        title=f"Models in {store.root}",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1),
+        pad_edge=False,
+    )
+    for name, role, size, state, mark, licence in rows:
+        colour = {"installed": "green", "missing": "red", "incomplete": "yellow"}.get(state, "dim")
+        table.add_row(name, role, size, f"[{colour}]{state}[/]", mark, licence)
     out.print(table)
     if missing_defaults:
         out.print(
             "Install the missing ones with: "
-            + " ".join(f"`kiosk models pull {n}`" for n in missing_defaults)
+            + " ".join(
+                f"`{e.obtain}` then `kiosk models import DIR`"
+                if (e := store.entry_for(n)).obtain
+                else f"`kiosk models pull {n}`"
+                for n in missing_defaults
+            )
             + "  (no internet: `kiosk models import ARCHIVE`)"
         )
 
@@ -96,22 +115,37 @@ def pull(
 @app.command("import")
 def import_(
     ctx: typer.Context,
-    archive: Annotated[Path, typer.Argument(metavar="ARCHIVE", help="a .tar/.tar.gz from `kiosk models export`")],
+    source: Annotated[
+        Path,
+        typer.Argument(
+            metavar="SOURCE",
+            help="a .tar/.tar.gz from `kiosk models export`, or a folder of model files "
+            "(as ../shared/models/get-real-models lays them out)",
+        ),
+    ],
 ) -> None:
-    """Install models from an archive (for sites without internet)."""
-    from models.transfer import import_archive
+    """Install models from an archive or a folder (for sites without internet).
 
-    if not archive.is_file():
-        fail(f"archive not found: {archive}")
+    A folder installs every catalogue model whose files it holds at the catalogue's paths, and
+    every model its manifest.json lists that the catalogue lacks; each is verified (sha256)
+    against the catalogue or that manifest, and copied: the folder stays as it was.
+    """
+    from models.transfer import import_archive, import_folder
+
     limits = settings(ctx).ingest
     with user_errors():
-        outcomes = import_archive(
-            _store(ctx),
-            archive,
-            max_bytes=int(limits.max_model_import_gb * 2**30),
-            min_free_bytes=int(limits.min_free_mb * 2**20),
-            max_ratio=limits.max_model_import_ratio,
-        )
+        if source.is_dir():
+            outcomes = import_folder(_store(ctx), source, min_free_bytes=int(limits.min_free_mb * 2**20))
+        elif source.is_file():
+            outcomes = import_archive(
+                _store(ctx),
+                source,
+                max_bytes=int(limits.max_model_import_gb * 2**30),
+                min_free_bytes=int(limits.min_free_mb * 2**20),
+                max_ratio=limits.max_model_import_ratio,
+            )
+        else:
+            fail(f"no such archive or folder: {source}")
     for o in outcomes:
         colour = "green" if o.status == "installed" else "red"
         out.print(f"{o.name}: [{colour}]{o.status}[/] {o.detail}", markup=True)
