@@ -25,7 +25,7 @@ import numpy as np
 
 from appliance.bootstrap import Appliance, VoiceModels, build_conversation
 from appliance.conversation import TurnResult
-from voice.audio import FRAME_SAMPLES, SAMPLE_RATE, Frame, Framer, WavFileSource, read_audio
+from voice.audio import FRAME_SAMPLES, SAMPLE_RATE, ArraySource, Frame, Framer, WavFileSource, read_audio
 from voice.playback import SimulatedSpeaker, WavFileSink
 
 
@@ -137,6 +137,72 @@ def barge_in_trial(
         return None
     answer = cut.answer.answer if cut.answer else ""
     return BargeInFigures(b["detect_ms"], (silences[0] - b["t_detect"]) * 1e3, len(cut.heard), len(answer))
+
+
+def with_pause(audio: np.ndarray, pause_s: float, frame_ms: float = 20.0) -> np.ndarray:
+    """``audio`` with ``pause_s`` of silence inserted mid-thought: at the quietest speech frame
+    (20 ms, above a tenth of the loudest frame's RMS) of the middle 30–70 % of its speech: a dip
+    between two words, not a pause already there (which the insertion would only lengthen).
+
+    Args:
+        audio: float32 mono 16 kHz, shape (n,).
+
+    Returns:
+        float32, shape (n + pause_s · 16000,).
+    """
+    n = int(SAMPLE_RATE * frame_ms / 1000)
+    frames = audio[: audio.size // n * n].reshape(-1, n)
+    rms = np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1))
+    loud = np.flatnonzero(rms > 0.1 * rms.max()) if rms.size else np.array([], int)
+    if loud.size < 2:
+        cut = audio.size // 2
+    else:
+        lo, hi = loud[0], loud[-1]
+        middle = loud[(loud >= lo + 0.3 * (hi - lo)) & (loud <= lo + 0.7 * (hi - lo))]
+        middle = middle if middle.size else loud
+        cut = int(middle[np.argmin(rms[middle])]) * n + n // 2
+    gap = np.zeros(int(round(pause_s * SAMPLE_RATE)), np.float32)
+    return np.concatenate([audio[:cut], gap, audio[cut:]]).astype(np.float32)
+
+
+@dataclass
+class TurnTakingFigures:
+    """Turn-taking on recordings of one complete utterance each, as recorded and with pauses.
+
+    Attributes:
+        clips: recordings used.
+        split_as_recorded: recordings answered as more than one turn.
+        split_with_pause: per inserted pause (s), the recordings answered as more than one turn.
+        held_ms: per recording as recorded, how much later a live run answers it for an open ending.
+        transcripts: per (recording, pause or None), the transcripts of its turns.
+    """
+
+    clips: int
+    split_as_recorded: int
+    split_with_pause: dict[float, int]
+    held_ms: list[float]
+    transcripts: dict[tuple[str, float | None], list[str]]
+
+
+def turn_taking(appliance: Appliance, models: VoiceModels, files: list[Path], pauses: list[float]) -> TurnTakingFigures:
+    """Each recording as one file run, as recorded and with each pause inserted (:func:`with_pause`),
+    through the real VAD, endpointer, ASR and answer engine; counts the turns it became."""
+    tail = np.zeros(4 * SAMPLE_RATE, np.float32)  # as long as a held turn can wait: it ends by itself
+    split = dict.fromkeys(pauses, 0)
+    as_recorded, held, transcripts = 0, [], {}
+    for path in files:
+        audio = speech_of(path)
+        for pause in [None, *pauses]:
+            clip = audio if pause is None else with_pause(audio, pause)
+            loop = build_conversation(appliance, models, WavFileSink(None, models.voices.sample_rate))
+            turns = [r for r in asyncio.run(loop.run(ArraySource(np.concatenate([clip, tail])))) if r.answer]
+            transcripts[(path.name, pause)] = [r.transcript.text for r in turns if r.transcript]
+            if pause is None:
+                as_recorded += len(turns) > 1
+                held += [r.held_ms for r in turns]
+            elif len(turns) > 1:
+                split[pause] += 1
+    return TurnTakingFigures(len(files), as_recorded, split, held, transcripts)
 
 
 def recordings(folder: Path) -> list[Path]:

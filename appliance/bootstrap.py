@@ -432,11 +432,12 @@ def load_voice_models(appliance: Appliance) -> VoiceModels:
     except AudioError as exc:
         raise VoiceUnavailable(str(exc)) from exc
     prompt = vocabulary_prompt(appliance) if settings.asr.vocabulary_prompt else ""
-    asr, note = load_asr(settings, store, prompt)
+    asr, note = load_asr(settings, store, prompt, tuple(appliance.site.languages))
     if asr is None:
         raise VoiceUnavailable(f"cannot listen: {note}")
     voices = load_voices(settings, store)
-    notes = [f"speech recognition: {asr.name} ({asr.device}, {asr.compute_type}, language {asr.language})"]
+    heard = f"{'/'.join(asr.languages)}, per turn" if asr.language == "site" else asr.language
+    notes = [f"speech recognition: {asr.name} ({asr.device}, {asr.compute_type}, language {heard})"]
     notes += [f"speech output {n}" for n in voices.notes]
     return VoiceModels(asr, voices, vad, notes)
 

@@ -191,7 +191,10 @@ class AsrSettings(StrictModel):
 
     model: str | None = Field(default="faster-whisper-small", description="catalogue name")
     path: Path | None = Field(default=None, description="explicit CTranslate2 Whisper folder; overrides `model`")
-    language: Literal["zh", "en", "auto"] = Field(default="zh", description="zh, en, or auto (detect per turn)")
+    language: Literal["zh", "en", "site", "auto"] = Field(
+        default="site",
+        description="site: each turn's language among the site profile's languages; zh or en: forced; auto: any",
+    )
     device: str = Field(default="auto", pattern="^(auto|cpu|cuda)$")
     compute_type: str = Field(default="auto", description="auto = int8 on CPU, float16 on CUDA")
     threads: int = Field(default=0, ge=0, description="CPU threads; 0 = CTranslate2 default")
@@ -230,6 +233,18 @@ class ConversationSettings(StrictModel):
     session_timeout_s: float = Field(default=45.0, ge=5, description="silence that ends a resident's session")
     history_turns: int = Field(default=3, ge=0, le=10)
     first_clause_chars: int = Field(default=4, ge=1, description="a first clause this long may be spoken early")
+    merge_window_ms: float = Field(
+        default=1600.0,
+        ge=0,
+        le=5000,
+        description="speech resuming this soon after a turn's speech ended joins that turn, cancelling its answer, ms",
+    )
+    hold_open_ms: float = Field(
+        default=3000.0,
+        ge=0,
+        le=8000,
+        description="a transcript ending open (我想问, 然后, and…) waits this long after its speech for the rest, ms",
+    )
 
 
 class RobotSettings(StrictModel):

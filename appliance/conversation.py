@@ -17,9 +17,20 @@ included, through the endpointer's pre-roll). The session history keeps only wha
 Half duplex ignores the microphone while a turn is being answered; with push-to-talk it listens
 only after :meth:`Conversation.push_to_talk`.
 
+**Turn-taking.** The endpointer ends an utterance after a fixed silence, but residents pause
+mid-thought. Speech that starts within ``merge_window_ms`` of an utterance's end, before the
+resident can have heard its answer, continues that turn: the answer being prepared (or just
+begun) is cancelled and the two utterances are transcribed again as one. A transcript that ends
+open (:func:`voice.turn_end.open_ending`: "我想问", "然后", "and", a trailing comma) is not answered
+at once: it waits ``hold_open_ms`` from the end of its speech for the rest. Speech too short to
+be a turn (a cough) after such a pause gives the turn back, and it is answered. A complete
+question is never delayed in a live run.
+
 **File runs.** A source that is not real-time (a WAV file read as fast as possible) is answered
 turn by turn: the next frame is read only when the previous answer has been written, so the
-answers are the same as a resident would get by speaking and waiting for each answer.
+answers are the same as a resident would get by speaking and waiting for each answer. Each turn
+waits ``merge_window_ms`` of the file's time (frames are read on meanwhile), so a pause in a
+recording is judged as it would be live.
 
 **Timings** per turn (:class:`TurnTimings`), all from the end of the resident's speech:
 endpoint decision, ASR done, first LLM token, first text, first audio out, LLM finished, and
@@ -53,6 +64,7 @@ from voice.endpoint import Endpointer, SpeechDiscarded, SpeechStarted, Utterance
 from voice.playback import AudioSink, Clip
 from voice.speakable import speakable
 from voice.tts import Voices, timed_synthesize
+from voice.turn_end import open_ending
 
 log = logging.getLogger(__name__)
 
@@ -197,6 +209,8 @@ class TurnResult:
         heard: the answer text the resident heard (all of it unless interrupted).
         interrupted: True when a barge-in cut the turn.
         query: the completed follow-up query, when the session used one.
+        held_ms: how much later than at once a live run answers it, because its transcript ended
+            open (``hold_open_ms`` from the end of speech, less what ASR took anyway), ms.
     """
 
     turn_id: int
@@ -207,6 +221,7 @@ class TurnResult:
     query: str | None = None
     timings: TurnTimings = field(default_factory=TurnTimings)
     utterance_ms: float = 0.0
+    held_ms: float = 0.0
 
 
 class Turn:
@@ -230,6 +245,14 @@ class Turn:
         self.result = TurnResult(turn_id, utterance_ms=utterance.audio.size / 16.0 if utterance is not None else 0.0)
         self.result.timings.endpoint = endpoint_ms
         self.marks: dict[str, float] = {}
+        # Turn-taking (see Conversation): held while its transcript ends open, or (file runs) while
+        # the resident could still resume; joined into the next turn when they do.
+        self.open_ending: str | None = None
+        self.release_at: float | None = None  # source time at which a held turn is answered
+        self.holding = asyncio.Event()
+        self.released = asyncio.Event()
+        self.joining = False  # the resident went on speaking: this turn is part of the next
+        self.finished = False  # its answer was played to the end
 
     def mark(self, name: str) -> None:
         """Remember the first time ``name`` happened."""
@@ -241,6 +264,11 @@ class Turn:
 
 
 # The loop ---------------------------------------------------------------------------------------
+
+
+REACTION_S = 0.3
+"""Speech starting this soon after the answer's first audio was begun before the resident heard
+it (a simple auditory reaction time is about 0.2–0.3 s)."""
 
 
 class Conversation:
@@ -290,6 +318,8 @@ class Conversation:
         self._barge_start: float | None = None
         self._ptt = threading.Event()  # set from any thread (a UI or a hardware button)
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._realtime = True
+        self.joins = 0  # utterances joined to the one before (a pause mid-thought)
 
     # -- front-end controls --------------------------------------------------------------------
     def push_to_talk(self) -> None:
@@ -390,12 +420,15 @@ class Conversation:
             voice.audio.AudioError: the source failed (a damaged file, a lost device).
         """
         self._loop = asyncio.get_running_loop()
+        self._realtime = source.realtime
         self.on_event(Listening())
         try:
             async for frame in source.frames():
                 await self._frame(frame, source.realtime)
             for event in self.endpointer.flush(time.monotonic()):
                 await self._endpoint_event(event, source.realtime)
+            if self._turn is not None:  # nothing more is coming: a held turn is answered now
+                self._turn.released.set()
             if self._tasks:
                 await asyncio.gather(*self._tasks)
             await self.sink.drain()
@@ -406,7 +439,9 @@ class Conversation:
 
     def _listening(self) -> bool:
         s = self.settings
-        if s.duplex == "half" and self.busy:
+        turn = self._turn
+        held = turn is not None and turn.holding.is_set() and not turn.released.is_set()
+        if s.duplex == "half" and self.busy and not held:  # a held turn waits for the rest: listen
             return False
         if s.duplex == "half" and s.push_to_talk:
             return self._ptt.is_set() or self.endpointer.in_speech
@@ -428,6 +463,18 @@ class Conversation:
         self._watch_barge_in(frame, prob, playing)
         for event in self.endpointer.process(frame, prob):
             await self._endpoint_event(event, realtime)
+        turn = self._turn
+        if (
+            turn is not None
+            and turn.release_at is not None
+            and not turn.released.is_set()
+            and frame.t >= turn.release_at
+            and not self.endpointer.in_speech
+        ):
+            turn.holding.clear()
+            turn.released.set()
+            if not realtime:
+                await self._until_held_or_done(turn)
 
     def _watch_barge_in(self, frame: Frame, prob: float, playing: bool) -> None:
         turn = self._turn
@@ -453,22 +500,64 @@ class Conversation:
 
     def _cancel(self, turn: Turn) -> None:
         turn.cancelled.set()
+        turn.released.set()
         turn.result.interrupted = True
         self.sink.stop()
 
+    def _joinable(self, turn: Turn, t: float) -> bool:
+        """Whether speech starting at source time ``t`` continues ``turn`` rather than starting a
+        new one: within ``hold_open_ms`` of its speech's end when its transcript ended open, else
+        within ``merge_window_ms``; and only before the resident can have heard its answer (its
+        first audio went out less than :data:`REACTION_S` ago, or not yet): speech over an answer
+        already heard is a barge-in, a new turn."""
+        u = turn.utterance
+        if u is None or turn.joining or turn.finished:
+            return False
+        first_audio = self.sink.first_audio(turn.id) if self.sink.realtime else None
+        if first_audio is not None and time.monotonic() - first_audio > REACTION_S:
+            return False
+        window = self.settings.hold_open_ms if turn.open_ending else self.settings.merge_window_ms
+        return window > 0 and t - u.t_speech_end <= window / 1e3
+
+    async def _until_held_or_done(self, turn: Turn) -> None:
+        """File runs: wait until the turn is answered, or held for more speech (frames are read on)."""
+        task = self._task
+        if task is None:
+            return
+        held = asyncio.ensure_future(turn.holding.wait())
+        try:
+            await asyncio.wait({task, held}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            held.cancel()
+
     async def _endpoint_event(self, event, realtime: bool) -> None:
+        prev = self._turn
         if isinstance(event, SpeechStarted):
             self.on_event(UserSpeaking(event.t))
+            if prev is not None and self._joinable(prev, event.t):
+                # The resident goes on after a pause: this speech belongs to the turn before, whose
+                # answer (being held, prepared or already spoken) is cancelled.
+                prev.joining = True
+                self._cancel(prev)
         elif isinstance(event, SpeechDiscarded):
             log.debug("speech of %.0f ms discarded (shorter than min_speech_ms)", event.speech_ms)
+            if prev is not None and prev.joining and prev.utterance is not None:
+                # It was a cough, not more words: answer the turn before after all.
+                self._start(Turn(next(self._ids), prev.utterance))
+                if not realtime:
+                    await self._until_held_or_done(self._turn)
         elif isinstance(event, Utterance):
             self._ptt.clear()
-            if self._turn is not None and not self._turn.cancelled.is_set() and self._task and not self._task.done():
+            utterance = event
+            if prev is not None and prev.joining and prev.utterance is not None:
+                utterance = prev.utterance.then(event)
+                self.joins += 1
+            elif prev is not None and not prev.cancelled.is_set() and self._task and not self._task.done():
                 # A new utterance while the previous answer is still being prepared: the newer wins.
-                self._cancel(self._turn)
-            self._start(Turn(next(self._ids), event))
+                self._cancel(prev)
+            self._start(Turn(next(self._ids), utterance))
             if not realtime:
-                await self._task  # file runs: one turn at a time
+                await self._until_held_or_done(self._turn)  # file runs: one turn at a time
 
     def _start(self, turn: Turn) -> None:
         self._turn = turn
@@ -483,8 +572,9 @@ class Conversation:
         except Exception:
             log.exception("turn %d failed", turn.id)
         finally:
-            self.results.append(turn.result)
-            self.on_event(TurnDone(turn.result))
+            if not turn.joining:  # a turn joined into the next is reported as part of it
+                self.results.append(turn.result)
+                self.on_event(TurnDone(turn.result))
             if self._turn is turn:
                 self.on_event(Listening())
 
@@ -502,6 +592,8 @@ class Conversation:
         if transcript.dropped or turn.cancelled.is_set():
             if transcript.dropped:
                 log.info("turn %d dropped: %s", turn.id, transcript.dropped)
+            return
+        if not await self._hold(turn, transcript):
             return
 
         loop = asyncio.get_running_loop()
@@ -535,6 +627,10 @@ class Conversation:
         await speaker
         turn.mark("queued")
         await self.sink.drain()
+        if turn.joining:  # the resident went on speaking: the next turn answers the whole
+            self.sink.forget(turn.id)
+            return
+        turn.finished = not turn.cancelled.is_set()
         result.answer, result.query = answer, query
         result.heard = self.sink.heard(turn.id) if self.voices.for_lang(answer.lang) else answer.answer
         if turn.cancelled.is_set():
@@ -544,6 +640,27 @@ class Conversation:
         self.session.add(answer, result.heard)
         answer.timings_ms.update({f"voice_{k}": v for k, v in timings.as_dict().items()})
         self.session.engine.record(answer)
+
+    async def _hold(self, turn: Turn, transcript: Transcript) -> bool:
+        """Wait, before answering, for speech that may continue the turn; False if it did (the
+        turn was cancelled and joins the next). A transcript that ends open (:func:`open_ending`)
+        waits ``hold_open_ms`` from the end of its speech; in a file run every turn waits
+        ``merge_window_ms`` of the file's time, as long as a resident could resume (a live run
+        answers at once and cancels the answer if they do)."""
+        s, u = self.settings, turn.utterance
+        if u is None or u.reason == "end_of_stream" or (s.duplex == "half" and s.push_to_talk):
+            return True  # nothing more can come (push-to-talk: the resident presses again to go on)
+        turn.open_ending = open_ending(transcript.text) if s.hold_open_ms > 0 else None
+        wait_ms = s.hold_open_ms if turn.open_ending else (0.0 if self._realtime else s.merge_window_ms)
+        if wait_ms <= 0:
+            return True
+        if turn.open_ending:
+            log.info("turn %d ends open (%r): waiting %.0f ms for the rest", turn.id, turn.open_ending, wait_ms)
+            turn.result.held_ms = max(0.0, wait_ms - (turn.result.timings.asr or 0.0))
+        turn.release_at = u.t_speech_end + wait_ms / 1e3
+        turn.holding.set()
+        await turn.released.wait()
+        return not turn.cancelled.is_set()
 
     async def _speak(self, turn: Turn, pieces: asyncio.Queue[str | None], lang: str) -> None:
         """Cut the text stream into sentences, synthesise each in a worker thread, queue the audio."""

@@ -142,12 +142,13 @@ def _load_sentence_embedder(runtime: str, name: str, entry, cfg, store: ModelSto
     return embedder, None
 
 
-def load_asr(settings, store: ModelStore, initial_prompt: str = ""):
+def load_asr(settings, store: ModelStore, initial_prompt: str = "", languages: tuple[str, ...] = ("zh",)):
     """Load the configured speech recogniser (faster-whisper).
 
     Args:
         settings: ``appliance.config.Settings``.
         initial_prompt: vocabulary prompt (``voice.asr.build_initial_prompt``).
+        languages: the site's languages (``asr.language = "site"`` recognises each turn's among them).
 
     Returns:
         ``(asr, note)``: a :class:`voice.asr.WhisperASR` or None, and when None, a message naming
@@ -165,6 +166,7 @@ def load_asr(settings, store: ModelStore, initial_prompt: str = ""):
             path,
             name,
             language=cfg.language,
+            languages=tuple(languages),
             device=cfg.device,
             compute_type=cfg.compute_type,
             threads=cfg.threads,

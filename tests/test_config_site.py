@@ -152,7 +152,7 @@ def test_languages_are_an_enumerated_set(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.delenv("KIOSK_LANGUAGE")
     cfg = tmp_path / "kiosk.toml"
     cfg.write_text('[asr]\nlanguage = "de"\n', encoding="utf-8")
-    with pytest.raises(ConfigError, match="asr.language: Input should be 'zh', 'en' or 'auto'"):
+    with pytest.raises(ConfigError, match="asr.language: Input should be 'zh', 'en', 'site' or 'auto'"):
         load_settings(cfg)
     cfg.write_text('[tts.voices]\nfr = "piper-fr"\n', encoding="utf-8")
     with pytest.raises(ConfigError, match="tts.voices: key 'fr': Input should be 'zh' or 'en'"):

@@ -95,7 +95,7 @@ class Room:
 
 
 def test_file_run_answers_each_turn_and_follow_ups(demo_kb, site, tmp_path: Path) -> None:
-    audio = np.concatenate([silence(0.5), burst(1.0), silence(1.0), burst(0.8, seed=1), silence(1.0)])
+    audio = np.concatenate([silence(0.5), burst(1.0), silence(2.0), burst(0.8, seed=1), silence(1.0)])
     asr = ScriptedASR(["我社保卡掉了怎么办", "那要带什么材料"])
     sink = WavFileSink(tmp_path / "answers.wav", SAMPLE_RATE)
     rec = Recorder()
@@ -310,7 +310,7 @@ def test_turn_done_is_reported_for_every_turn(demo_kb, site, tmp_path: Path) -> 
     loop = make_loop(
         make_engine(demo_kb, site), ScriptedASR(["你好", None]), WavFileSink(None, SAMPLE_RATE), recorder=rec
     )
-    audio = np.concatenate([burst(0.6), silence(1.0), burst(0.6, seed=2), silence(1.0)])
+    audio = np.concatenate([burst(0.6), silence(2.0), burst(0.6, seed=2), silence(1.0)])
     asyncio.run(loop.run(ArraySource(audio)))
     assert [e.result.turn_id for e in rec.of(TurnDone)] == [1, 2]
 
@@ -324,3 +324,68 @@ def test_push_to_talk_listens_only_after_the_button(demo_kb, site) -> None:
     loop.push_to_talk()
     results = asyncio.run(loop.run(ArraySource(audio)))
     assert [r.transcript.text for r in results] == ["居住证怎么办"]  # one utterance per press
+
+
+# --- turn-taking: a pause is not the end of a thought --------------------------------------------------
+
+
+def _file_run(demo_kb, site, audio: np.ndarray, texts: list[str | None], **settings):
+    asr = ScriptedASR(texts)
+    rec = Recorder()
+    cfg = ConversationSettings(**settings)
+    loop = make_loop(make_engine(demo_kb, site), asr, WavFileSink(None, SAMPLE_RATE), settings=cfg, recorder=rec)
+    return asyncio.run(loop.run(ArraySource(audio))), asr, loop, rec
+
+
+def test_speech_resuming_after_a_short_pause_joins_the_turn(demo_kb, site) -> None:
+    first, rest = burst(0.8), burst(1.2, seed=4)
+    audio = np.concatenate([first, silence(1.0), rest, silence(2.5)])
+    results, asr, loop, rec = _file_run(demo_kb, site, audio, ["我在冰海星区", "我在冰海星区有房，社保卡丢了怎么办"])
+    (result,) = results  # one turn, answered once
+    assert loop.joins == 1 and result.transcript.text.endswith("社保卡丢了怎么办")
+    assert result.answer.sources[0].title == "社会保障卡挂失与补办"
+    assert len(asr.heard) == 2 and asr.heard[1].size / SAMPLE_RATE >= 0.8 + 1.2  # the whole thought, heard again
+    assert [e.result.turn_id for e in rec.of(TurnDone)] == [result.turn_id]
+    # switched off, the same audio is two turns
+    results, _, _, _ = _file_run(demo_kb, site, audio, ["我在冰海星区", "社保卡丢了怎么办"], merge_window_ms=0)
+    assert len(results) == 2
+
+
+def test_an_open_ending_waits_longer_than_a_complete_one(demo_kb, site) -> None:
+    audio = np.concatenate([burst(0.8), silence(2.2), burst(1.0, seed=4), silence(3.0)])
+    # "我想问" leaves the thought open: 2.2 s later the rest still belongs to it
+    results, _, loop, _ = _file_run(demo_kb, site, audio, ["我想问", "我想问社保卡丢了怎么补办"])
+    assert len(results) == 1 and loop.joins == 1
+    # a complete question followed 2.2 s later by another: two turns
+    results, _, loop, _ = _file_run(demo_kb, site, audio, ["社保卡丢了怎么补办", "居住证怎么办理"])
+    assert [r.transcript.text for r in results] == ["社保卡丢了怎么补办", "居住证怎么办理"] and loop.joins == 0
+
+
+def test_an_open_ending_with_nothing_after_it_is_still_answered(demo_kb, site) -> None:
+    results, _, loop, _ = _file_run(demo_kb, site, np.concatenate([burst(0.8), silence(4.0)]), ["我想问"])
+    (result,) = results
+    assert result.answer is not None and loop.joins == 0
+
+
+def test_a_cough_after_a_question_does_not_swallow_it(demo_kb, site) -> None:
+    audio = np.concatenate([burst(1.0), silence(0.9), burst(0.1, seed=6), silence(3.0)])  # 100 ms: not speech
+    results, _, loop, _ = _file_run(demo_kb, site, audio, ["社保卡丢了怎么补办", "社保卡丢了怎么补办"])
+    (result,) = results
+    assert result.answer.sources[0].title == "社会保障卡挂失与补办" and loop.joins == 0
+
+
+def test_live_speech_resuming_cancels_the_answer_being_prepared(demo_kb, site) -> None:
+    llm = ScriptedLLM(LONG_CITED, piece=4, delay_s=0.1)  # the first answer is still being written
+    sink = SimulatedSpeaker(SAMPLE_RATE)
+    rec = Recorder()
+    asr = ScriptedASR(["我社保卡", "我社保卡掉了怎么办"])
+    loop = make_loop(make_engine(demo_kb, site, llm=llm), asr, sink, ToneVoice(ms_per_char=10), recorder=rec)
+    resident = np.concatenate([burst(0.8), silence(0.9), burst(1.0, seed=3), silence(6.0)])
+    try:
+        results = asyncio.run(loop.run(Room(resident, sink)))
+    finally:
+        sink.close()
+    (result,) = results
+    assert loop.joins == 1 and result.transcript.text == "我社保卡掉了怎么办" and not result.interrupted
+    assert rec.of(BargeIn) == []  # nothing was heard of the cancelled answer: no barge-in, a join
+    assert {s.turn_id for s in rec.of(Speaking)} <= {result.turn_id}

@@ -66,3 +66,22 @@ def test_with_a_real_llm_loaded_emergencies_and_clarifications_never_wait_for_it
     assert fire.mode == "emergency" and "llm" not in fire.timings_ms and "retrieval" not in fire.timings_ms
     vague = engine.ask("我想领点补助")
     assert vague.mode in ("clarify", "no_answer") and "llm" not in vague.timings_ms
+
+
+@pytest.fixture(scope="module")
+def whisper_base():
+    from voice.asr import WhisperASR
+
+    return WhisperASR(REAL / "whisper-base", "faster-whisper-base", language="site", languages=("zh", "en"))
+
+
+@pytest.mark.parametrize(
+    ("name", "lang", "words"),
+    [("en_jfk.wav", "en", "ask not what your country"), ("zh_funasr_example.wav", "zh", "语音识别")],
+)
+def test_real_whisper_hears_each_site_language(whisper_base, shared_data: Path, name: str, lang: str, words: str):
+    from voice.audio import read_audio
+
+    audio = read_audio(shared_data / "speech" / name, max_seconds=60)
+    t = whisper_base.transcribe(audio)
+    assert t.language == lang and words in t.text.lower()  # "语音识别": Simplified, as the guides are written

@@ -140,3 +140,55 @@ def test_bench_voice_prints_figures(installed: Path, shared_data: Path) -> None:
     assert "zh_funasr_example.wav#1" in text and "overhead" in text
     assert "VAD:" in text and "ms per 32 ms frame" in text
     assert "barge-in trial 1:" in text
+    assert "split as recorded: 0 of 2" in text and "split rate with pauses:" in text
+
+
+class _FakeWhisper:
+    """Stands in for faster_whisper.WhisperModel: a fixed language ranking, and the options it got."""
+
+    def __init__(self, ranking: list[tuple[str, float]]):
+        self.ranking, self.calls = ranking, []
+
+    def detect_language(self, audio):
+        return self.ranking[0][0], self.ranking[0][1], self.ranking
+
+    def transcribe(self, audio, **options):
+        from types import SimpleNamespace
+
+        self.calls.append(options)
+        seg = SimpleNamespace(text="hello", no_speech_prob=0.0, avg_logprob=-0.1, compression_ratio=1.0)
+        return iter([seg]), SimpleNamespace(language=options["language"] or "ja", language_probability=0.9)
+
+
+def _asr_with(model: _FakeWhisper, **attrs) -> WhisperASR:
+    from opencc import OpenCC
+
+    asr = WhisperASR.__new__(WhisperASR)
+    asr._model, asr._t2s, asr.guard, asr.beam_size, asr.initial_prompt = model, OpenCC("t2s"), Guard(), 1, ""
+    asr.name, asr.language, asr.languages = "fake", "site", ("zh", "en")
+    for k, v in attrs.items():
+        setattr(asr, k, v)
+    return asr
+
+
+def test_each_turns_language_is_one_of_the_sites() -> None:
+    model = _FakeWhisper([("ja", 0.6), ("en", 0.3), ("zh", 0.1)])
+    t = _asr_with(model).transcribe(np.zeros(48000, np.float32))
+    assert model.calls[-1]["language"] == "en" and t.language == "en"
+    assert t.language_prob == pytest.approx(0.75)  # 0.3 of the 0.4 the site's languages have
+    _asr_with(model, language="auto").transcribe(np.zeros(16000, np.float32))
+    assert model.calls[-1]["language"] is None  # auto: Whisper's own pick, any language
+    _asr_with(model, languages=("zh",)).transcribe(np.zeros(16000, np.float32))
+    assert model.calls[-1]["language"] == "zh"  # one site language: no identification
+    assert _asr_with(_FakeWhisper([("ja", 1.0)])).identify(np.zeros(16000, np.float32)) == ("zh", 0.0)
+
+
+def test_decoding_is_bounded_by_the_length_of_the_audio() -> None:
+    model = _FakeWhisper([("zh", 1.0)])
+    asr = _asr_with(model)
+    asr.transcribe(np.zeros(16000 * 2, np.float32))
+    short = model.calls[-1]
+    asr.transcribe(np.zeros(16000 * 10, np.float32))
+    long = model.calls[-1]
+    assert short["max_new_tokens"] < long["max_new_tokens"] <= 10 * 12 + 16
+    assert len(short["temperature"]) <= 2  # at most one fallback decode

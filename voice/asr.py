@@ -16,6 +16,13 @@
   ``transcribe.py``), when its compression ratio is above 2.4 (repetition loops, same source),
   or when it matches a known hallucination phrase. A turn left with no text is dropped, not
   answered.
+* **The site's languages**: with ``languages`` (the site's, e.g. ``("zh", "en")``) and language
+  ``"site"``, each turn's language is Whisper's own language identification restricted to those
+  (the most probable of them, from ``detect_language``'s probabilities over all 99), never forced
+  to one and never a third (Cantonese heard as Japanese).
+* **Bounded decoding**: a wrong-language or noisy decode can loop through every temperature
+  fallback for tens of seconds. Decoding stops at ``TOKENS_PER_S`` tokens per second of audio
+  (plus ``TOKENS_MIN``), and falls back at most once (temperatures 0 and 0.4).
 """
 
 from __future__ import annotations
@@ -27,6 +34,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+TOKENS_PER_S = 12.0
+"""Most tokens decoded per second of audio: fast Mandarin is about 6 characters a second and
+Whisper's tokenizer spends 1–2 tokens on a character; English about 3 words (4 tokens) a second."""
+TOKENS_MIN = 16
+TEMPERATURES = (0.0, 0.4)
+"""Greedy first, one sampled fallback (Whisper's own schedule is 0, 0.2, …, 1.0: six decodes)."""
 
 PROMPT_MAX_CHARS = 180
 """Characters of vocabulary prompt (≈ 200 Whisper tokens of Chinese; Whisper keeps 223)."""
@@ -153,7 +167,9 @@ class WhisperASR:
     Args:
         folder: the model folder (model.bin, config.json, tokenizer.json ...).
         name: catalogue name, for logs and the journal.
-        language: 'zh', 'en' or 'auto' (detect per turn).
+        language: 'zh' or 'en' (forced), 'site' (detect per turn among ``languages``) or 'auto'
+            (detect per turn among all of Whisper's).
+        languages: the site's languages, for 'site'.
         device: 'cpu', 'cuda' or 'auto'.
         compute_type: CTranslate2 type, 'auto' = int8 on CPU, float16 on CUDA.
         threads: CPU threads (0 = CTranslate2's default).
@@ -172,6 +188,7 @@ class WhisperASR:
         name: str,
         *,
         language: str = "zh",
+        languages: tuple[str, ...] = ("zh", "en"),
         device: str = "auto",
         compute_type: str = "auto",
         threads: int = 0,
@@ -189,26 +206,50 @@ class WhisperASR:
         )
         self.name = name
         self.language = language
+        self.languages = tuple(languages)
         self.beam_size = beam_size
         self.initial_prompt = initial_prompt
         self.guard = guard or Guard()
         self._t2s = OpenCC("t2s")
+
+    def identify(self, audio: np.ndarray) -> tuple[str, float]:
+        """The language of ``audio`` among :attr:`languages`: Whisper's language identification
+        (its first 30 s), the most probable of the site's languages, with its probability
+        renormalised over them.
+
+        Returns:
+            (language code, probability in [0, 1]); the first site language when Whisper gives
+            none of them any probability.
+        """
+        _, _, probs = self._model.detect_language(audio)
+        allowed = {code: p for code, p in probs if code in self.languages}
+        total = sum(allowed.values())
+        if not allowed or total <= 0:
+            return self.languages[0], 0.0
+        best = max(allowed, key=allowed.__getitem__)
+        return best, allowed[best] / total
 
     def transcribe(self, audio: np.ndarray, language: str | None = None) -> Transcript:
         """Recognise one utterance.
 
         Args:
             audio: float32 mono 16 kHz, shape (n,), in [-1, 1].
-            language: override the configured language for this turn ('auto' to detect).
+            language: override the configured language for this turn ('auto' or 'site' to detect).
 
         Returns:
             The transcript; ``dropped`` is set (and ``text`` is "") when the guard removed everything.
         """
         lang = language or self.language
         t0 = time.perf_counter()
+        audio = np.asarray(audio, dtype=np.float32)
+        lang_prob = None
+        if lang == "site":  # one site language: nothing to identify
+            lang, lang_prob = self.identify(audio) if len(self.languages) > 1 else (self.languages[0], None)
         segments, info = self._model.transcribe(
-            np.asarray(audio, dtype=np.float32),
+            audio,
             language=None if lang == "auto" else lang,
+            max_new_tokens=int(TOKENS_PER_S * audio.size / 16000) + TOKENS_MIN,
+            temperature=list(TEMPERATURES),
             beam_size=self.beam_size,
             initial_prompt=self.initial_prompt or None,
             condition_on_previous_text=False,
@@ -234,7 +275,7 @@ class WhisperASR:
         return Transcript(
             text=text,
             language=info.language,
-            language_prob=float(info.language_probability),
+            language_prob=float(info.language_probability if lang_prob is None else lang_prob),
             dropped=dropped,
             rejected_segments=rejected,
             duration_ms=(time.perf_counter() - t0) * 1e3,

@@ -110,6 +110,19 @@ class Utterance:
         """Delay from the end of speech to the end-of-turn decision, ms (≈ ``end_silence_ms``)."""
         return (self.t_decision - self.t_speech_end) * 1e3
 
+    def then(self, more: Utterance) -> Utterance:
+        """This utterance and ``more``, which the resident said after a pause, as one turn: the
+        audio joined (this one's trailing silence and ``more``'s pre-roll stand for the pause),
+        timed from this one's start to ``more``'s end."""
+        return Utterance(
+            np.concatenate([self.audio, more.audio]),
+            self.t_start,
+            more.t_speech_end,
+            more.t_decision,
+            more.reason,
+            self.speech_ms + more.speech_ms,
+        )
+
 
 Event = SpeechStarted | SpeechDiscarded | Utterance
 

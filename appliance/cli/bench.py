@@ -279,12 +279,20 @@ def voice(
     ] = None,
     barge_in_trials: Annotated[int, typer.Option(help="real-time barge-in trials (0: skip)")] = 3,
     no_llm: Annotated[bool, typer.Option("--no-llm", help="answer extractively even if an LLM is installed")] = False,
+    pauses: Annotated[
+        str, typer.Option(help="turn-taking: pauses to insert mid-recording, seconds, comma-separated ('': skip)")
+    ] = "0.8,1.0,1.2,1.5",
 ) -> None:
     """The voice pipeline on real recordings: per-stage times from the end of speech, pipeline
-    overhead, VAD cost and barge-in latency, with the installed models.
+    overhead, VAD cost, barge-in latency and turn-taking, with the installed models.
+
+    Turn-taking: each recording (one utterance) as recorded and with a pause inserted mid-thought,
+    counted as split when it is answered as more than one turn; and how much later a live run
+    answers a recording because its transcript ended open.
 
     Targets: overhead ≤ 30 ms per turn; first audio before the LLM finishes; barge-in stops the
-    audio ≤ 150 ms after the speech onset is detected.
+    audio ≤ 150 ms after the speech onset is detected; no recording split, ≤ 5 % split with the
+    pauses, ≤ 150 ms median added latency.
     """
     from appliance import bench_voice as bv
     from appliance.bootstrap import VoiceUnavailable, build_appliance, load_voice_models
@@ -342,6 +350,19 @@ def voice(
                 "  first audio vs LLM finish: no answer was written by the LLM (none installed, or its "
                 "text failed the grounding checks and the extractive answer was spoken)"
             )
+        pause_list = [float(x) for x in pauses.split(",") if x.strip()]
+        if pause_list:
+            tt = bv.turn_taking(appliance, models, files, pause_list)
+            out.print(f"turn-taking on {tt.clips} recordings of one utterance each:")
+            out.print(f"  split as recorded: {tt.split_as_recorded} of {tt.clips}")
+            for pause, n in tt.split_with_pause.items():
+                out.print(f"  split with a {pause:.1f} s pause inserted: {n} of {tt.clips}")
+            total = sum(tt.split_with_pause.values())
+            out.print(f"  split rate with pauses: {total / (tt.clips * len(pause_list)):.3f}")
+            out.print(f"  added latency for open endings, median / p95 / max: {bv.summarise(tt.held_ms)} ms")
+            for (name, pause), texts in tt.transcripts.items():
+                if len(texts) > 1:
+                    out.print(f"    split: {name} ({pause} s): {' | '.join(texts)}", markup=False)
         speech_audio = {p: bv.speech_of(p) for p in files}
         audio = np.concatenate(list(speech_audio.values()))
         out.print(
