@@ -173,7 +173,8 @@ class TurnTakingFigures:
         clips: recordings used.
         split_as_recorded: recordings answered as more than one turn.
         split_with_pause: per inserted pause (s), the recordings answered as more than one turn.
-        held_ms: per recording as recorded, how much later a live run answers it for an open ending.
+        held_ms: per answered turn of the recordings as recorded, how much later a live run answers
+            it because its transcript ended open, ms.
         transcripts: per (recording, pause or None), the transcripts of its turns.
     """
 

@@ -254,6 +254,11 @@ class Turn:
         self.joining = False  # the resident went on speaking: this turn is part of the next
         self.finished = False  # its answer was played to the end
 
+    @property
+    def held(self) -> bool:
+        """True while the turn waits, before answering, for speech that may continue it."""
+        return self.holding.is_set() and not self.released.is_set()
+
     def mark(self, name: str) -> None:
         """Remember the first time ``name`` happened."""
         self.marks.setdefault(name, time.monotonic())
@@ -439,8 +444,7 @@ class Conversation:
 
     def _listening(self) -> bool:
         s = self.settings
-        turn = self._turn
-        held = turn is not None and turn.holding.is_set() and not turn.released.is_set()
+        held = self._turn is not None and self._turn.held
         if s.duplex == "half" and self.busy and not held:  # a held turn waits for the rest: listen
             return False
         if s.duplex == "half" and s.push_to_talk:
@@ -464,17 +468,11 @@ class Conversation:
         for event in self.endpointer.process(frame, prob):
             await self._endpoint_event(event, realtime)
         turn = self._turn
-        if (
-            turn is not None
-            and turn.release_at is not None
-            and not turn.released.is_set()
-            and frame.t >= turn.release_at
-            and not self.endpointer.in_speech
-        ):
+        if turn is not None and turn.held and frame.t >= turn.release_at and not self.endpointer.in_speech:
             turn.holding.clear()
             turn.released.set()
             if not realtime:
-                await self._until_held_or_done(turn)
+                await self._until_held_or_done()
 
     def _watch_barge_in(self, frame: Frame, prob: float, playing: bool) -> None:
         turn = self._turn
@@ -519,10 +517,11 @@ class Conversation:
         window = self.settings.hold_open_ms if turn.open_ending else self.settings.merge_window_ms
         return window > 0 and t - u.t_speech_end <= window / 1e3
 
-    async def _until_held_or_done(self, turn: Turn) -> None:
-        """File runs: wait until the turn is answered, or held for more speech (frames are read on)."""
-        task = self._task
-        if task is None:
+    async def _until_held_or_done(self) -> None:
+        """File runs: wait until the current turn is answered, or held for more speech (frames are
+        read on meanwhile)."""
+        task, turn = self._task, self._turn
+        if task is None or turn is None:
             return
         held = asyncio.ensure_future(turn.holding.wait())
         try:
@@ -545,7 +544,7 @@ class Conversation:
                 # It was a cough, not more words: answer the turn before after all.
                 self._start(Turn(next(self._ids), prev.utterance))
                 if not realtime:
-                    await self._until_held_or_done(self._turn)
+                    await self._until_held_or_done()
         elif isinstance(event, Utterance):
             self._ptt.clear()
             utterance = event
@@ -557,7 +556,7 @@ class Conversation:
                 self._cancel(prev)
             self._start(Turn(next(self._ids), utterance))
             if not realtime:
-                await self._until_held_or_done(self._turn)  # file runs: one turn at a time
+                await self._until_held_or_done()  # file runs: one turn at a time
 
     def _start(self, turn: Turn) -> None:
         self._turn = turn

@@ -382,9 +382,16 @@ def import_folder(store: ModelStore, folder: Path, *, min_free_bytes: int = MIN_
     """
     if not folder.is_dir():
         raise ModelError(f"{folder} is not a folder")
+    found: dict[str, Path | None] = {}
+
+    def locate(relative: str) -> Path | None:  # each file looked up once
+        if relative not in found:
+            found[relative] = _inside(folder, relative)
+        return found[relative]
+
     candidates: list[tuple[ModelEntry, bool]] = []
     for entry in store.catalog.models.values():
-        if not entry.package and all(_inside(folder, f.path) for f in entry.files):
+        if not entry.package and all(locate(f.path) for f in entry.files):
             candidates.append((entry, True))
     covered = {frozenset(f.path for f in e.files) for e, _ in candidates}
     names = {e.name for e, _ in candidates}
@@ -399,7 +406,7 @@ def import_folder(store: ModelStore, folder: Path, *, min_free_bytes: int = MIN_
     if not candidates:
         raise ModelError(f"no model found in {folder}: neither a catalogue model's files nor a {MANIFEST}")
     store.root.mkdir(parents=True, exist_ok=True)
-    total = sum((p.stat().st_size if (p := _inside(folder, f.path)) else 0) for e, _ in candidates for f in e.files)
+    total = sum((p.stat().st_size if (p := locate(f.path)) else 0) for e, _ in candidates for f in e.files)
     free = shutil.disk_usage(store.root).free
     if total + min_free_bytes > free:
         raise ModelError(
@@ -412,7 +419,7 @@ def import_folder(store: ModelStore, folder: Path, *, min_free_bytes: int = MIN_
             staged: dict[str, Path] = {}
             try:
                 for f in entry.files:
-                    source = _inside(folder, f.path)
+                    source = locate(f.path)
                     if source is None:
                         raise ModelError(f"{entry.name}: {f.path} is missing from {folder}")
                     staged[f.name] = Path(shutil.copyfile(source, Path(tmp) / f.name))

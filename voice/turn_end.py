@@ -96,6 +96,10 @@ EN_OPEN_ENDINGS = (
 #: also ends 金额, "啊" ends many a question: "在哪里啊").
 ZH_FILLERS = ("嗯", "呃", "额", "唔", "啊", "哦", "那")
 
+# Longest first, so that "我想问一下" is found before "问一下" and "i want to ask" before "to".
+_ZH_BY_LENGTH = tuple(sorted(ZH_OPEN_ENDINGS, key=len, reverse=True))
+_EN_BY_LENGTH = tuple(sorted(EN_OPEN_ENDINGS, key=len, reverse=True))
+
 _OPEN_PUNCT = ("，", ",", "、", "…", "...", "—", "-", "：", ":")
 _TRAILING = re.compile(r"[\s。．.！!？?；;\"'“”‘’）)」』]+$")
 _EN_WORDS = re.compile(r"[a-z']+")
@@ -123,11 +127,11 @@ def open_ending(text: str) -> str | None:
     if core[-1].isascii():
         words = _EN_WORDS.findall(core.lower())
         tail = " ".join(words[-5:])
-        for ending in sorted(EN_OPEN_ENDINGS, key=len, reverse=True):
+        for ending in _EN_BY_LENGTH:
             if tail == ending or tail.endswith(" " + ending):
                 return ending
         return None
-    for ending in sorted(ZH_OPEN_ENDINGS, key=len, reverse=True):
+    for ending in _ZH_BY_LENGTH:
         if core.endswith(ending):
             return ending
     if core[-1] in ZH_FILLERS and (len(core) == 1 or not core[-2].isalnum()):
