@@ -74,8 +74,16 @@ def test_bench_answers_prints_the_table(tmp_path: Path) -> None:
             hit1, bm25 = float(row.split()[3]), float(row.split()[14])
             assert 0.5 < hit1 <= 1 and 0.5 < bm25 <= 1
     assert "Taipei FAQ not found" in r.stderr or "Taipei FAQ not found" in r.stdout
-    assert any(x.strip().startswith("rules+detector") for x in lines)
+    assert sum(x.strip().startswith("rules+detector") for x in lines) == len(ba.emergency_sets()) >= 2
     assert any(x.strip().startswith("rules only") for x in lines)
+    for path in ba.emergency_sets():  # each held-out emergency set has its own lines
+        assert any(x.startswith(f"emergencies ({path.name}:") for x in lines)
+
+
+def test_held_out_emergency_sets_are_not_answerable_questions() -> None:
+    test = next(ds for ds in ba.demo_datasets() if ds.name == "demo-test")
+    emergencies = {q for p in ba.emergency_sets() for q, _ in ba.load_emergency_questions(p)}
+    assert emergencies and not emergencies & {q.question for q in test.questions}
 
 
 def test_the_confidence_fit_uses_development_questions_only(tmp_path: Path, analyzer) -> None:

@@ -82,6 +82,10 @@ def test_live_emergencies_raise_the_alarm_or_are_checked(analyzer: Analyzer, sai
         "社保卡丢了怎么办",
         "can I do it for my mum",
         "my phone died, where can I charge it",
+        # heard by the real ASR in the shared recordings (issue 15's bench): not a danger check
+        "turn on the living room light",
+        "Turn on the living room lamp.",
+        "我在冰台新区有房",
     ],
 )
 def test_ordinary_questions_are_not_emergencies(analyzer: Analyzer, said: str) -> None:

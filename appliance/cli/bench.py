@@ -224,28 +224,34 @@ def answers(
         "answ/clar/refus: shares of answerable questions answered, clarified, refused; prec: right among the "
         "answered; c-hit: right topic among those offered; oos-a/oos-c: out-of-scope questions answered/clarified"
     )
-    path = ba.demo_kb_dir().parent / "eval" / "test" / "emergency.jsonl"
-    if split != "dev" and path.is_file():
-        items = ba.load_emergency_questions(path)
+    if split != "dev":
         ordinary = ba.ordinary_questions(sets, analyzer, work / "lexical")
+        for path in ba.emergency_sets():
+            _print_triage(out, path, triage, analyzer, ordinary)
+
+
+def _print_triage(out, path: Path, triage, analyzer, ordinary: list) -> None:
+    """One held-out emergency set's figures, rules with the detector and rules alone."""
+    from appliance import bench_answers as ba
+
+    items = ba.load_emergency_questions(path)
+    out.print(
+        f"emergencies ({path.name}: {sum(1 for _, c in items if c)} emergencies, "
+        f"{sum(1 for _, c in items if not c)} ordinary; demo FA: false alarms on the {len(ordinary)} demo test "
+        "questions not about a safety or emergency guide):"
+    )
+    out.print(
+        f"  {'triage':14s}{'recall':>8s}{'+check':>8s}{'category':>9s}{'false al.':>10s}{'checks':>8s}{'demo FA':>9s}",
+        markup=False,
+    )
+    for label, rules_only in (("rules+detector", False), ("rules only", True)):
+        e = ba.evaluate_triage("emergency", triage, analyzer, items, rules_only=rules_only)
+        o = ba.evaluate_triage("ordinary", triage, analyzer, ordinary, rules_only=rules_only)
         out.print(
-            f"emergencies ({path.name}: {sum(1 for _, c in items if c)} emergencies, "
-            f"{sum(1 for _, c in items if not c)} ordinary; demo FA: false alarms on the {len(ordinary)} demo test "
-            "questions not about a safety or emergency guide):"
-        )
-        out.print(
-            f"  {'triage':14s}{'recall':>8s}{'+check':>8s}{'category':>9s}{'false al.':>10s}{'checks':>8s}"
-            f"{'demo FA':>9s}",
+            f"  {label:14s}{e.recall:8.3f}{e.recall_with_check:8.3f}{e.right_category:9.3f}"
+            f"{e.false_alarms:10.3f}{e.checks:8.3f}{o.false_alarms:9.3f}",
             markup=False,
         )
-        for label, rules_only in (("rules+detector", False), ("rules only", True)):
-            e = ba.evaluate_triage("emergency", triage, analyzer, items, rules_only=rules_only)
-            o = ba.evaluate_triage("ordinary", triage, analyzer, ordinary, rules_only=rules_only)
-            out.print(
-                f"  {label:14s}{e.recall:8.3f}{e.recall_with_check:8.3f}{e.right_category:9.3f}"
-                f"{e.false_alarms:10.3f}{e.checks:8.3f}{o.false_alarms:9.3f}",
-                markup=False,
-            )
 
 
 def _fit_calibrations(sets: list, analyzer, workdir: Path | None, embedders: list) -> None:
