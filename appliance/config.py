@@ -71,18 +71,35 @@ class ConfigError(RuntimeError):
 
 
 class LLMSettings(StrictModel):
-    """The local language model (llama-cpp-python, GGUF)."""
+    """The local language model (llama-cpp-python, GGUF).
 
-    enabled: bool = True
+    ``enabled = "auto"`` (the default) loads the model only where llama.cpp can offload it to a
+    GPU: measured with ``kiosk bench llm`` on a 2-core CPU, even a 0.5B model's first spoken
+    sentence comes later than the 2.5 s after the end of speech a resident waits, and the
+    extractive answer is spoken at once (README, "Answers from the LLM"). ``true`` loads it on
+    a CPU too, ``false`` never.
+    """
+
+    enabled: bool | Literal["auto"] = Field(
+        default="auto", description='load the LLM: "auto" = only where a GPU is found, true, false'
+    )
     model: str | None = Field(
         default="qwen2.5-1.5b-instruct-q4_k_m", description="catalogue name in models/catalog.toml"
     )
     path: Path | None = Field(default=None, description="explicit GGUF file; overrides `model`")
     n_ctx: int = Field(default=4096, ge=512, description="context window, tokens")
     n_threads: int | None = Field(default=None, ge=1, description="CPU threads; None = all cores")
-    max_tokens: int = Field(default=220, ge=16, description="answer length cap, tokens")
+    max_tokens: int = Field(default=120, ge=16, description="answer length cap, tokens")
+    prompt_tokens: int = Field(
+        default=500,
+        ge=64,
+        description="budget of the prompt part computed anew each turn (the guide's lines and the question), tokens",
+    )
     temperature: float = Field(default=0.2, ge=0.0, le=2.0)
     seed: int = 1234
+    prompt_cache_mb: int = Field(
+        default=64, ge=0, description="RAM for the KV states of the system prompts (0: no cache), MiB"
+    )
 
 
 class EmbeddingSettings(StrictModel):
@@ -122,7 +139,9 @@ class RetrievalSettings(StrictModel):
         le=1.0,
         description="from this confidence up to min_confidence: ask which topic is meant; below it: no_answer",
     )
-    llm_sections: int = Field(default=3, ge=1, le=8, description="sections put in the LLM prompt")
+    llm_sections: int = Field(
+        default=3, ge=1, le=8, description="sources in the LLM prompt: the top guide's lines, then runners-up"
+    )
     refuse_off_domain: bool = Field(
         default=True,
         description="a question the domain detector reads as off a community centre's domain gets no_answer "

@@ -3,11 +3,20 @@
 The conversation is formatted by the model's own chat template (``tokenizer.chat_template`` in the
 GGUF metadata, which llama-cpp-python renders with Jinja), and the reply is streamed token by
 token.
+
+The system prompt is the same on every turn, so its KV state is computed once: llama-cpp-python
+keeps the evaluated tokens and re-evaluates only what follows the longest common prefix of the
+next prompt, and a prompt cache (``LlamaRAMCache``) holds the state after each system prompt
+evaluated by :meth:`LlamaChatModel.warm`, so that a turn in the other language starts from its
+own system prompt's state too. Measured with Qwen2.5-Coder-0.5B Q4_K_M on 2 cores: the 147-token
+Chinese system prompt takes about 2.5 s to evaluate; a question after it, about 1.4 s to its first
+token (88 new tokens).
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -31,6 +40,17 @@ def trained_context(path: Path) -> int | None:
         return None
 
 
+def gpu_offload() -> bool:
+    """True when this llama-cpp-python was built with a GPU backend (CUDA, Metal, Vulkan…) that
+    can take the model's layers: llama.cpp's ``llama_supports_gpu_offload()``. False when
+    llama-cpp-python is missing."""
+    try:
+        import llama_cpp
+    except ImportError:
+        return False
+    return bool(llama_cpp.llama_supports_gpu_offload())
+
+
 class LlamaChatModel:
     """A chat model loaded with llama-cpp-python.
 
@@ -47,23 +67,41 @@ class LlamaChatModel:
         ModelError: the file is missing or llama.cpp cannot load it.
     """
 
-    def __init__(self, path: Path, name: str, *, n_ctx: int = 4096, n_threads: int | None = None, seed: int = 1234):
+    def __init__(
+        self,
+        path: Path,
+        name: str,
+        *,
+        n_ctx: int = 4096,
+        n_threads: int | None = None,
+        seed: int = 1234,
+        prompt_cache_mb: int = 64,
+    ):
         if not path.is_file():
             raise ModelError(f"LLM file not found: {path}")
-        from llama_cpp import Llama
+        from llama_cpp import Llama, LlamaRAMCache
 
         try:
             trained = trained_context(path)
             if trained:
                 n_ctx = min(n_ctx, trained)
             self._llama = Llama(
-                model_path=str(path), n_ctx=n_ctx, n_threads=n_threads or os.cpu_count(), seed=seed, verbose=False
+                model_path=str(path),
+                n_ctx=n_ctx,
+                n_threads=n_threads or os.cpu_count(),
+                n_gpu_layers=-1 if gpu_offload() else 0,
+                seed=seed,
+                verbose=False,
             )
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelError(f"llama.cpp cannot load {path}: {exc}") from exc
+        if prompt_cache_mb:
+            self._llama.set_cache(LlamaRAMCache(capacity_bytes=prompt_cache_mb << 20))
         self.name = name
         self.path = path
         self.n_ctx = n_ctx
+        #: One generation at a time: llama.cpp's context is not shared between threads.
+        self._lock = threading.Lock()
 
     @property
     def chat_template(self) -> str | None:
@@ -84,10 +122,23 @@ class LlamaChatModel:
             max_tokens: generation cap, tokens.
             temperature: sampling temperature (0 = greedy).
         """
-        stream = self._llama.create_chat_completion(
-            messages=list(messages), max_tokens=max_tokens, temperature=temperature, stream=True
-        )
-        for chunk in stream:
-            piece = chunk["choices"][0]["delta"].get("content")
-            if piece:
-                yield piece
+        with self._lock:
+            stream = self._llama.create_chat_completion(
+                messages=list(messages), max_tokens=max_tokens, temperature=temperature, stream=True
+            )
+            try:
+                for chunk in stream:
+                    piece = chunk["choices"][0]["delta"].get("content")
+                    if piece:
+                        yield piece
+            finally:
+                stream.close()
+
+    def warm(self, conversations: Sequence[Sequence[dict[str, str]]]) -> None:
+        """Evaluate each conversation's prompt (one token generated) and keep its state in the
+        prompt cache: give each language's fixed system prompt, and the first turn in it starts
+        from there. Takes the time of evaluating them (about 2.5 s per 150-token prompt on 2 CPU
+        cores); call it from a background thread at start-up, generations wait for it."""
+        for messages in conversations:
+            with self._lock:
+                self._llama.create_chat_completion(messages=list(messages), max_tokens=1, temperature=0.0)

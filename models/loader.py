@@ -41,22 +41,35 @@ def load_llm(settings, store: ModelStore):
     """Load the configured chat LLM.
 
     Args:
-        settings: ``appliance.config.Settings``.
+        settings: ``appliance.config.Settings``; ``llm.enabled = "auto"`` loads it only where
+            llama.cpp can offload to a GPU (:func:`models.llm.gpu_offload`).
 
     Returns:
         ``(model, note)``: a :class:`~models.llm.LlamaChatModel` or None, and a note for the
         operator when it is None although one was configured.
     """
     cfg = settings.llm
-    if not cfg.enabled:
+    if cfg.enabled is False:
         return None, None
     path, name, note = _resolve(store, "llm", cfg.model, cfg.path)
+    if cfg.enabled == "auto":
+        from models.llm import gpu_offload
+
+        if not gpu_offload():  # installed or not, it stays off: say so only when it is there
+            return None, (
+                None
+                if path is None
+                else f'LLM {name} not loaded: no GPU ([llm] enabled = "auto"; `true` runs it on the CPU, slowly)'
+            )
     if path is None:
         return None, note
     from models.llm import LlamaChatModel
 
     try:
-        return LlamaChatModel(path, name, n_ctx=cfg.n_ctx, n_threads=cfg.n_threads, seed=cfg.seed), None
+        model = LlamaChatModel(
+            path, name, n_ctx=cfg.n_ctx, n_threads=cfg.n_threads, seed=cfg.seed, prompt_cache_mb=cfg.prompt_cache_mb
+        )
+        return model, None
     except ModelError as exc:
         return None, f"{exc}; check the file with `kiosk models verify {name}`"
 

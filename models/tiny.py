@@ -125,6 +125,7 @@ TINY_MODELS = {"llm": "tiny-llm", "asr": "tiny-whisper", "tts-zh": "tiny-piper-z
 #: Settings that make the appliance use the tiny models (``kiosk.toml`` syntax).
 TINY_SETTINGS_TOML = f"""\
 [llm]
+enabled = true
 model = "{TINY_MODELS["llm"]}"
 
 [embedding]

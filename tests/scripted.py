@@ -29,17 +29,21 @@ class ScriptedLLM:
         self.prompts: list[Sequence[dict[str, str]]] = []
         self.pieces_sent = 0
         self.finished_at: float | None = None
+        self.stopped_at: float | None = None
 
     def stream_chat(self, messages, *, max_tokens: int, temperature: float) -> Iterator[str]:
         self.prompts.append(messages)
         if self.fail:
             raise RuntimeError("model crashed")
-        for i in range(0, len(self.reply), self.piece):
-            if self.delay_s:
-                time.sleep(self.delay_s)
-            self.pieces_sent += 1
-            yield self.reply[i : i + self.piece]
-        self.finished_at = time.monotonic()
+        try:
+            for i in range(0, len(self.reply), self.piece):
+                if self.delay_s:
+                    time.sleep(self.delay_s)
+                self.pieces_sent += 1
+                yield self.reply[i : i + self.piece]
+            self.finished_at = time.monotonic()
+        finally:
+            self.stopped_at = time.monotonic()  # the whole reply sent, or the consumer closed the stream
 
 
 class ScriptedASR:

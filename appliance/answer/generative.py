@@ -1,19 +1,25 @@
 """LLM answers grounded in retrieved sections, released sentence by sentence through a gate.
 
-The prompt gives the model numbered sources (the top sections) and asks for a short, speakable
-answer in the question's language that cites them as ``[n]``. The model's own chat template (from
-its GGUF metadata) formats the conversation; tokens are streamed.
+The prompt gives the model numbered sources (the sentences of the guide that answer the question,
+chosen by the extractive composer, within a token budget, see :func:`fit_sources`) and asks for a
+short, speakable answer in the question's language that cites them as ``[n]``. The model's own
+chat template (from its GGUF metadata) formats the conversation; tokens are streamed.
 
 Nothing the model writes reaches the resident unchecked. :class:`GroundingGate` holds complete
-sentences until the answer has cited a retrieved source, and refuses any sentence with a number
+sentences until the answer has cited a retrieved source (with "[n]", or by writing a sentence
+most of whose word pairs are in one, see :func:`supporting_source`), and refuses any sentence with a number
 (an amount, a phone number, a day count) that appears in neither the sources, the site profile nor
 the question: small models invent numbers more readily than anything else, and a wrong phone
-number or fee is the most harmful thing a kiosk can say. An answer that ends without a citation is
-discarded whole, and the engine falls back to the extractive answer.
+number or fee is the most harmful thing a kiosk can say. A sentence that only names a source (its
+title or a heading, "[1] 《老年人优待证办理》 — 办理流程") says nothing and is dropped; an answer
+that mostly copies its sources is refused (the extractive answer quotes them better); the answer stops after :data:`MAX_SENTENCES` sentences. Citations travel as metadata
+(:attr:`GroundingGate.cited`): the released text has no "[1]" to be read out. An answer that ends
+without a cited sentence is discarded whole, and the engine falls back to the extractive answer.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -23,7 +29,9 @@ from typing import Protocol
 from appliance.site import Site
 
 CITATION = re.compile(r"[\[【［]\s*(\d{1,2}(?:\s*[,，、]\s*\d{1,2})*)\s*[\]】］]")
-_SENTENCE = re.compile(r".*?(?:[。！？!?；;\n]|\.(?=\s)|\.$)", re.S)
+#: A generated sentence: up to a full stop, semicolon, question or exclamation mark or line end;
+#: the full stop of a list number ("步骤：1. ") is not an end.
+_SENTENCE = re.compile(r".*?(?:[。！？!?；;\n]|(?<!\D\d)(?<!^\d)\.(?=\s)|\.$)", re.S)
 _NUMBER = re.compile(r"\d[\d\-\s:：.]*\d|\d")
 
 
@@ -67,6 +75,28 @@ SYSTEM_EN = (
 )
 
 
+def _block(source: PromptSource) -> str:
+    heading = f" — {source.heading}" if source.heading and source.heading != source.title else ""
+    return f"[{source.number}] 《{source.title}》{heading}\n{source.text.strip()}"
+
+
+def _user_message(question: str, lang: str, sources: Sequence[PromptSource]) -> str:
+    blocks = "\n\n".join(_block(s) for s in sources)
+    if lang == "en":
+        return "[Sources]\n" + blocks + f"\n\n[Question]\n{question}"
+    return "【资料】\n" + blocks + f"\n\n【问题】\n{question}"
+
+
+def system_prompt(lang: str, site: Site) -> str:
+    """The fixed system prompt for ``lang`` ("zh" or "en") at ``site``: the same text on every turn,
+    so that the model runtime computes its KV state once (see ``models.llm.LlamaChatModel``)."""
+    return (SYSTEM_EN if lang == "en" else SYSTEM_ZH).format(
+        assistant=site.assistant_name_en if lang == "en" else site.assistant_name,
+        site=site.text("name", lang),
+        duty_phone=site.duty_phone,
+    )
+
+
 def build_messages(
     question: str, lang: str, site: Site, sources: Sequence[PromptSource], history: Sequence[dict[str, str]] = ()
 ) -> list[dict[str, str]]:
@@ -75,46 +105,213 @@ def build_messages(
     Returns:
         A list of ``{"role", "content"}`` dicts for the model's chat template.
     """
-    system = (SYSTEM_EN if lang == "en" else SYSTEM_ZH).format(
-        assistant=site.assistant_name_en if lang == "en" else site.assistant_name,
-        site=site.text("name", lang),
-        duty_phone=site.duty_phone,
-    )
-    blocks = []
-    for s in sources:
-        heading = f" — {s.heading}" if s.heading and s.heading != s.title else ""
-        blocks.append(f"[{s.number}] 《{s.title}》{heading}\n{s.text.strip()}")
-    if lang == "en":
-        user = "[Sources]\n" + "\n\n".join(blocks) + f"\n\n[Question]\n{question}"
-    else:
-        user = "【资料】\n" + "\n\n".join(blocks) + f"\n\n【问题】\n{question}"
-    return [{"role": "system", "content": system}, *history, {"role": "user", "content": user}]
+    user = _user_message(question, lang, sources)
+    return [{"role": "system", "content": system_prompt(lang, site)}, *history, {"role": "user", "content": user}]
+
+
+#: A sentence of a source: up to a full stop, semicolon, question or exclamation mark or line
+#: end; a list number ("1. ") at its start is not its end.
+_PIECE = re.compile(r"(?:[ \t]*\d{1,2}[.、)][ \t]+)?.*?(?:[。！？!?；;\n]|\.(?=\s)|$)", re.S)
+
+
+def estimate_tokens(text: str) -> int:
+    """A rough token count for a model that cannot count its own: one per Chinese character,
+    1.3 per English word or number, one per two other symbols. Measured against Qwen2.5's
+    tokeniser on the demo guides (markdown included): 1.14 times its count for the Chinese ones
+    (it gives 1.03 tokens a Chinese character), 0.97 times for the English ones."""
+    cjk = len(_CJK.findall(text))
+    words = len(_WORD.findall(text))
+    other = len(re.sub(r"[\u3400-\u9fffA-Za-z0-9\s]", "", text))
+    return cjk + math.ceil(1.3 * words) + other // 2
+
+
+def fit_sources(
+    question: str,
+    lang: str,
+    sources: Sequence[PromptSource],
+    budget: int,
+    count_tokens: Callable[[str], int] = estimate_tokens,
+) -> list[PromptSource]:
+    """The sources, in order, cut to whole sentences so that the user message (sources and
+    question, the part of the prompt computed anew each turn) takes at most ``budget`` tokens.
+
+    A sentence is never cut: a source keeps its sentences up to the first that does not fit and a
+    source with none left is dropped, except that the first source always keeps its first sentence.
+
+    Args:
+        count_tokens: the model's tokeniser (e.g. ``LlamaChatModel.count_tokens``), else an estimate.
+
+    Returns:
+        New :class:`PromptSource` objects, numbered 1.. in order.
+    """
+    kept: list[PromptSource] = []
+    for source in sources:
+        pieces = [m.group() for m in _PIECE.finditer(source.text.strip()) if m.group()]
+        text = ""
+        for piece in pieces:
+            trial = PromptSource(len(kept) + 1, source.title, source.heading, text + piece)
+            if count_tokens(_user_message(question, lang, [*kept, trial])) > budget and (kept or text):
+                break
+            text += piece
+        if not text.strip():
+            break
+        kept.append(PromptSource(len(kept) + 1, source.title, source.heading, text.strip()))
+        if len(text) < len(source.text.strip()):
+            break
+    return kept
 
 
 def _digits(text: str) -> str:
     return re.sub(r"\D", "", text)
 
 
-class GroundingGate:
-    """Releases an LLM's streamed text only when it is cited and its numbers are grounded.
+#: Sentences an answer may have: the issue's "1–3 short spoken sentences". Generation stops after
+#: the last one, which also bounds the time the model runs.
+MAX_SENTENCES = 3
+#: A sentence with fewer content characters than this (Chinese; English: words), once source
+#: titles, headings, citations and punctuation are taken out, says nothing.
+MIN_CONTENT_CHARS = 4
+MIN_CONTENT_WORDS = 3
+#: A sentence is refused when, with what was released before it, at least this share of the
+#: answer is copied from the sources (see :func:`copied_share`) and the answer is at least
+#: :data:`COPY_MIN_CHARS` units long: the extractive answer quotes the guide with its structure
+#: kept, which a copy without it does worse.
+COPY_SHARE = 0.75
+COPY_MIN_CHARS = 16
+#: Copy windows: runs of this many Chinese characters, or of this many English words, that occur
+#: in the sources count as copied.
+COPY_WINDOW_CHARS = 8
+COPY_WINDOW_WORDS = 5
 
-    Feed text pieces with :meth:`feed`; it returns the text that may be shown now (whole sentences).
-    Call :meth:`finish` at the end of the stream for the rest.
+_PUNCT = re.compile(r"[\s\W_]+")
+_CJK = re.compile(r"[\u3400-\u9fff]")
+_WORD = re.compile(r"[A-Za-z0-9]+")
+
+
+def _plain(text: str) -> str:
+    """Lower-cased ``text`` with each run of spaces and punctuation one space, padded with spaces."""
+    return " " + _PUNCT.sub(" ", text.lower()).strip() + " "
+
+
+def strip_citations(text: str) -> str:
+    """``text`` without its "[1]" / "【2】" / "［1，3］" markers and the space before them."""
+    return re.sub(r"\s*" + CITATION.pattern, "", text)
+
+
+_MARKUP = re.compile(r"\*\*|__|`|^[ \t]*#+[ \t]*|^[ \t]*[-*•][ \t]+", re.M)
+
+
+def speakable(text: str) -> str:
+    """``text`` as the resident gets it: no citation markers, no markdown (``**``, ``#``, bullets)."""
+    return _MARKUP.sub("", strip_citations(text))
+
+
+def _units(text: str) -> list[str]:
+    """Copy units of ``text``: its Chinese characters and lower-cased English words and numbers, in order."""
+    return re.findall(r"[\u3400-\u9fff]|[A-Za-z0-9]+", text.lower())
+
+
+def copied_share(text: str, sources: Sequence[str]) -> float:
+    """The share of ``text``'s units (Chinese characters, English words) inside a window of
+    :data:`COPY_WINDOW_CHARS` characters (or :data:`COPY_WINDOW_WORDS` words) that occurs verbatim
+    in ``sources``; 0.0 for text shorter than one window. In [0, 1]."""
+    units = _units(text)
+    cjk = sum(1 for u in units if _CJK.fullmatch(u))
+    n = COPY_WINDOW_CHARS if cjk * 2 >= len(units) else COPY_WINDOW_WORDS
+    if len(units) < n:
+        return 0.0
+    grams = set()
+    for source in sources:
+        su = _units(source)
+        grams.update(tuple(su[i : i + n]) for i in range(len(su) - n + 1))
+    covered = [False] * len(units)
+    for i in range(len(units) - n + 1):
+        if tuple(units[i : i + n]) in grams:
+            covered[i : i + n] = [True] * n
+    return sum(covered) / len(units)
+
+
+#: A sentence without a citation marker is attributed to the source holding at least this share
+#: of its unit bigrams (Chinese character pairs, English word pairs; see :func:`support`): small
+#: models often answer from their one source without writing "[1]".
+SUPPORT_SHARE = 0.6
+
+
+def support(text: str, source: str) -> float:
+    """The share of ``text``'s unit bigrams (consecutive Chinese characters or English words and
+    numbers, see :func:`copied_share`) that occur in ``source``; 0.0 for fewer than two units."""
+    units = _units(text)
+    pairs = list(zip(units, units[1:], strict=False))
+    if not pairs:
+        return 0.0
+    su = _units(source)
+    have = set(zip(su, su[1:], strict=False))
+    return sum(p in have for p in pairs) / len(pairs)
+
+
+def supporting_source(text: str, sources: Sequence[str]) -> int | None:
+    """The number (1-based) of the source that supports ``text`` most, if it holds at least
+    :data:`SUPPORT_SHARE` of its bigrams; else None."""
+    if not sources:
+        return None
+    scores = [support(text, s) for s in sources]
+    best = max(range(len(scores)), key=scores.__getitem__)
+    return best + 1 if scores[best] >= SUPPORT_SHARE else None
+
+
+#: A source's own labels ("办理步骤：", "需要带：", "Steps:"): a short phrase before a colon at the
+#: start of a line or clause. A sentence of labels only says nothing.
+_LABEL = re.compile(r"(?:^|[\n；;。“”：:])[ \t]*([^\n：:；;。“”]{1,10})[：:]")
+#: Words that introduce without saying anything ("关于…：", "about …:").
+_FILLERS = frozenset({"关于", "about", "regarding"})
+
+
+class GroundingGate:
+    """Releases an LLM's streamed text only when it is cited, grounded and says something.
+
+    Feed text pieces with :meth:`feed`; it returns the text that may be shown and spoken now
+    (whole sentences, citation markers removed). Call :meth:`finish` at the end of the stream for
+    the rest. :attr:`done` turns true after :data:`MAX_SENTENCES` released sentences (stop the
+    model); :attr:`rejected` says why the rest was refused.
 
     Args:
         n_sources: valid citation numbers are 1..n_sources.
         allowed_text: text whose numbers may be repeated (sources, site profile, question).
+        labels: the sources' titles and headings: a sentence that only names them says nothing.
+        sources: the sources' texts, for the copy check and for attributing a sentence written
+            without a citation marker to the source that supports it (:func:`supporting_source`);
+            none: neither.
+        max_sentences: sentences released at most.
     """
 
-    def __init__(self, n_sources: int, allowed_text: str):
+    def __init__(
+        self,
+        n_sources: int,
+        allowed_text: str,
+        *,
+        labels: Sequence[str] = (),
+        sources: Sequence[str] = (),
+        max_sentences: int = MAX_SENTENCES,
+    ):
         self.n_sources = n_sources
         self._allowed_digits = _digits(allowed_text)
         self._allowed_numbers = {_digits(m.group()) for m in _NUMBER.finditer(allowed_text)}
+        named = [*labels, *(m.group(1) for text in sources for m in _LABEL.finditer(text))]
+        self._labels = sorted({_plain(x).strip() for x in named if x.strip()} | _FILLERS, key=len, reverse=True)
+        self._sources = list(sources)
+        self.max_sentences = max_sentences
         self._buffer = ""
         self._held: list[str] = []
         self.released: list[str] = []
         self.cited: list[int] = []
         self.rejected: str | None = None
+        #: Sentences dropped because they only named a source.
+        self.empty = 0
+
+    @property
+    def done(self) -> bool:
+        """True when the answer has its sentences or was refused: nothing more will be released."""
+        return self.rejected is not None or len(self.released) >= self.max_sentences
 
     def _grounded(self, sentence: str) -> str | None:
         for match in _NUMBER.finditer(CITATION.sub("", sentence)):
@@ -126,47 +323,73 @@ class GroundingGate:
             return match.group().strip()
         return None
 
+    def says_something(self, sentence: str) -> bool:
+        """False when ``sentence``, without citations, punctuation and the sources' titles and
+        headings, has fewer than :data:`MIN_CONTENT_CHARS` Chinese characters and fewer than
+        :data:`MIN_CONTENT_WORDS` English words."""
+        rest = _plain(strip_citations(sentence))
+        for label in self._labels:
+            rest = rest.replace(label, " ")
+        return len(_CJK.findall(rest)) >= MIN_CONTENT_CHARS or len(_WORD.findall(rest)) >= MIN_CONTENT_WORDS
+
     def _take(self, sentence: str) -> str:
-        if self.rejected:
+        if self.done:
             return ""
-        for m in CITATION.finditer(sentence):
-            for n in re.split(r"\s*[,，、]\s*", m.group(1)):
-                if 1 <= int(n) <= self.n_sources and int(n) not in self.cited:
-                    self.cited.append(int(n))
+        own = [
+            int(n)
+            for m in CITATION.finditer(sentence)
+            for n in re.split(r"\s*[,，、]\s*", m.group(1))
+            if 1 <= int(n) <= self.n_sources
+        ]
+        if not CITATION.search(sentence) and self._sources:
+            best = supporting_source(strip_citations(sentence), self._sources)
+            own = [best] if best else []
+        self.cited.extend(n for n in dict.fromkeys(own) if n not in self.cited)
         bad = self._grounded(sentence)
         if bad is not None:
             self.rejected = f"unsupported number {bad!r}"
             return ""
-        self._held.append(sentence)
+        if not self.says_something(sentence):
+            self.empty += 1
+            return ""
+        said = speakable(sentence).strip()
+        before = self._held[-1] if self._held else (self.released[-1] if self.released else "")
+        if before and re.search(r"[A-Za-z0-9.,;:!?)]$", before) and re.match(r"[A-Za-z0-9(]", said):
+            said = " " + said  # English sentences keep the space between them
+        self._held.append(said)
         if not self.cited:
             return ""
         out = "".join(self._held)
+        if self._sources:
+            said = "".join(self.released) + out
+            if len(_units(said)) >= COPY_MIN_CHARS and copied_share(said, self._sources) >= COPY_SHARE:
+                self.rejected = "copies its sources"
+                return ""
         self._held = []
         self.released.append(out)
         return out
 
     def feed(self, piece: str) -> str:
         """Add generated text; return what can be released now (possibly "")."""
-        if self.rejected:
+        if self.done:
             return ""
         self._buffer += piece
         out = []
-        while True:
+        while not self.done:
             match = _SENTENCE.match(self._buffer)
             if not match or not match.group():
                 break
             self._buffer = self._buffer[match.end() :]
             out.append(self._take(match.group()))
-            if self.rejected:
-                break
         return "".join(out)
 
     def finish(self) -> str:
-        """End of stream: check the last partial sentence; reject an answer that cited nothing."""
+        """End of stream: check the last partial sentence; reject an answer that released nothing
+        ("no citation of a retrieved source", or "says nothing" when it cited only names)."""
         tail = self._take(self._buffer) if self._buffer.strip() else ""
         self._buffer = ""
-        if not self.cited and not self.rejected:
-            self.rejected = "no citation of a retrieved source"
+        if not self.released and not self.rejected:
+            self.rejected = "says nothing" if self.cited and self.empty else "no citation of a retrieved source"
         return tail
 
     @property
@@ -227,7 +450,7 @@ def generate(
             out = gate.feed(piece)
             if out and on_text:
                 on_text(out)
-            if gate.rejected:
+            if gate.done:
                 break
     finally:
         close = getattr(stream, "close", None)

@@ -38,7 +38,7 @@ class Answer:
         reason: why this mode: the emergency or handoff category ('check:<category>' when the
             resident is asked whether they are in danger), 'low_confidence', 'clarify',
             'clarified' (answered from the topic the resident chose), or why an LLM answer was
-            replaced ('llm_uncited', 'llm_unsupported_number', 'llm_error').
+            replaced ('llm_uncited', 'llm_copied', 'llm_empty', 'llm_unsupported_number', 'llm_error').
         suggestions: what the screen offers as buttons: the closest topics with a no_answer, the
             topics asked about with a clarify, the replies to an emergency check.
         spoken: the short form said by the voice, when it differs from ``answer`` (extractive

@@ -191,7 +191,7 @@ def run(
     from appliance.dialogue import Session
     from voice.asr import Transcript
 
-    appliance = open_appliance(ctx, kb, no_llm)
+    appliance = open_appliance(ctx, kb, no_llm, serving=True)
     with (
         appliance,
         notify_staff(appliance),

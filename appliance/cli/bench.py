@@ -399,6 +399,106 @@ def voice(
 
 
 @app.command()
+def llm(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option(help="questions asked, spread over the held-out set (0: all)")] = 40,
+    asr_ms: Annotated[
+        float | None, typer.Option(help="median ASR time, ms (from `kiosk bench voice`), for the verdict")
+    ] = None,
+    show: Annotated[bool, typer.Option(help="print every answer")] = False,
+) -> None:
+    """The LLM's answers to the demo's held-out questions: first token, first sentence released by
+    the grounding gate and end (ms from the question), tokens a second, prompt tokens, how often
+    the gate passes an answer and why not, and the spoken length; with the system prompts warmed
+    first, as `kiosk run` does. The configured LLM is loaded even where `[llm] enabled = "auto"`
+    would leave it off (no GPU).
+
+    Target: the first sentence within 2.5 s of the end of speech (endpoint silence + ASR + the
+    first-sentence time here); otherwise the extractive answer is the CPU default.
+    """
+    from appliance import bench
+    from appliance import bench_answers as ba
+    from appliance import bench_llm as bl
+    from appliance.bootstrap import build_appliance
+    from appliance.cli.common import fail
+
+    s = settings(ctx)
+    s = s.model_copy(update={"llm": s.llm.model_copy(update={"enabled": True})})
+    with user_errors():
+        appliance = build_appliance(s, journal=False)
+    with appliance:
+        engine = appliance.engine
+        if engine.llm is None:
+            fail("no LLM loaded: " + "; ".join(appliance.notes))
+        questions = [
+            q.question for q in ba.load_questions([ba.demo_kb_dir().parent / "eval" / "test" / "answerable.jsonl"])
+        ]
+        if limit and len(questions) > limit:
+            questions = questions[:: max(1, len(questions) // limit)][:limit]
+        out.print(f"machine: {_machine()}")
+        out.print(f"LLM {engine.llm.name}; {len(questions)} held-out demo questions; max_tokens {s.llm.max_tokens}")
+        t = time.perf_counter()
+        warm = engine.warm()
+        if warm is not None:
+            warm.join()
+        out.print(
+            f"system prompts of {', '.join(appliance.site.languages)} evaluated in {time.perf_counter() - t:.1f} s"
+        )
+        turns = bl.answer_all(engine, questions)
+    if not turns:
+        fail("no question reached the LLM (all were scripted, clarified or refused)")
+    if show:
+        for r in turns:
+            out.print(
+                f"  [{r.outcome}] {r.question} -> first sentence "
+                f"{'—' if r.first_sentence_ms is None else f'{r.first_sentence_ms:.0f} ms'}: {r.text!r}",
+                markup=False,
+            )
+
+    def line(label: str, values: list[float], unit: str = "ms") -> None:
+        if not values:
+            out.print(f"  {label:34s} —")
+            return
+        out.print(
+            f"  {label:34s} median {bench.percentile(values, 50):7.0f} {unit}, p95 {bench.percentile(values, 95):7.0f}"
+            f" {unit}, max {max(values):7.0f} {unit}",
+            markup=False,
+        )
+
+    passed = [r for r in turns if r.outcome == "passed"]
+    out.print(f"answers that reached the LLM: {len(turns)}; shown: {len(passed)} ({len(passed) / len(turns):.0%})")
+    outcomes: dict[str, int] = {}
+    for r in turns:
+        outcomes[r.outcome] = outcomes.get(r.outcome, 0) + 1
+    out.print("  outcomes: " + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items(), key=lambda kv: -kv[1])))
+    line("first token", [r.first_token_ms for r in turns if r.first_token_ms is not None])
+    line("first sentence shown", [r.first_sentence_ms for r in passed if r.first_sentence_ms is not None])
+    line("end of the answer", [r.total_ms for r in turns])
+    line("tokens a second", [r.tokens_per_s for r in turns if r.tokens_per_s], "tok/s")
+    line("prompt", [float(r.prompt_tokens) for r in turns], "tok")
+    line("prompt after the system prompt", [float(r.new_tokens) for r in turns], "tok")
+    line("generated", [float(r.generated_tokens) for r in turns], "tok")
+    line("spoken length of shown answers", [float(r.length) for r in passed], "ch/w")
+    firsts = [r.first_sentence_ms for r in passed if r.first_sentence_ms is not None]
+    if firsts:
+        endpoint = s.vad.end_silence_ms
+        median = bench.percentile(firsts, 50)
+        if asr_ms is None:
+            out.print(
+                f"verdict: first sentence {median:.0f} ms after the question, + {endpoint:.0f} ms endpoint silence "
+                f"+ ASR (give --asr-ms from `kiosk bench voice`) against the {bl.FIRST_SENTENCE_TARGET_S:.1f} s target"
+            )
+        else:
+            total = (median + endpoint + asr_ms) / 1e3
+            ok = total <= bl.FIRST_SENTENCE_TARGET_S
+            out.print(
+                f"verdict: first sentence {total:.2f} s after the end of speech (median; {endpoint:.0f} ms endpoint "
+                f"+ {asr_ms:.0f} ms ASR + {median:.0f} ms): {'within' if ok else 'over'} the "
+                f"{bl.FIRST_SENTENCE_TARGET_S:.1f} s target"
+            )
+
+
+@app.command()
 def robot(
     pings: Annotated[int, typer.Option(help="PINGs per wire model (round-trip time)")] = 500,
     commands: Annotated[int, typer.Option(help="commands per wire model (throughput)")] = 1000,

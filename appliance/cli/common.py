@@ -96,16 +96,20 @@ def existing_file(path: Path, what: str) -> Path:
     return path
 
 
-def open_appliance(ctx: typer.Context, kb: Path | None, no_llm: bool) -> Appliance:
+def open_appliance(ctx: typer.Context, kb: Path | None, no_llm: bool, *, serving: bool = False) -> Appliance:
     """Build the appliance (:func:`appliance.bootstrap.build_appliance`) with the knowledge base
     ``kb`` (default: the configured one), print its operator notes, and return it (close it, e.g.
-    with ``with``). A configuration or model error exits with its message."""
+    with ``with``). ``serving``: it will answer many questions (``kiosk run``), so the LLM's system
+    prompts are evaluated in the background at once (:meth:`AnswerEngine.warm`). A configuration
+    or model error exits with its message."""
     from appliance.bootstrap import build_appliance
 
     with user_errors():
         appliance = build_appliance(settings(ctx), kb_path=kb, use_llm=not no_llm)
     for n in appliance.notes:
         note(n)
+    if serving:
+        appliance.engine.warm()
     return appliance
 
 

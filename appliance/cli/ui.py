@@ -64,7 +64,7 @@ def run_ui(
     from ui.services import KioskServices
 
     cfg = settings(ctx)
-    with open_appliance(ctx, kb, no_llm) as appliance, contextlib.ExitStack() as stack:
+    with open_appliance(ctx, kb, no_llm, serving=True) as appliance, contextlib.ExitStack() as stack:
         voice, voice_note = _start_voice(appliance, stack)
         if voice_note:
             note(f"voice is off, the screen works by touch and typing: {voice_note}")

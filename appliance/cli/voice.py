@@ -112,7 +112,7 @@ def run_voice(
     from voice.playback import WavFileSink
 
     cfg = settings(ctx)
-    with open_appliance(ctx, kb, no_llm) as appliance, contextlib.ExitStack() as stack:
+    with open_appliance(ctx, kb, no_llm, serving=True) as appliance, contextlib.ExitStack() as stack:
         try:
             models = load_voice_models(appliance)
             source = (
