@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from appliance.answer.engine import AnswerEngine
 from appliance.answer.extractive import spoken_length
-from appliance.answer.generative import build_messages, estimate_tokens
+from appliance.answer.generative import estimate_tokens, system_prompt
 
 #: The issue's bound for an LLM that speaks first: its first sentence within 2.5 s of the end of speech.
 FIRST_SENTENCE_TARGET_S = 2.5
@@ -102,7 +102,7 @@ def answer_all(engine: AnswerEngine, questions: Sequence[str]) -> list[LLMTurn]:
             a = engine.ask(q, on_text=lambda _t, r=released: r.append(time.perf_counter()), record=False, speech=True)
             if a.mode != "answer" or not counting.messages:
                 continue
-            system = build_messages("", a.lang, engine.site, [])[0]["content"]
+            system = system_prompt(a.lang, engine.site)
             prompt = sum(count(m["content"]) for m in counting.messages)
             passed = a.generator == "llm"
             turns.append(

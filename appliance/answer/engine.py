@@ -554,7 +554,11 @@ class AnswerEngine:
                 *(p.text for p in prompt_sources),
             ]
         )
-        labels = [x for p in prompt_sources for x in (p.title, *p.heading.split(" / "))]
+        labels = [
+            x
+            for p in chosen[: len(prompt_sources)]
+            for x in (p.result.doc.title, *(c.heading_path[-1] for c in p.chunks))
+        ]
         gate = GroundingGate(len(prompt_sources), allowed, labels=labels, sources=[p.text for p in prompt_sources])
         messages = build_messages(question, lang, s, prompt_sources, turn.history)
         timings["prompt"] = (time.perf_counter() - t) * 1e3

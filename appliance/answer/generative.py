@@ -24,6 +24,7 @@ import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Protocol
 
 from appliance.site import Site
@@ -109,9 +110,12 @@ def build_messages(
     return [{"role": "system", "content": system_prompt(lang, site)}, *history, {"role": "user", "content": user}]
 
 
-#: A sentence of a source: up to a full stop, semicolon, question or exclamation mark or line
-#: end; a list number ("1. ") at its start is not its end.
-_PIECE = re.compile(r"(?:[ \t]*\d{1,2}[.、)][ \t]+)?.*?(?:[。！？!?；;\n]|\.(?=\s)|$)", re.S)
+def _split_sentences(text: str) -> list[str]:
+    """``text`` as consecutive sentences (:data:`_SENTENCE`) and the unfinished rest; joined they
+    give ``text`` back exactly, line breaks included."""
+    pieces = [m.group() for m in _SENTENCE.finditer(text) if m.group()]
+    rest = text[sum(map(len, pieces)) :]
+    return [*pieces, rest] if rest else pieces
 
 
 def estimate_tokens(text: str) -> int:
@@ -146,9 +150,8 @@ def fit_sources(
     """
     kept: list[PromptSource] = []
     for source in sources:
-        pieces = [m.group() for m in _PIECE.finditer(source.text.strip()) if m.group()]
         text = ""
-        for piece in pieces:
+        for piece in _split_sentences(source.text.strip()):
             trial = PromptSource(len(kept) + 1, source.title, source.heading, text + piece)
             if count_tokens(_user_message(question, lang, [*kept, trial])) > budget and (kept or text):
                 break
@@ -165,8 +168,9 @@ def _digits(text: str) -> str:
     return re.sub(r"\D", "", text)
 
 
-#: Sentences an answer may have: the issue's "1–3 short spoken sentences". Generation stops after
-#: the last one, which also bounds the time the model runs.
+#: Releases an answer may have: the issue's "1–3 short spoken sentences" (a release is one
+#: sentence, the first one also those held before the first citation). Generation stops after the
+#: last one, which also bounds the time the model runs.
 MAX_SENTENCES = 3
 #: A sentence with fewer content characters than this (Chinese; English: words), once source
 #: titles, headings, citations and punctuation are taken out, says nothing.
@@ -206,9 +210,11 @@ def speakable(text: str) -> str:
     return _MARKUP.sub("", strip_citations(text))
 
 
-def _units(text: str) -> list[str]:
-    """Copy units of ``text``: its Chinese characters and lower-cased English words and numbers, in order."""
-    return re.findall(r"[\u3400-\u9fff]|[A-Za-z0-9]+", text.lower())
+@lru_cache(maxsize=256)
+def _units(text: str) -> tuple[str, ...]:
+    """Copy units of ``text``: its Chinese characters and lower-cased English words and numbers, in
+    order. Cached: the gate reads the same sources for every sentence of an answer."""
+    return tuple(re.findall(r"[\u3400-\u9fff]|[A-Za-z0-9]+", text.lower()))
 
 
 def copied_share(text: str, sources: Sequence[str]) -> float:
@@ -281,7 +287,7 @@ class GroundingGate:
         sources: the sources' texts, for the copy check and for attributing a sentence written
             without a citation marker to the source that supports it (:func:`supporting_source`);
             none: neither.
-        max_sentences: sentences released at most.
+        max_sentences: releases at most (see :attr:`done`).
     """
 
     def __init__(
@@ -310,7 +316,9 @@ class GroundingGate:
 
     @property
     def done(self) -> bool:
-        """True when the answer has its sentences or was refused: nothing more will be released."""
+        """True when the answer has its releases or was refused: nothing more will be released.
+        A release is one sentence, except the first, which also carries the sentences held
+        before the first citation."""
         return self.rejected is not None or len(self.released) >= self.max_sentences
 
     def _grounded(self, sentence: str) -> str | None:
