@@ -11,11 +11,13 @@ import os
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from appliance.answer.engine import AnswerEngine
 from appliance.knowledge.retrieval import Retriever
 from appliance.triage import Triage
+from tests.sounds import NON_SPEECH
 
 REAL = Path(os.environ.get("KIOSK_REAL_MODELS", Path.home() / ".cache" / "kiosk-real-models"))
 QWEN = REAL / "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
@@ -108,3 +110,79 @@ def test_real_whisper_hears_each_site_language(whisper_base, shared_data: Path, 
         heard = "".join(ch for ch in t.text if "\u4e00" <= ch <= "\u9fff")
         assert _edits(heard, words) / len(words) <= 0.25, t.text
         assert OpenCC("t2s").convert(t.text) == t.text  # Simplified, as the guides are written
+
+
+@pytest.fixture(scope="module")
+def whisper_with_prompt(demo_kb_file: Path, analyzer):
+    """Whisper base as the appliance runs it: the demo knowledge base's vocabulary prompt."""
+    from appliance.knowledge.store import KnowledgeBase
+    from voice.asr import WhisperASR, build_initial_prompt
+
+    kb = KnowledgeBase.open(demo_kb_file, analyzer)
+    try:
+        prompt = build_initial_prompt([d.title for d in kb.documents() if d.lang != "en"])
+    finally:
+        kb.close()
+    return WhisperASR(
+        REAL / "whisper-base", "faster-whisper-base", language="site", languages=("zh", "en"), initial_prompt=prompt
+    )
+
+
+@pytest.mark.parametrize("language", ["site", "zh"])
+@pytest.mark.parametrize("sound", sorted(NON_SPEECH))
+def test_real_whisper_hears_no_words_in_sounds_that_are_not_speech(whisper_with_prompt, sound: str, language: str):
+    """With the vocabulary prompt, Whisper base writes the prompt back, or loops ("剧剧剧…"), for
+    silence, hum, noise, a cough or a door slam: the guard drops every one (and the language
+    forced to Chinese, as on a one-language site, is the harder case: no English detour)."""
+    import ctranslate2
+
+    ctranslate2.set_random_seed(11)  # the 0.4 temperature fallback samples
+    whisper_with_prompt.language = language
+    t = whisper_with_prompt.transcribe(NON_SPEECH[sound]())
+    assert t.text == "" and t.dropped, (t.text, t.rejected_segments)
+
+
+def test_real_whisper_with_the_prompt_still_hears_the_recordings(whisper_with_prompt, shared_data: Path) -> None:
+    from voice.audio import read_audio
+
+    whisper_with_prompt.language = "zh"
+    for name, words in (("zh_paddlespeech.wav", "跑步最重要的"), ("zh_living_room_light.wav", "客厅的灯")):
+        t = whisper_with_prompt.transcribe(read_audio(shared_data / "speech" / name, max_seconds=60))
+        assert words in t.text, (name, t.text, t.rejected_segments)
+
+
+def test_no_turn_is_answered_for_lobby_sounds_through_the_voice_loop(whisper_with_prompt, demo_kb, site) -> None:
+    """The sounds as turns: an energy VAD (cruder than Silero, which scores them 0.02-0.13 and
+    lets none through) makes each one an utterance, and real Whisper must leave all unanswered."""
+    import asyncio
+
+    from appliance.conversation import Conversation
+    from appliance.dialogue import Session
+    from tests.scripted import EnergyVAD
+    from tests.scripted import silence as pause
+    from tests.test_conversation import Recorder, make_engine
+    from voice.audio import SAMPLE_RATE, ArraySource
+    from voice.endpoint import Endpointer
+    from voice.playback import WavFileSink
+    from voice.tts import Voices
+
+    whisper_with_prompt.language = "zh"
+    sounds = [NON_SPEECH[name]() for name in ("white-noise", "pink-noise", "hum-50Hz", "cough", "door-slam")]
+    audio = np.concatenate([x for s in sounds for x in (s, pause(1.5))])
+    rec = Recorder()
+    loop = Conversation(
+        Session(make_engine(demo_kb, site)),
+        whisper_with_prompt,
+        Voices({}),
+        WavFileSink(None, SAMPLE_RATE),
+        EnergyVAD(rms=0.01),
+        Endpointer(),
+        None,
+        rec,
+    )
+    results = asyncio.run(loop.run(ArraySource(audio)))
+    assert len(results) >= len(sounds) - 1  # the VAD did make turns of them (a cough may pass as too short)
+    assert [r.transcript.text for r in results if r.answer is not None] == []
+    assert all(r.transcript.dropped for r in results), [
+        (r.transcript.text, r.transcript.rejected_segments) for r in results
+    ]

@@ -14,7 +14,7 @@ import soundfile as sf
 
 from models.tiny import TINY_SETTINGS_TOML, write_tiny_models_archive
 from models.tiny_whisper import write_tiny_whisper
-from voice.asr import Guard, WhisperASR, build_initial_prompt
+from voice.asr import Guard, WhisperASR, build_initial_prompt, prompt_share, repetition
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -64,6 +64,36 @@ def test_guard_rules() -> None:
     assert g.reject("字幕由Amara.org社区提供", 0.0, -0.1, 1.0)
     assert g.reject("……", 0.0, -0.1, 1.0) == "no words"
     assert g.reject("我想办居住证", 0.1, -0.3, 1.2) is None
+
+
+def test_a_short_loop_is_dropped_though_its_compression_ratio_is_low() -> None:
+    g = Guard()
+    # real Whisper base on a synthetic cough: cut by the token bound, compression ratio 1.7
+    cough = "证明开具、房屋漏水与邻里纸文化,房屋漏水与邻里纸文化,房屋漏水与邻里纸文"
+    assert repetition(cough) == ("房屋漏水与邻里纸文化", 2, pytest.approx(29 / 33))
+    assert "repetitive" in g.reject(cough, 0.63, -0.51, 1.73)
+    assert "repetitive" in g.reject("剧剧剧剧剧剧剧剧", 0.9, -0.2, 1.5)
+    assert "repetitive" in g.reject("thank you thank you thank you", 0.3, -0.3, 1.5)
+    for speech in ("我想问我想问，社保卡怎么补办", "no, no, no", "谢谢谢谢", "010-0000-0000", "好好好"):
+        assert g.reject(speech, 0.1, -0.3, 1.2) is None, speech
+
+
+def test_a_copy_of_the_vocabulary_prompt_is_dropped_unless_it_sounds_like_speech() -> None:
+    g, prompt = Guard(), "社区服务咨询：社会保障卡挂失与补办、居住证办理、共有产权保障住房申请。"
+    # what real Whisper base wrote for a door slam and for 50 Hz hum (no_speech_prob 0.74-0.98)
+    assert "echo" in g.reject(
+        "社区服务咨询:社会保障卡挂失与补办、居住证办理", 0.85, -0.3, 1.1, prompt=prompt, language="zh"
+    )
+    assert "echo" in g.reject("社会保障卡挂失与补办", 0.2, -0.3, 1.1, prompt=prompt, language="en")  # Han under en
+    # a resident who says just a service's name, clearly (speech-like no_speech_prob), is heard
+    assert g.reject("社会保障卡挂失与补办", 0.1, -0.3, 1.1, prompt=prompt, language="zh") is None
+    # a question that shares a few words with the prompt is not a copy
+    assert g.reject("我的社会保障卡丢了，要去哪里补办呀", 0.7, -0.3, 1.1, prompt=prompt, language="zh") is None
+    assert g.reject("社区服务咨询", 0.9, -0.3, 1.1) is None  # no prompt given: no echo to find
+    # two of the prompt's items strung together, however confident: the prompt read back
+    assert "2 of its items" in g.reject("居住证办理、社会保障卡挂失", 0.1, -0.3, 1.1, prompt=prompt, language="zh")
+    assert prompt_share("居住证办理", prompt) == (1.0, 1) and prompt_share("", prompt) == (0.0, 0)
+    assert prompt_share("我想办居住证", prompt) == (pytest.approx(3 / 6), 1)  # no run across 补办、居住证
 
 
 def test_prompt_is_capped_and_deduplicated() -> None:
@@ -181,6 +211,16 @@ def test_each_turns_language_is_one_of_the_sites() -> None:
     _asr_with(model, languages=("zh",)).transcribe(np.zeros(16000, np.float32))
     assert model.calls[-1]["language"] == "zh"  # one site language: no identification
     assert _asr_with(_FakeWhisper([("ja", 1.0)])).identify(np.zeros(16000, np.float32)) == ("zh", 0.0)
+
+
+def test_an_english_decode_gets_no_chinese_prompt() -> None:
+    model = _FakeWhisper([("en", 0.9), ("zh", 0.1)])
+    asr = _asr_with(model, initial_prompt="社会保障卡挂失与补办")
+    asr.transcribe(np.zeros(16000, np.float32))
+    assert model.calls[-1]["language"] == "en" and model.calls[-1]["initial_prompt"] is None
+    asr = _asr_with(_FakeWhisper([("zh", 0.9)]), initial_prompt="社会保障卡挂失与补办")
+    asr.transcribe(np.zeros(16000, np.float32))
+    assert asr._model.calls[-1]["initial_prompt"] == "社会保障卡挂失与补办"
 
 
 def test_decoding_is_bounded_by_the_length_of_the_audio() -> None:

@@ -16,6 +16,21 @@
   ``transcribe.py``), when its compression ratio is above 2.4 (repetition loops, same source),
   or when it matches a known hallucination phrase. A turn left with no text is dropped, not
   answered.
+* **Prompt echo and short loops**: with the vocabulary prompt, real Whisper base answers silence,
+  hum, noise, a cough or a door slam (``tests/sounds.py``) by copying the prompt
+  ("社区服务咨询：社会保障卡挂失与补办、…", items reordered: "证明开具、房屋漏水与邻里…") or by
+  looping ("剧剧剧…", "作试,作试,…", "房屋漏水与邻里纸文化,房屋漏水与邻里纸文化,…"), with a
+  confident ``avg_logprob`` (−0.2 to −0.9) that Whisper's own rule lets through and, when the
+  decode stops at its token bound, a compression ratio too low (1.7) to show the loop. Measured:
+  ``no_speech_prob`` 0.5–0.98 on those sounds, 0.04–0.23 on real speech except one clip at 0.73.
+  So a segment mostly copied from the prompt (``echo_share`` of its characters in runs found in
+  the prompt's items) is dropped when it strings two or more of the items together, when
+  ``no_speech_prob`` is above ``echo_no_speech``, or when its script is not the decoded
+  language's (Chinese text under an English decode); a resident who says one service's name is
+  kept. A segment that is mostly one phrase said again and again (:func:`repetition`) is
+  dropped. The Chinese prompt is given to Chinese decodes only: it pulls an English turn towards
+  Chinese, and without it Whisper base writes nothing for all six sounds (with the site's two
+  languages, language identification calls each of them English).
 * **The site's languages**: with ``languages`` (the site's, e.g. ``("zh", "en")``) and language
   ``"site"``, each turn's language is Whisper's own language identification restricted to those
   (the most probable of them, from ``detect_language``'s probabilities over all 99), never forced
@@ -76,19 +91,58 @@ class Guard:
         log_prob_threshold: ... and avg_logprob below this is silence, not speech.
         compression_ratio_threshold: gzip compression ratio above which text is a repetition loop.
         phrases: known hallucination substrings (matched on lower-case Simplified text).
+        echo_share: a segment of which this share is copied from the vocabulary prompt (see
+            :func:`prompt_share`) is a copy of the prompt ...
+        echo_no_speech: ... and is dropped when it strings together two or more of the prompt's
+            items, when its no_speech_prob is above this, or when its script is not the decoded
+            language's (see the module docstring for the measurements).
+        loop_share: a segment this much of which is one phrase said again and again (see
+            :func:`repetition`: three times, or twice for four or more Chinese characters; a
+            Latin unit needs four letters, so "no, no, no" is speech) is a
+            decoding loop, even where it is too short for the compression ratio to show it.
     """
 
     no_speech_threshold: float = 0.6
     log_prob_threshold: float = -1.0
     compression_ratio_threshold: float = 2.4
     phrases: tuple[str, ...] = HALLUCINATIONS
+    echo_share: float = 0.6
+    echo_no_speech: float = 0.5
+    loop_share: float = 0.6
 
-    def reject(self, text: str, no_speech_prob: float, avg_logprob: float, compression_ratio: float) -> str | None:
-        """Why a segment is not speech, or None when it is kept."""
+    def reject(
+        self,
+        text: str,
+        no_speech_prob: float,
+        avg_logprob: float,
+        compression_ratio: float,
+        *,
+        prompt: str = "",
+        language: str | None = None,
+    ) -> str | None:
+        """Why a segment is not speech, or None when it is kept.
+
+        Args:
+            prompt: the vocabulary prompt the decode was given ("" for none).
+            language: the decoded language ('zh', 'en', ...), None when unknown.
+        """
         if no_speech_prob > self.no_speech_threshold and avg_logprob < self.log_prob_threshold:
             return f"no speech (p={no_speech_prob:.2f}, logprob={avg_logprob:.2f})"
         if compression_ratio > self.compression_ratio_threshold:
             return f"repetitive (compression ratio {compression_ratio:.1f})"
+        unit, copies, share = repetition(text)
+        han = bool(_HAN.search(unit))
+        if share >= self.loop_share and len(unit) >= (2 if han else 4) and (copies >= 3 or (han and len(unit) >= 4)):
+            return f"repetitive ({unit!r} {copies} times)"
+        share, items = prompt_share(text, prompt)
+        if share >= self.echo_share:
+            han = bool(_HAN.search(text))
+            foreign = (language == "en" and han) or (language == "zh" and not han)
+            if items >= 2 or no_speech_prob > self.echo_no_speech or foreign:
+                return (
+                    f"echo of the vocabulary prompt ({share:.0%} copied from {items} of its items, "
+                    f"no_speech_prob={no_speech_prob:.2f})"
+                )
         low = text.lower()
         for phrase in self.phrases:
             if phrase in low:
@@ -96,6 +150,65 @@ class Guard:
         if not re.search(r"\w", text):
             return "no words"
         return None
+
+
+_HAN = re.compile(r"[\u4e00-\u9fff]")
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+_LOOP = re.compile(r"([^\W\d_]{2,16}?)\1+")  # letters and characters, not digits: 0000 is a number
+
+
+def repetition(text: str) -> tuple[str, int, float]:
+    """The phrase of ``text`` most repeated back to back, as ``(unit, copies, share)``.
+
+    Punctuation and spaces are ignored; ``share`` is the part of the text (0.0–1.0) the run of
+    copies covers, a cut-off copy at its end included ("房屋漏水,房屋漏水,房屋漏" is 2 copies and
+    a part, share 1.0): a decode stopped by its token bound in the middle of a loop ends so.
+    Units are 2–16 letters or characters (digits are not: 0000 is a number), the shortest that
+    repeats; ``("", 0, 0.0)`` when none.
+    """
+    a = _NOT_WORD.sub("", text.lower())
+    best = ("", 0, 0.0)
+    for m in _LOOP.finditer(a):
+        unit = m.group(1)
+        end, k = m.end(), 0
+        while end + k < len(a) and k < len(unit) and a[end + k] == unit[k]:
+            k += 1
+        share = (m.end() - m.start() + k) / len(a)
+        if share > best[2]:
+            best = (unit, len(m.group()) // len(unit), share)
+    return best
+
+
+def prompt_share(text: str, prompt: str, *, min_run: int = 3) -> tuple[float, int]:
+    """How much of ``text`` is copied from ``prompt``, and from how many of its items.
+
+    A character of ``text`` (letters and digits; punctuation and spaces dropped) counts as copied
+    when it lies in a run of at least ``min_run`` characters found within one of the prompt's
+    items, in any order: Whisper's echo reorders them ("证明开具、房屋漏水与邻里…"). The prompt's
+    punctuation separates items, so a run cannot join the end of one service's name to the start
+    of the next. Runs are taken greedily from the left, each as long as it can be.
+
+    Returns:
+        (share 0.0–1.0, number of distinct prompt items the copied runs come from); (0.0, 0)
+        when either is empty.
+    """
+    a, b = _NOT_WORD.sub("", text.lower()), _NOT_WORD.sub("\0", prompt.lower())
+    if not a or not b.strip("\0"):
+        return 0.0, 0
+    copied, items, i = 0, set(), 0
+    while i < len(a):
+        n = 0
+        while i + n < len(a) and a[i : i + n + 1] in b:
+            n += 1
+        if n >= min_run:
+            copied += n
+            items.add(b.count("\0", 0, b.find(a[i : i + n])))  # an item's index: separators before it
+            i += n
+        else:
+            i += 1
+    return copied / len(a), len(items)
 
 
 @dataclass
@@ -245,13 +358,14 @@ class WhisperASR:
         lang_prob = None
         if lang == "site":  # one site language: nothing to identify
             lang, lang_prob = self.identify(audio) if len(self.languages) > 1 else (self.languages[0], None)
+        prompt = "" if lang == "en" else self.initial_prompt  # the prompt is Chinese (module docstring)
         segments, info = self._model.transcribe(
             audio,
             language=None if lang == "auto" else lang,
             max_new_tokens=int(TOKENS_PER_S * audio.size / 16000) + TOKENS_MIN,
             temperature=list(TEMPERATURES),
             beam_size=self.beam_size,
-            initial_prompt=self.initial_prompt or None,
+            initial_prompt=prompt or None,
             condition_on_previous_text=False,
             vad_filter=False,  # the pipeline's own VAD already cut the turn
             no_speech_threshold=self.guard.no_speech_threshold,
@@ -261,8 +375,10 @@ class WhisperASR:
         kept: list[str] = []
         rejected: list[tuple[str, str]] = []
         for seg in segments:  # decoding happens while iterating
-            text = self._t2s.convert(seg.text.strip())
-            why = self.guard.reject(text, seg.no_speech_prob, seg.avg_logprob, seg.compression_ratio)
+            text = self._t2s.convert(seg.text.replace("\ufffd", "").strip())  # a character cut by the token bound
+            why = self.guard.reject(
+                text, seg.no_speech_prob, seg.avg_logprob, seg.compression_ratio, prompt=prompt, language=info.language
+            )
             if why is None:
                 kept.append(text)
             else:
