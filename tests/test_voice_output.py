@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -54,6 +55,25 @@ def test_speakable_reads_numbers_as_digits_and_drops_marks() -> None:
     assert speakable("请拨打010-0000-1234[1]，费用3.5元。") == "请拨打零幺零，零零零零，幺二三四，费用3.5元。"
     assert speakable("《居住证办理》**注意**") == "居住证办理注意"
     assert speakable("Call 12345 [2].", "en") == "Call 1 2 3 4 5."
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "said"),
+    [  # opening hours as the demo guides write them: no digit strings, a "to" for each dash
+        ("周一至周五8:30–12:00、13:30–17:00", "zh", "周一至周五8点半至12点、13点半至17点"),
+        ("Mon–Fri 9:00–17:00: 010-0000-2345", "en", "Monday to Friday 9 a.m. to 5 p.m.: 0 1 0, 0 0 0 0, 2 3 4 5"),
+        ("7:00–9:00 and 18:05-20:00; 12:00, 0:00", "en", "7 a.m. to 9 a.m. and 6:05 p.m. to 8 p.m.; 12 noon, midnight"),
+        ("更新：2026-10-15", "zh", "更新：2026年10月15日"),
+        ("updated: 2026-10-15", "en", "updated: October 15, 2026"),
+        ("每人每月100–500元，1-3个工作日", "zh", "每人每月100至500元，1至3个工作日"),
+        ("比例为20%（其中8.5%记入个人账户）", "zh", "比例为百分之20（其中百分之8.5记入个人账户）"),
+        ("The fee is ¥20, 20% off", "en", "The fee is 20 yuan, 20 percent off"),
+        ("6234-5678或12333", "zh", "六二三四，五六七八或幺二三三三"),  # a phone number is no range
+        ("第12-1号", "zh", "第12-1号"),  # a falling pair is no range either
+    ],
+)
+def test_speakable_says_times_dates_ranges_and_symbols(text: str, lang: str, said: str) -> None:
+    assert speakable(text, lang) == said
 
 
 # --- playback ---------------------------------------------------------------------------------------
@@ -148,6 +168,20 @@ def test_espeak_fallback_speaks_both_languages() -> None:
     for lang, text in (("zh", "您好，请带身份证。"), ("en", "Please bring your ID card.")):
         audio = EspeakTTS(lang).synthesize(text)
         assert audio.size > 0.5 * 22050 and np.sqrt(np.mean(audio**2)) > 0.01
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed (scripts/setup installs it)")
+def test_espeak_reads_chinese_as_mandarin_not_as_english_letters() -> None:
+    """espeak-ng's plain ``cmn`` voice spells Chinese as pinyin in English letters on some versions;
+    the phonemes of the chosen voice must stay Mandarin (no switch to "(en)")."""
+    voice = EspeakTTS("zh").voice
+    phonemes = subprocess.run(
+        ["espeak-ng", "-q", "-x", "-v", voice, speakable("您好，请带身份证，8:30–17:00，20%。")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert phonemes.strip() and "(en)" not in phonemes, phonemes
 
 
 def test_loader_falls_back_and_names_the_install_command(settings) -> None:

@@ -27,8 +27,11 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-ESPEAK_VOICES = {"zh": "cmn", "en": "en-us"}
-"""espeak-ng voice per language (Mandarin is ``cmn``)."""
+ESPEAK_VOICES = {"zh": ("cmn-latn-pinyin", "cmn"), "en": ("en-us", "en")}
+"""espeak-ng voices per language, the first one installed is used. Mandarin is ``cmn-latn-pinyin``
+where espeak-ng has it: in espeak-ng 1.51 (Debian 12) the plain ``cmn`` voice reads Chinese
+characters as English-lettered pinyin with tone digits ("hao two"; espeak-ng issues #1236, #1370),
+``cmn-latn-pinyin`` speaks the same text as Mandarin."""
 
 
 class TTSError(RuntimeError):
@@ -111,7 +114,7 @@ class EspeakTTS:
             raise TTSError(f"{program} is not installed")
         self._exe = exe
         self.lang = lang
-        self.voice = ESPEAK_VOICES.get(lang, lang)
+        self.voice = _installed_voice(exe, ESPEAK_VOICES.get(lang, (lang,)))
         self.speed = speed
         self.name = f"espeak-ng:{self.voice}"
         self.sample_rate = 22050
@@ -132,6 +135,16 @@ class EspeakTTS:
         audio, rate = sf.read(io.BytesIO(proc.stdout), dtype="float32")
         self.sample_rate = rate
         return audio if audio.ndim == 1 else audio.mean(axis=1)
+
+
+def _installed_voice(exe: str, wanted: tuple[str, ...]) -> str:
+    """The first of ``wanted`` that ``espeak-ng --voices`` lists, else the last of them."""
+    try:
+        listing = subprocess.run([exe, "--voices"], capture_output=True, text=True, timeout=10, check=False).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        listing = ""
+    names = {row.split()[1] for row in listing.splitlines()[1:] if len(row.split()) > 1}
+    return next((v for v in wanted if v in names), wanted[-1])
 
 
 @dataclass
