@@ -78,6 +78,19 @@ def test_warm_keeps_each_system_prompt_state_and_a_turn_reuses_it(tiny_gguf: Pat
     assert AnswerEngine(Retriever(demo_kb), site, Triage.load()).warm() is None  # no LLM: nothing to warm
 
 
+def test_the_prompt_cache_keeps_one_row_of_logits_per_state_and_answers_the_same(tiny_gguf: Path) -> None:
+    """llama-cpp-python's cache would keep every evaluated token's logits with each state
+    (311 MB a state for Qwen2.5), uncounted: memory grew past 3 GB in the voice bench."""
+    messages = [{"role": "system", "content": "你是社区的AI助手。"}, {"role": "user", "content": "社保卡丢了怎么办"}]
+    lean = LlamaChatModel(tiny_gguf, "tiny", n_ctx=512, n_threads=2, seed=3)
+    first = "".join(lean.stream_chat(messages, max_tokens=8, temperature=0.0))
+    again = "".join(lean.stream_chat(messages, max_tokens=8, temperature=0.0))  # from the cached state
+    states = list(lean._llama.cache.cache_state.values())
+    assert states and all(state.scores.shape[0] == 1 for state in states)
+    plain = LlamaChatModel(tiny_gguf, "tiny", n_ctx=512, n_threads=2, seed=3, prompt_cache_mb=0)
+    assert first == again == "".join(plain.stream_chat(messages, max_tokens=8, temperature=0.0))
+
+
 def test_embeddings_shape_norm_and_determinism(embedder: LlamaEmbedder) -> None:
     v = embedder.embed(["社保卡丢了怎么办", "老年卡在哪里办", "社保卡丢了怎么办"])
     assert v.shape == (3, embedder.dim) and embedder.dim == 64 and v.dtype == np.float32
