@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -120,6 +121,22 @@ def test_no_answer_offers_topics_and_records_a_gap(demo_kb, site, journal) -> No
     [gap] = journal.rows("gaps")
     assert gap["question"] == "驾照换证要什么"
     assert json.loads(gap["closest"]) == a.suggestions
+
+
+def test_an_english_no_answer_names_english_topics_only(demo_kb, site) -> None:
+    """The English voice cannot say a Chinese guide's title: it is left out of what is offered."""
+    eng = engine(demo_kb, site)
+    # as a cross-lingual embedder ranks it: the closest topics are Chinese guides, all unsure ...
+    response = eng.retriever.search("Can you fix my 手机 screen?")
+    assert response.results and all(r.doc.lang == "zh" for r in response.results[:3])
+    eng.retriever.search = lambda query, k=5: response
+    a = eng.ask("Can you fix my laptop screen?")
+    assert (a.mode, a.lang) == ("no_answer", "en")
+    assert not re.search(r"[\u4e00-\u9fff]", a.answer), a.answer  # ... and none is offered
+    titles = {d.title: d.lang for d in demo_kb.documents()}
+    assert all(titles[t] == "en" for t in a.suggestions), a.suggestions
+    zh = engine(demo_kb, site).ask("Can you fix my 手机 screen?")  # read as Chinese: Chinese topics
+    assert zh.suggestions and all(titles[t] == "zh" for t in zh.suggestions)
 
 
 @pytest.mark.parametrize(

@@ -470,7 +470,9 @@ class AnswerEngine:
         )
 
     def _no_answer(self, question, lang, response: SearchResponse, timings, on_text) -> Answer:
-        closest = [r.doc.title for r in response.results[:3]]
+        # topics in the resident's language only: an English voice cannot say a Chinese title
+        # (the round trip of `kiosk bench voice` heard nothing of one)
+        closest = [r.doc.title for r in response.results if r.doc.lang == lang][:3]
         text = self.scripts.text("no_answer", lang)
         if closest:
             sep = ", " if lang == "en" else "、"
