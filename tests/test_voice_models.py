@@ -4,6 +4,7 @@ tiny GGUF in llama-cpp-python, Silero VAD, installed from the tiny models archiv
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -165,12 +166,21 @@ def test_bench_voice_prints_figures(installed: Path, shared_data: Path) -> None:
     speech.mkdir(exist_ok=True)
     for name in ("zh_funasr_example.wav", "zh_paddlespeech.wav"):
         (speech / name).write_bytes((shared_data / "speech" / name).read_bytes())
-    proc = kiosk(installed, "bench", "voice", "--speech", str(speech), "--barge-in-trials", "1", "--no-llm")
+    manifest = (shared_data / "speech" / "MANIFEST.tsv").read_text(encoding="utf-8").splitlines()
+    (speech / "MANIFEST.tsv").write_text("\n".join([manifest[0], *(r for r in manifest if r.startswith("zh_"))]))
+    proc = kiosk(
+        installed, "bench", "voice", "--speech", str(speech), "--barge-in-trials", "1", "--no-llm", "--round-trips", "1"
+    )
     text = proc.stdout
-    assert "zh_funasr_example.wav#1" in text and "overhead" in text
+    assert "zh_funasr_example.wav#1" in text and "overhead" in text and "first_text" in text
     assert "VAD:" in text and "ms per 32 ms frame" in text
     assert "barge-in trial 1:" in text
     assert "split as recorded: 0 of 2" in text and "split rate with pauses:" in text
+    # the tiny Whisper hears its one phrase in everything: far from the manifest's transcripts
+    rates = re.search(r"character error rate, zh recordings with a transcript: mean ([\d.]+) over 2", text)
+    assert rates and float(rates.group(1)) > 0.5, text
+    assert re.search(r"round trip, zh \(tiny-piper-zh\), \d+ answers: error rate median", text), text
+    assert re.search(r"memory: resident \d+ MiB, peak \d+ MiB, with ASR tiny-whisper", text), text
 
 
 class _FakeWhisper:
@@ -231,4 +241,6 @@ def test_decoding_is_bounded_by_the_length_of_the_audio() -> None:
     asr.transcribe(np.zeros(16000 * 10, np.float32))
     long = model.calls[-1]
     assert short["max_new_tokens"] < long["max_new_tokens"] <= 10 * 12 + 16
+    asr.transcribe(np.zeros(16000 * 45, np.float32))  # a long turn: each 30 s window has its bound
+    assert model.calls[-1]["max_new_tokens"] <= 216  # Whisper's 448-token context, half for the prompt
     assert len(short["temperature"]) <= 2  # at most one fallback decode

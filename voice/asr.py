@@ -54,6 +54,12 @@ TOKENS_PER_S = 12.0
 """Most tokens decoded per second of audio: fast Mandarin is about 6 characters a second and
 Whisper's tokenizer spends 1–2 tokens on a character; English about 3 words (4 tokens) a second."""
 TOKENS_MIN = 16
+WINDOW_S = 30.0
+"""Whisper decodes 30-second windows; the token bound applies to each."""
+TOKENS_MAX = 216
+"""Most tokens decoded per window: Whisper's text context is 448 tokens, half of it for the prompt
+(faster-whisper keeps at most its last 223 tokens) and a few for the start-of-transcript tokens;
+faster-whisper refuses a decode whose prompt and bound exceed 448."""
 TEMPERATURES = (0.0, 0.4)
 """Greedy first, one sampled fallback (Whisper's own schedule is 0, 0.2, …, 1.0: six decodes)."""
 
@@ -342,12 +348,14 @@ class WhisperASR:
         best = max(allowed, key=allowed.__getitem__)
         return best, allowed[best] / total
 
-    def transcribe(self, audio: np.ndarray, language: str | None = None) -> Transcript:
+    def transcribe(self, audio: np.ndarray, language: str | None = None, prompt: str | None = None) -> Transcript:
         """Recognise one utterance.
 
         Args:
             audio: float32 mono 16 kHz, shape (n,), in [-1, 1].
             language: override the configured language for this turn ('auto' or 'site' to detect).
+            prompt: override the vocabulary prompt for this call ("" for none); by default the
+                configured one, for decodes in a language other than English.
 
         Returns:
             The transcript; ``dropped`` is set (and ``text`` is "") when the guard removed everything.
@@ -358,11 +366,12 @@ class WhisperASR:
         lang_prob = None
         if lang == "site":  # one site language: nothing to identify
             lang, lang_prob = self.identify(audio) if len(self.languages) > 1 else (self.languages[0], None)
-        prompt = "" if lang == "en" else self.initial_prompt  # the prompt is Chinese (module docstring)
+        if prompt is None:
+            prompt = "" if lang == "en" else self.initial_prompt  # the prompt is Chinese (module docstring)
         segments, info = self._model.transcribe(
             audio,
             language=None if lang == "auto" else lang,
-            max_new_tokens=int(TOKENS_PER_S * audio.size / 16000) + TOKENS_MIN,
+            max_new_tokens=min(TOKENS_MAX, int(TOKENS_PER_S * min(WINDOW_S, audio.size / 16000)) + TOKENS_MIN),
             temperature=list(TEMPERATURES),
             beam_size=self.beam_size,
             initial_prompt=prompt or None,
