@@ -16,6 +16,7 @@ copy of it:
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -222,3 +223,189 @@ def summarise(values: list[float], fmt: Callable[[float], str] = lambda v: f"{v:
         return "-"
     v = np.asarray(values)
     return f"{fmt(float(np.median(v)))} / {fmt(float(np.percentile(v, 95)))} / {fmt(float(v.max()))}"
+
+
+# --- recognition and round-trip error rates ----------------------------------------------------------
+
+_COMMENT = re.compile(r"\s*[（(][^（）()]*[）)]\s*")
+_ZH_DIGIT = dict(zip("0123456789", "零一二三四五六七八九", strict=True))
+
+
+@dataclass
+class Reference:
+    """What a recording says, from the speech folder's ``MANIFEST.tsv``.
+
+    Attributes:
+        text: the transcript, its parenthesised comments removed.
+        lang: 'zh', 'en', ... as the manifest gives it.
+        partial: the transcript is only the opening of what is said (the manifest's comment says
+            so): it is scored against the same length of what was heard.
+    """
+
+    text: str
+    lang: str
+    partial: bool = False
+
+
+def manifest_references(folder: Path) -> dict[str, Reference]:
+    """File name → :class:`Reference` from ``folder/MANIFEST.tsv`` (tab-separated, with a header
+    holding ``file``, ``language`` and ``transcript``); recordings whose transcript is unknown
+    ("(unknown: …)") are left out. Empty when there is no manifest; a malformed row is skipped."""
+    path = folder / "MANIFEST.tsv"
+    if not path.is_file():
+        return {}
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    if not lines:
+        return {}
+    header = lines[0].split("\t")
+    try:
+        f_i, l_i, t_i = header.index("file"), header.index("language"), header.index("transcript")
+    except ValueError:
+        return {}
+    refs: dict[str, Reference] = {}
+    for line in lines[1:]:
+        cols = line.split("\t")
+        if len(cols) <= max(f_i, l_i, t_i):
+            continue
+        raw = cols[t_i].strip()
+        text = _COMMENT.sub(" ", raw).strip()
+        if not text or raw.startswith(("(unknown", "（unknown")):
+            continue
+        comments = " ".join(re.findall(r"[（(]([^（）()]*)[）)]", raw)).lower()
+        refs[cols[f_i].strip()] = Reference(text, cols[l_i].strip(), partial="opening" in comments)
+    return refs
+
+
+def normalise(text: str, lang: str) -> str:
+    """``text`` as error rates compare it: the same reading written the same way.
+
+    Chinese: Simplified characters (OpenCC), digit strings of five or more (phone numbers) as
+    their digits read one by one, other numbers as read (cn2an: 20 → 二十, 8点30 → 八点三十),
+    幺 as 一, letters lower-cased, everything else (punctuation, spaces) dropped. English:
+    lower-case words, digits split one per word (so "010" and "0 1 0" agree), punctuation dropped
+    (p.m. → pm).
+    """
+    if lang == "en":
+        text = re.sub(r"\b([a-z])\.([a-z])\.", r"\1\2", text.lower())  # p.m. → pm, e.g. → eg
+        text = re.sub(r"(?<=\d)(?=\d)", " ", text)
+        return " ".join(re.sub(r"[^\w\s']|_", " ", text).replace("'", "").split())
+    import cn2an
+    from opencc import OpenCC
+
+    text = OpenCC("t2s").convert(text)
+    text = re.sub(r"\d{5,}", lambda m: "".join(_ZH_DIGIT[d] for d in m.group()), text)
+    try:
+        text = cn2an.transform(text, "an2cn")
+    except (ValueError, KeyError, IndexError):  # cn2an refuses some shapes; digits one by one then
+        pass
+    text = "".join(_ZH_DIGIT.get(ch, ch) for ch in text).replace("幺", "一")
+    return "".join(ch for ch in text.lower() if ch.isalnum())
+
+
+def error_rate(reference: str, heard: str, lang: str, *, partial: bool = False) -> float:
+    """Character error rate (Chinese) or word error rate (English) of ``heard`` against
+    ``reference``, after :func:`normalise`: (substitutions + deletions + insertions) / reference
+    length, by jiwer. With ``partial``, ``reference`` is only the opening of what was said, and it
+    is scored against the prefix of ``heard`` (of any length) that fits it best.
+
+    Returns:
+        ≥ 0.0 (above 1.0 when far more was heard than said); 0.0 for an empty reference.
+    """
+    import jiwer
+
+    ref, hyp = normalise(reference, lang), normalise(heard, lang)
+    if lang == "en":
+        ref_units, hyp_units = ref.split(), hyp.split()
+        if not ref_units:
+            return 0.0
+        if partial:
+            hyp_units = min((hyp_units[:n] for n in range(len(hyp_units) + 1)), key=lambda h: _wer(ref, h))
+        return _wer(ref, hyp_units)
+    if not ref:
+        return 0.0
+    if partial:
+        hyp = min((hyp[:n] for n in range(len(hyp) + 1)), key=lambda h: jiwer.cer(ref, h or " "))
+    return float(jiwer.cer(ref, hyp or " ")) if hyp else 1.0
+
+
+def _wer(ref: str, hyp_units: list[str]) -> float:
+    import jiwer
+
+    return float(jiwer.wer(ref, " ".join(hyp_units))) if hyp_units else 1.0
+
+
+@dataclass
+class RoundTrip:
+    """One text spoken by the voice and heard back by the speech recogniser.
+
+    Attributes:
+        text: the answer as shown; said: as synthesised (:func:`voice.speakable.speakable`);
+        heard: Whisper's transcript of the synthesised audio; error: :func:`error_rate` of
+        ``heard`` against ``said``; voice: the synthesiser's name.
+    """
+
+    text: str
+    said: str
+    heard: str
+    error: float
+    voice: str
+    lang: str
+
+
+def round_trip(text: str, lang: str, voices, asr) -> RoundTrip | None:
+    """Synthesise ``text`` as the loop would (speakable text, the language's voice), resample the
+    audio to 16 kHz (soxr) and transcribe it with ``asr`` forced to ``lang`` and without the
+    vocabulary prompt (which would hide what the voice got wrong). None when ``lang`` has no voice
+    or nothing is left to say."""
+    import soxr
+
+    from voice.speakable import speakable
+
+    voice = voices.for_lang(lang)
+    said = speakable(text, lang)
+    if voice is None or not said:
+        return None
+    audio = np.asarray(voice.synthesize(said), np.float32)
+    if voice.sample_rate != SAMPLE_RATE:
+        audio = soxr.resample(audio, voice.sample_rate, SAMPLE_RATE).astype(np.float32)
+    pad = np.zeros(SAMPLE_RATE // 4, np.float32)
+    heard = asr.transcribe(np.concatenate([pad, audio, pad]), language=lang, prompt="").text
+    return RoundTrip(text, said, heard, error_rate(said, heard, lang), voice.name, lang)
+
+
+def held_out_answers(appliance: Appliance, per_lang: int) -> list[tuple[str, str]]:
+    """(spoken answer, language) for ``per_lang`` of the demo's held-out answerable questions in
+    each language, spread over the set: the text the voice loop would speak for each."""
+    import json
+
+    from appliance.bootstrap import demo_kb_dir
+
+    path = demo_kb_dir().parent / "eval" / "test" / "answerable.jsonl"
+    by_lang: dict[str, list[str]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            rec = json.loads(line)
+            by_lang.setdefault(rec.get("lang", "zh"), []).append(rec["question"])
+    picked: list[tuple[str, str]] = []
+    for _, questions in sorted(by_lang.items()):
+        for question in questions[:: max(1, len(questions) // max(1, per_lang))][:per_lang]:
+            pieces: list[str] = []
+            answer = appliance.engine.ask(question, on_text=pieces.append, speech=True)
+            if pieces:
+                picked.append(("".join(pieces), answer.lang))
+    return picked
+
+
+def resident_memory_mb() -> tuple[float, float]:
+    """(resident set size now, peak resident set size) of this process, MiB: ``VmRSS`` from
+    ``/proc/self/status`` (Linux) and ``ru_maxrss`` (KiB on Linux) from ``getrusage``."""
+    import resource
+
+    now = 0.0
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                now = float(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return now, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -176,6 +176,8 @@ class TurnTimings:
         total: everything synthesised and queued (file runs: written).
         asr_model / tts_model / llm_model / retrieval: time inside each model, ms (TTS summed
             over pieces).
+        spoken_ms: length of the answer's synthesised audio, ms (tts_model / spoken_ms is the
+            voice's real-time factor).
         overhead: time on the path to the first audio not spent inside a model: end of
             endpointing → ASR → engine → first TTS piece → speaker, minus ASR, retrieval, the LLM
             up to its first released text, and the first piece's synthesis.
@@ -192,6 +194,7 @@ class TurnTimings:
     tts_model: float = 0.0
     llm_model: float = 0.0
     retrieval: float = 0.0
+    spoken_ms: float = 0.0
     overhead: float | None = None
 
     def as_dict(self) -> dict[str, float]:
@@ -678,6 +681,7 @@ class Conversation:
                     continue
                 audio, ms = await asyncio.to_thread(timed_synthesize, voice, speakable(sentence, lang))
                 timings.tts_model += ms
+                timings.spoken_ms += audio.size * 1e3 / voice.sample_rate
                 turn.marks.setdefault("first_tts_ms", ms)
                 if turn.cancelled.is_set():
                     return

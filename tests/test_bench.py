@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from appliance.bench import HashingEmbedder, percentile, write_synthetic_guides
@@ -62,3 +63,37 @@ def test_bench_llm_times_each_answer_and_says_why_the_gate_refused(demo_kb, site
     engine.llm = copying
     [copied] = bench_llm.answer_all(engine, ["老年卡在哪里办"])
     assert copied.outcome == "llm_copied" and copied.first_sentence_ms is None and copied.length == 0
+
+
+def test_the_speech_manifest_gives_references_and_skips_unknown_ones(tmp_path: Path) -> None:
+    from appliance.bench_voice import manifest_references
+
+    (tmp_path / "MANIFEST.tsv").write_text(
+        "file\tlanguage\tsample_rate_hz\ttranscript\n"
+        "q.wav\tzh\t16000\t我想问我在滨海新区有房（a longer spoken question; the golden text gives only this opening）\n"
+        "a.wav\ten\t16000\tAnd so my fellow Americans\n"
+        "u.wav\tzh\t16000\t(unknown: a short spoken command)\n"
+        "broken row without tabs\n",
+        encoding="utf-8",
+    )
+    refs = manifest_references(tmp_path)
+    assert set(refs) == {"q.wav", "a.wav"}
+    assert refs["q.wav"].text == "我想问我在滨海新区有房" and refs["q.wav"].partial and refs["q.wav"].lang == "zh"
+    assert refs["a.wav"].text == "And so my fellow Americans" and not refs["a.wav"].partial
+    assert manifest_references(tmp_path / "nowhere") == {}
+
+
+def test_error_rates_compare_readings_not_spellings() -> None:
+    from appliance.bench_voice import error_rate, normalise
+
+    # a phone number said digit by digit, a time, Traditional characters: the same reading
+    assert normalise("請撥打12333，8点30", "zh") == normalise("请拨打幺二三三三。八点三十", "zh")
+    assert error_rate("请拨打幺二三三三", "請撥打12333", "zh") == 0.0
+    assert error_rate("请拨打幺二三三三", "请拨打一二三", "zh") == pytest.approx(2 / 8)
+    assert error_rate("Call 0 1 0, at 5 p.m.", "call 010 at 5 PM", "en") == 0.0
+    assert error_rate("ask not what your country", "ask what your country", "en") == pytest.approx(1 / 5)
+    # only the opening is known: scored against the best-fitting opening of what was heard
+    heard = "我想问我在冰海新区有房，社保卡丢了怎么补办"
+    assert error_rate("我想问我在滨海新区有房", heard, "zh", partial=True) == pytest.approx(1 / 11)
+    assert error_rate("我想问我在滨海新区有房", heard, "zh") > 0.5
+    assert error_rate("你好", "", "zh") == 1.0 and error_rate("", "什么", "zh") == 0.0

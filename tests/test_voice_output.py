@@ -57,6 +57,16 @@ def test_speakable_reads_numbers_as_digits_and_drops_marks() -> None:
     assert speakable("Call 12345 [2].", "en") == "Call 1 2 3 4 5."
 
 
+def test_spoken_pieces_join_with_the_space_english_needs() -> None:
+    from voice.playback import join_pieces
+
+    assert join_pieces(["Sorry,", "I could not find it.", "Please ask the staff."]) == (
+        "Sorry, I could not find it. Please ask the staff."
+    )
+    assert join_pieces(["社保卡丢了，", "请先挂失。", "Call 12333."]) == "社保卡丢了，请先挂失。Call 12333."
+    assert join_pieces([]) == ""
+
+
 @pytest.mark.parametrize(
     ("text", "lang", "said"),
     [  # opening hours as the demo guides write them: no digit strings, a "to" for each dash

@@ -18,6 +18,7 @@ their times, the reference signal for echo gating (:mod:`voice.echo`).
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 import time
 from collections import deque
@@ -110,6 +111,22 @@ KEEP_TURNS = 32
 """Finished turns whose first-audio time a sink remembers."""
 
 
+_LATIN_END = re.compile(r"[A-Za-z0-9.,;:!?)\]”’\"']$")
+_LATIN_START = re.compile(r"^[A-Za-z0-9(\[“‘\"']")
+
+
+def join_pieces(pieces: list[str]) -> str:
+    """The spoken pieces of one answer as one text: Chinese pieces joined as they are, English
+    ones with the space the sentence chunker took off between them ("Sorry," + "I could not" →
+    "Sorry, I could not")."""
+    out = ""
+    for piece in pieces:
+        if out and piece and _LATIN_END.search(out) and _LATIN_START.match(piece):
+            out += " "
+        out += piece
+    return out
+
+
 def _forget(turns: dict[int, _Turn], turn_id: int) -> None:
     """Drop a turn's clips; keep the bookkeeping of the last KEEP_TURNS turns only."""
     turn = turns.get(turn_id)
@@ -176,7 +193,7 @@ class Playback:
     def heard(self, turn_id: int) -> str:
         with self._lock:
             turn = self._turns.get(turn_id)
-            return "".join(c.heard_text for c in turn.clips) if turn else ""
+            return join_pieces([c.heard_text for c in turn.clips]) if turn else ""
 
     def first_audio(self, turn_id: int) -> float | None:
         turn = self._turns.get(turn_id)
@@ -330,7 +347,7 @@ class WavFileSink:
 
     def heard(self, turn_id: int) -> str:
         turn = self._turns.get(turn_id)
-        return "".join(c.text for c in turn.clips) if turn else ""
+        return join_pieces([c.text for c in turn.clips]) if turn else ""
 
     def first_audio(self, turn_id: int) -> float | None:
         turn = self._turns.get(turn_id)
