@@ -233,6 +233,18 @@ def test_an_english_decode_gets_no_chinese_prompt() -> None:
     assert asr._model.calls[-1]["initial_prompt"] == "社会保障卡挂失与补办"
 
 
+def test_the_encoder_memo_answers_only_the_same_input() -> None:
+    from voice.asr import EncoderMemo
+
+    calls: list[np.ndarray] = []
+    memo = EncoderMemo(lambda f: calls.append(f) or float(f.sum()))
+    a = np.ones((80, 3000), np.float32)
+    assert memo(a) == memo(a.copy()) == 240000.0 and len(calls) == 1 and memo.hits == 1
+    b = a.copy()
+    b[0, -1] = 0.0  # one frame's value differs: encoded anew
+    assert memo(b) == 239999.0 and len(calls) == 2
+
+
 def test_decoding_is_bounded_by_the_length_of_the_audio() -> None:
     model = _FakeWhisper([("zh", 1.0)])
     asr = _asr_with(model)

@@ -280,6 +280,38 @@ def detect_device() -> str:
         return "cpu"
 
 
+class EncoderMemo:
+    """faster-whisper's ``WhisperModel.encode`` that remembers its last input and output.
+
+    Whisper's encoder is most of a short turn's cost, and it runs twice for a turn whose language
+    is identified first (``detect_language``, then ``transcribe``, which encodes the same window
+    again). Keyed by the input's shape and a BLAKE2b digest of its bytes, so a different input is
+    never answered from the memo (a change in faster-whisper's windowing costs speed, not
+    correctness). One entry: one 30 s window's output, 1,500 × 512 float32 for Whisper base.
+
+    Args:
+        encode: the model's own ``encode(features: float32 (80|128, 3000)) -> StorageView``.
+    """
+
+    def __init__(self, encode):
+        self._encode = encode
+        self._last: tuple[tuple, object] | None = None
+        self.hits = 0
+
+    def __call__(self, features: np.ndarray):
+        import hashlib
+
+        array = np.ascontiguousarray(features)
+        key = (array.shape, str(array.dtype), hashlib.blake2b(array.tobytes(), digest_size=16).digest())
+        last = self._last
+        if last is not None and last[0] == key:
+            self.hits += 1
+            return last[1]
+        out = self._encode(features)
+        self._last = (key, out)
+        return out
+
+
 class WhisperASR:
     """faster-whisper over a local CTranslate2 Whisper folder.
 
@@ -323,6 +355,7 @@ class WhisperASR:
         self._model = WhisperModel(
             str(folder), device=self.device, compute_type=self.compute_type, cpu_threads=threads, local_files_only=True
         )
+        self._model.encode = EncoderMemo(self._model.encode)  # identify's encoder pass, reused by the decode
         self.name = name
         self.language = language
         self.languages = tuple(languages)
@@ -336,11 +369,19 @@ class WhisperASR:
         (its first 30 s), the most probable of the site's languages, with its probability
         renormalised over them.
 
+        The encoder's output for the first 30 s window is kept (:class:`EncoderMemo`) and the
+        decode that follows reuses it: one encoder pass a turn instead of two (measured on 2
+        cores with Whisper base: identification cost 0.7–0.9 s of a 1.9 s turn).
+
         Returns:
             (language code, probability in [0, 1]); the first site language when Whisper gives
             none of them any probability.
         """
-        _, _, probs = self._model.detect_language(audio)
+        extractor = getattr(self._model, "feature_extractor", None)
+        if extractor is None:
+            _, _, probs = self._model.detect_language(audio)
+        else:  # the first window exactly as transcribe() will encode it (it leaves out the last frame)
+            _, _, probs = self._model.detect_language(features=extractor(audio)[:, :-1])
         allowed = {code: p for code, p in probs if code in self.languages}
         total = sum(allowed.values())
         if not allowed or total <= 0:
