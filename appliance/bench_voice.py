@@ -282,12 +282,13 @@ def normalise(text: str, lang: str) -> str:
     Chinese: Simplified characters (OpenCC), digit strings of five or more (phone numbers) as
     their digits read one by one, other numbers as read (cn2an: 20 → 二十, 8点30 → 八点三十),
     幺 as 一, letters lower-cased, everything else (punctuation, spaces) dropped. English:
-    lower-case words, digits split one per word (so "010" and "0 1 0" agree), punctuation dropped
-    (p.m. → pm).
+    lower-case words, digits split one per word and from letters (so "010" and "0 1 0", "9am"
+    and "9 a.m." agree), punctuation dropped (p.m. → pm), -re spellings as Whisper's -er.
     """
     if lang == "en":
         text = re.sub(r"\b([a-z])\.([a-z])\.", r"\1\2", text.lower())  # p.m. → pm, e.g. → eg
-        text = re.sub(r"(?<=\d)(?=\d)", " ", text)
+        text = re.sub(r"(?<=\d)(?=\d)|(?<=\d)(?=[a-z])|(?<=[a-z])(?=\d)", " ", text)  # 9am → 9 am
+        text = re.sub(r"\b(cent|met|lit)re(s?)\b", r"\1er\2", text)  # one spelling: Whisper writes US English
         return " ".join(re.sub(r"[^\w\s']|_", " ", text).replace("'", "").split())
     import cn2an
     from opencc import OpenCC

@@ -91,6 +91,7 @@ def test_error_rates_compare_readings_not_spellings() -> None:
     assert error_rate("请拨打幺二三三三", "請撥打12333", "zh") == 0.0
     assert error_rate("请拨打幺二三三三", "请拨打一二三", "zh") == pytest.approx(2 / 8)
     assert error_rate("Call 0 1 0, at 5 p.m.", "call 010 at 5 PM", "en") == 0.0
+    assert error_rate("The centre opens at 9 a.m.", "The Center opens at 9am.", "en") == 0.0
     assert error_rate("ask not what your country", "ask what your country", "en") == pytest.approx(1 / 5)
     # only the opening is known: scored against the best-fitting opening of what was heard
     heard = "我想问我在冰海新区有房，社保卡丢了怎么补办"
