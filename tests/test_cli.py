@@ -170,6 +170,19 @@ def test_models_list_config_and_journal(env) -> None:
     assert re.search(r"0\.\d{3}\b", r.stdout) and not re.search(r"\d\.\d{5,}", r.stdout)  # confidences to 3 places
 
 
+def test_models_list_asks_only_for_what_the_configuration_needs(env) -> None:
+    def wanted(extra: dict[str, str]) -> str:
+        r = invoke(["models", "list"], {**env, **extra})
+        assert r.exit_code == 0, r.stdout
+        return r.stdout[r.stdout.find("Install the missing ones") :]
+
+    assert "faster-whisper-small" in wanted({})  # the default speech recogniser
+    asked = wanted({"KIOSK_ASR__MODEL": "faster-whisper-base", "KIOSK_TTS__VOICES": '{"en": "piper-en_US-joe-medium"}'})
+    assert "faster-whisper-base" in asked and "faster-whisper-small" not in asked  # the configured one instead
+    assert "piper-en_US-joe-medium" in asked and "piper-zh_CN-huayan-medium" in asked  # no zh voice configured
+    assert "piper-en_US-lessac-medium" not in asked
+
+
 def test_bad_config_and_missing_archive(env, tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text("nonsense = 1\n")

@@ -35,7 +35,13 @@ def list_(ctx: typer.Context) -> None:
     store = _store(ctx)
     s = settings(ctx)
     default = set(store.catalog.defaults.get(s.language, []))
-    configured = {s.llm.model: "llm", s.embedding.model: "embedding"}
+    configured = {s.llm.model: "llm", s.embedding.model: "embedding", s.asr.model: "asr"}
+    configured.update({voice: "tts" for voice in s.tts.voices.values()})
+    configured.pop(None, None)
+    # a default whose role a configured model fills is not asked for (Whisper base configured:
+    # no need for the default small); a voice only for the site's own language
+    covered = {role for name, role in configured.items() if role != "tts"}
+    covered |= {"tts"} if s.tts.voices.get(s.language) else set()
     rows, missing_defaults = [], []
     for name in [*store.catalog.models, *store.local_models()]:
         st = store.status(name)
@@ -43,7 +49,8 @@ def list_(ctx: typer.Context) -> None:
         mark = "configured" if name in configured else ("default" if name in default else "")
         licence = entry.license.split(" (")[0].split(";")[0]  # the licence's name; the details are in the catalogue
         rows.append((name, st.role, _human(entry.size) if entry.size else "", st.state, mark, licence))
-        if st.state in ("missing", "incomplete") and (name in default or name in configured):
+        wanted = name in configured or (name in default and st.role not in covered)
+        if st.state in ("missing", "incomplete") and wanted:
             missing_defaults.append(name)
     # Every column but the licence as wide as its widest cell: a name cut short is no name.
     widths = [max((len(r[i]) for r in rows), default=0) for i in range(5)]
@@ -66,7 +73,7 @@ def list_(ctx: typer.Context) -> None:
         out.print(
             "Install the missing ones with: "
             + " ".join(
-                f"`{e.obtain}` then `kiosk models import DIR`"
+                f"{n}: `{e.obtain}` then `kiosk models import DIR`"
                 if (e := store.entry_for(n)).obtain
                 else f"`kiosk models pull {n}`"
                 for n in missing_defaults
