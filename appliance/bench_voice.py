@@ -37,6 +37,35 @@ def run_file(appliance: Appliance, models: VoiceModels, path: Path) -> list[Turn
     return asyncio.run(loop.run(WavFileSource(path)))
 
 
+def run_audio(appliance: Appliance, models: VoiceModels, audio: np.ndarray) -> list[TurnResult]:
+    """Every turn of ``audio`` (float32 mono 16 kHz), answered as a file run answers it."""
+    sink = WavFileSink(None, models.voices.sample_rate)
+    loop = build_conversation(appliance, models, sink)
+    return asyncio.run(loop.run(ArraySource(audio)))
+
+
+def spoken_questions(models: VoiceModels, per_lang: int) -> list[tuple[str, str, np.ndarray]]:
+    """Held-out demo questions spoken by the installed voices, as (label, question, audio): the
+    voice's audio resampled to 16 kHz (soxr), 0.5 s of silence before and 2 s after. They are
+    questions the guides answer, which the shared recordings are not, so their turns time the
+    answer path (retrieval, extractive or LLM answer) end to end; a language without a voice
+    gives none."""
+    import soxr
+
+    clips = []
+    for lang, questions in _held_out_questions().items():
+        voice = models.voices.by_lang.get(lang)
+        if voice is None:
+            continue
+        for i, question in enumerate(_spread(questions, per_lang)):
+            audio = np.asarray(voice.synthesize(question), np.float32)
+            if voice.sample_rate != SAMPLE_RATE:
+                audio = soxr.resample(audio, voice.sample_rate, SAMPLE_RATE).astype(np.float32)
+            pad = np.zeros(SAMPLE_RATE // 2, np.float32)
+            clips.append((f"{lang} question {i + 1}", question, np.concatenate([pad, audio, pad, pad, pad, pad])))
+    return clips
+
+
 def vad_cost_ms(vad, audio: np.ndarray) -> float:
     """Mean milliseconds the VAD takes per 512-sample frame of ``audio``."""
     frames = list(Framer().push(audio))
@@ -377,6 +406,18 @@ def round_trip(text: str, lang: str, voices, asr) -> RoundTrip | None:
 def held_out_answers(appliance: Appliance, per_lang: int) -> list[tuple[str, str]]:
     """(spoken answer, language) for ``per_lang`` of the demo's held-out answerable questions in
     each language, spread over the set: the text the voice loop would speak for each."""
+    picked: list[tuple[str, str]] = []
+    for questions in _held_out_questions().values():
+        for question in _spread(questions, per_lang):
+            pieces: list[str] = []
+            answer = appliance.engine.ask(question, on_text=pieces.append, speech=True)
+            if pieces:
+                picked.append(("".join(pieces), answer.lang))
+    return picked
+
+
+def _held_out_questions() -> dict[str, list[str]]:
+    """The demo's held-out answerable questions by language (``eval/test/answerable.jsonl``)."""
     import json
 
     from appliance.bootstrap import demo_kb_dir
@@ -387,14 +428,12 @@ def held_out_answers(appliance: Appliance, per_lang: int) -> list[tuple[str, str
         if line.strip():
             rec = json.loads(line)
             by_lang.setdefault(rec.get("lang", "zh"), []).append(rec["question"])
-    picked: list[tuple[str, str]] = []
-    for _, questions in sorted(by_lang.items()):
-        for question in questions[:: max(1, len(questions) // max(1, per_lang))][:per_lang]:
-            pieces: list[str] = []
-            answer = appliance.engine.ask(question, on_text=pieces.append, speech=True)
-            if pieces:
-                picked.append(("".join(pieces), answer.lang))
-    return picked
+    return dict(sorted(by_lang.items()))
+
+
+def _spread(items: list[str], n: int) -> list[str]:
+    """``n`` of ``items``, evenly spread over them."""
+    return items[:: max(1, len(items) // max(1, n))][:n]
 
 
 def resident_memory_mb() -> tuple[float, float]:

@@ -288,6 +288,9 @@ def voice(
     with_llm: Annotated[
         bool, typer.Option("--with-llm", help="load the configured LLM even where [llm] enabled = auto leaves it off")
     ] = False,
+    spoken_questions: Annotated[
+        int, typer.Option(help="held-out demo questions per language spoken by the voices and answered (0: skip)")
+    ] = 3,
     round_trips: Annotated[
         int, typer.Option(help="round trip: held-out demo answers per language, spoken and heard back (0: skip)")
     ] = 8,
@@ -301,6 +304,9 @@ def voice(
     Turn-taking: each recording (one utterance) as recorded and with a pause inserted mid-thought,
     counted as split when it is answered as more than one turn; and how much later a live run
     answers a recording because its transcript ended open.
+
+    Held-out demo questions, spoken by the installed voices, are answered the same way: the
+    shared recordings ask nothing the guides answer, these time the answer path.
 
     Recognition: the character (Chinese) or word (English) error rate of each recording's first
     turn against the folder's MANIFEST.tsv. Speech out: the real-time factor of ASR (time in the
@@ -350,17 +356,29 @@ def voice(
             turns = bv.run_file(appliance, models, path)
             per_file[path] = turns
             for r in turns:
-                t = r.timings
-                cells = "".join(f"{getattr(t, k):12.0f}" if getattr(t, k) is not None else f"{'-':>12s}" for k in keys)
-                what = (
-                    r.transcript.dropped
-                    if r.transcript and r.transcript.dropped
-                    else (f"{r.answer.mode}/{r.answer.generator}" if r.answer else "-")
-                )
-                out.print(f"  {path.name[:40] + f'#{r.turn_id}':42s}{cells}  {what}", markup=False)
+                _turn_row(f"{path.name[:40]}#{r.turn_id}", r, keys)
             results += turns
         answered = [r for r in results if r.answer is not None]
         out.print(f"turns: {len(results)} ({len(answered)} answered) in {len(files)} recordings")
+        if spoken_questions:
+            out.print("held-out demo questions spoken by the voices (the answer path end to end):")
+            asked = []
+            for label, question, audio in bv.spoken_questions(models, spoken_questions):
+                turns = bv.run_audio(appliance, models, audio)
+                for r in turns:
+                    _turn_row(f"{label}#{r.turn_id}", r, keys)
+                asked += turns
+                if not turns:
+                    out.print(f"  {label}: no turn (the VAD found no speech in the voice's audio)", markup=False)
+                out.print(f"    asked: {question}", markup=False)
+            for lang in ("zh", "en"):
+                firsts = [
+                    r.timings.first_audio
+                    for r in asked
+                    if r.answer and r.answer.lang == lang and r.answer.mode == "answer" and r.timings.first_audio
+                ]
+                if firsts:
+                    out.print(f"  first audio of {lang} answers, median / p95 / max: {bv.summarise(firsts)} ms")
         for k in ("asr", "first_audio", "total", "overhead"):
             vals = [getattr(r.timings, k) for r in answered if getattr(r.timings, k) is not None]
             out.print(f"  {k:12s} median / p95 / max: {bv.summarise(vals)} ms")
@@ -424,6 +442,18 @@ def voice(
         embedder = getattr(appliance.engine.retriever, "embedder", None)
         loaded += [f"embedder {embedder.name}"] if embedder else []
         out.print(f"memory: resident {rss:.0f} MiB, peak {peak:.0f} MiB, with {', '.join(loaded)}", markup=False)
+
+
+def _turn_row(label: str, r, keys: tuple[str, ...]) -> None:
+    """One turn's times (ms from the end of speech) and what it became."""
+    t = r.timings
+    cells = "".join(f"{getattr(t, k):12.0f}" if getattr(t, k) is not None else f"{'-':>12s}" for k in keys)
+    what = (
+        r.transcript.dropped
+        if r.transcript and r.transcript.dropped
+        else (f"{r.answer.mode}/{r.answer.generator}" if r.answer else "-")
+    )
+    out.print(f"  {label:42s}{cells}  {what}", markup=False)
 
 
 def _speech_figures(bv, folder: Path, per_file: dict, models, appliance, round_trips: int) -> None:
