@@ -55,6 +55,7 @@ import numpy as np
 from appliance.answer.types import Answer
 from appliance.config import ConversationSettings
 from appliance.dialogue import Session
+from appliance.heap import release_free_heap
 from appliance.knowledge.text import detect_lang
 from voice.asr import Transcript
 from voice.audio import AudioSource, Frame, resample
@@ -579,6 +580,7 @@ class Conversation:
                 self.on_event(TurnDone(turn.result))
             if self._turn is turn:
                 self.on_event(Listening())
+            await asyncio.to_thread(release_free_heap)  # the turn's native buffers, back to the system
 
     async def _answer_turn(self, turn: Turn) -> None:
         result, timings = turn.result, turn.result.timings

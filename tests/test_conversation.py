@@ -389,3 +389,17 @@ def test_live_speech_resuming_cancels_the_answer_being_prepared(demo_kb, site) -
     assert loop.joins == 1 and result.transcript.text == "我社保卡掉了怎么办" and not result.interrupted
     assert rec.of(BargeIn) == []  # nothing was heard of the cancelled answer: no barge-in, a join
     assert {s.turn_id for s in rec.of(Speaking)} <= {result.turn_id}
+
+
+def test_each_turn_gives_its_freed_memory_back(demo_kb, site, monkeypatch) -> None:
+    import platform
+
+    import appliance.conversation as conversation
+    from appliance.heap import release_free_heap
+
+    assert release_free_heap() is (platform.libc_ver()[0] == "glibc")  # elsewhere a no-op, never an error
+    calls: list[int] = []
+    monkeypatch.setattr(conversation, "release_free_heap", lambda: calls.append(1) or True)
+    audio = np.concatenate([burst(0.8), silence(2.5), burst(1.0, seed=4), silence(2.5)])
+    results, _, _, _ = _file_run(demo_kb, site, audio, ["社保卡丢了怎么补办", "居住证怎么办理"])
+    assert len(results) == 2 and len(calls) == 2
