@@ -360,6 +360,12 @@ def voice(
             results += turns
         answered = [r for r in results if r.answer is not None]
         out.print(f"turns: {len(results)} ({len(answered)} answered) in {len(files)} recordings")
+        for k in ("asr", "first_audio", "total", "overhead"):
+            vals = [getattr(r.timings, k) for r in answered if getattr(r.timings, k) is not None]
+            out.print(f"  {k:12s} median / p95 / max: {bv.summarise(vals)} ms")
+        for k in ("asr_model", "tts_model", "llm_model", "retrieval"):
+            vals = [getattr(r.timings, k) for r in answered]
+            out.print(f"  inside {k:10s} median / p95 / max: {bv.summarise(vals, lambda v: f'{v:.1f}')} ms")
         if spoken_questions:
             out.print("held-out demo questions spoken by the voices (the answer path end to end):")
             asked = []
@@ -379,12 +385,6 @@ def voice(
                 ]
                 if firsts:
                     out.print(f"  first audio of {lang} answers, median / p95 / max: {bv.summarise(firsts)} ms")
-        for k in ("asr", "first_audio", "total", "overhead"):
-            vals = [getattr(r.timings, k) for r in answered if getattr(r.timings, k) is not None]
-            out.print(f"  {k:12s} median / p95 / max: {bv.summarise(vals)} ms")
-        for k in ("asr_model", "tts_model", "llm_model", "retrieval"):
-            vals = [getattr(r.timings, k) for r in answered]
-            out.print(f"  inside {k:10s} median / p95 / max: {bv.summarise(vals, lambda v: f'{v:.1f}')} ms")
         _speech_figures(bv, folder, per_file, models, appliance, round_trips)
         streamed = [r for r in answered if r.answer.generator == "llm" and r.timings.first_audio is not None]
         if streamed:
@@ -468,8 +468,8 @@ def _speech_figures(bv, folder: Path, per_file: dict, models, appliance, round_t
         first = next((r for r in turns if r.transcript is not None), None)
         ref = refs.get(path.name)
         err = None
-        if ref is not None and ref.lang in ("zh", "en"):
-            heard = first.transcript.text if first else ""
+        if ref is not None and ref.lang in ("zh", "en"):  # the recording's whole transcript, all its turns
+            heard = " ".join(r.transcript.text for r in turns if r.transcript and r.transcript.text)
             err = bv.error_rate(ref.text, heard, ref.lang, partial=ref.partial)
             errors.setdefault(ref.lang, []).append(err)
         for r in turns:
