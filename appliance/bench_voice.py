@@ -26,7 +26,7 @@ import numpy as np
 
 from appliance.bootstrap import Appliance, VoiceModels, build_conversation
 from appliance.conversation import TurnResult
-from voice.audio import FRAME_SAMPLES, SAMPLE_RATE, ArraySource, Frame, Framer, WavFileSource, read_audio
+from voice.audio import FRAME_SAMPLES, SAMPLE_RATE, ArraySource, Frame, Framer, WavFileSource, read_audio, resample
 from voice.playback import SimulatedSpeaker, WavFileSink
 
 
@@ -46,24 +46,27 @@ def run_audio(appliance: Appliance, models: VoiceModels, audio: np.ndarray) -> l
 
 def spoken_questions(models: VoiceModels, per_lang: int) -> list[tuple[str, str, np.ndarray]]:
     """Held-out demo questions spoken by the installed voices, as (label, question, audio): the
-    voice's audio resampled to 16 kHz (soxr), 0.5 s of silence before and 2 s after. They are
+    voice's audio at 16 kHz, 0.5 s of silence before and 2 s after. They are
     questions the guides answer, which the shared recordings are not, so their turns time the
     answer path (retrieval, extractive or LLM answer) end to end; a language without a voice
     gives none."""
-    import soxr
-
     clips = []
     for lang, questions in _held_out_questions().items():
         voice = models.voices.by_lang.get(lang)
         if voice is None:
             continue
         for i, question in enumerate(_spread(questions, per_lang)):
-            audio = np.asarray(voice.synthesize(question), np.float32)
-            if voice.sample_rate != SAMPLE_RATE:
-                audio = soxr.resample(audio, voice.sample_rate, SAMPLE_RATE).astype(np.float32)
-            pad = np.zeros(SAMPLE_RATE // 2, np.float32)
-            clips.append((f"{lang} question {i + 1}", question, np.concatenate([pad, audio, pad, pad, pad, pad])))
+            audio = synthesized_16k(voice, question, before_s=0.5, after_s=2.0)
+            clips.append((f"{lang} question {i + 1}", question, audio))
     return clips
+
+
+def synthesized_16k(voice, text: str, before_s: float, after_s: float) -> np.ndarray:
+    """``text`` spoken by ``voice`` as pipeline audio: float32 mono 16 kHz
+    (:func:`voice.audio.resample`), with ``before_s`` / ``after_s`` seconds of silence around it."""
+    audio = resample(np.asarray(voice.synthesize(text), np.float32), voice.sample_rate)
+    silence = (np.zeros(int(SAMPLE_RATE * t), np.float32) for t in (before_s, after_s))
+    return np.concatenate([next(silence), audio, next(silence)])
 
 
 def vad_cost_ms(vad, audio: np.ndarray) -> float:
@@ -384,22 +387,16 @@ class RoundTrip:
 
 def round_trip(text: str, lang: str, voices, asr) -> RoundTrip | None:
     """Synthesise ``text`` as the loop would (speakable text, the language's voice), resample the
-    audio to 16 kHz (soxr) and transcribe it with ``asr`` forced to ``lang`` and without the
+    audio to 16 kHz and transcribe it with ``asr`` forced to ``lang`` and without the
     vocabulary prompt (which would hide what the voice got wrong). None when ``lang`` has no voice
     or nothing is left to say."""
-    import soxr
-
     from voice.speakable import speakable
 
     voice = voices.for_lang(lang)
     said = speakable(text, lang)
     if voice is None or not said:
         return None
-    audio = np.asarray(voice.synthesize(said), np.float32)
-    if voice.sample_rate != SAMPLE_RATE:
-        audio = soxr.resample(audio, voice.sample_rate, SAMPLE_RATE).astype(np.float32)
-    pad = np.zeros(SAMPLE_RATE // 4, np.float32)
-    heard = asr.transcribe(np.concatenate([pad, audio, pad]), language=lang, prompt="").text
+    heard = asr.transcribe(synthesized_16k(voice, said, 0.25, 0.25), language=lang, prompt="").text
     return RoundTrip(text, said, heard, error_rate(said, heard, lang), voice.name, lang)
 
 

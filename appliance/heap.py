@@ -12,9 +12,18 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import logging
+from functools import cache
 
-log = logging.getLogger(__name__)
+
+@cache
+def _malloc_trim():
+    """glibc's ``malloc_trim``, looked up once (``find_library`` runs ``ldconfig``); None elsewhere."""
+    try:
+        trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return trim
 
 
 def release_free_heap() -> bool:
@@ -24,11 +33,8 @@ def release_free_heap() -> bool:
         True when glibc's ``malloc_trim`` was called; False where there is none (musl, macOS,
         Windows): nothing happens there.
     """
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        trim = libc.malloc_trim
-    except (OSError, AttributeError):
+    trim = _malloc_trim()
+    if trim is None:
         return False
-    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
     trim(0)
     return True

@@ -42,6 +42,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from collections.abc import Iterable
@@ -299,8 +300,6 @@ class EncoderMemo:
         self.hits = 0
 
     def __call__(self, features: np.ndarray):
-        import hashlib
-
         array = np.ascontiguousarray(features)
         key = (array.shape, str(array.dtype), hashlib.blake2b(array.tobytes(), digest_size=16).digest())
         last = self._last
