@@ -190,6 +190,7 @@ def test_bench_voice_prints_figures(installed: Path, shared_data: Path) -> None:
     # the tiny Whisper hears its one phrase in everything: far from the manifest's transcripts
     rates = re.search(r"character error rate, zh recordings with a transcript: mean ([\d.]+) over 2", text)
     assert rates and float(rates.group(1)) > 0.5, text
+    assert re.search(r"plain Whisper on the file \(own language detection, no prompt\): mean [\d.]+", text), text
     assert re.search(r"round trip, zh \(tiny-piper-zh\), \d+ answers: error rate median", text), text
     # the tiny voices speak tones, which Silero does not take for speech: the question makes no turn
     assert "held-out demo questions spoken by the voices" in text and "asked: 俺家娃是脑瘫" in text, text

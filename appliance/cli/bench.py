@@ -463,6 +463,7 @@ def _speech_figures(bv, folder: Path, per_file: dict, models, appliance, round_t
     out.print("per recording: real-time factors, error rate against the manifest, round trip of the answer:")
     out.print(f"  {'recording':42s}{'rtf_asr':>9s}{'rtf_tts':>9s}{'error':>8s}{'trip':>8s}  heard", markup=False)
     errors: dict[str, list[float]] = {}
+    baseline: dict[str, list[float]] = {}
     trips: list = []
     for path, turns in per_file.items():
         first = next((r for r in turns if r.transcript is not None), None)
@@ -472,6 +473,10 @@ def _speech_figures(bv, folder: Path, per_file: dict, models, appliance, round_t
             heard = " ".join(r.transcript.text for r in turns if r.transcript and r.transcript.text)
             err = bv.error_rate(ref.text, heard, ref.lang, partial=ref.partial)
             errors.setdefault(ref.lang, []).append(err)
+            # the baseline a user would otherwise pick: faster-whisper on the whole file, its own
+            # language detection, no vocabulary prompt
+            plain = models.asr.transcribe(bv.speech_of(path), language="auto", prompt="").text
+            baseline.setdefault(ref.lang, []).append(bv.error_rate(ref.text, plain, ref.lang, partial=ref.partial))
         for r in turns:
             t = r.timings
             rtf_asr = t.asr_model / r.utterance_ms if r.utterance_ms else None
@@ -492,9 +497,11 @@ def _speech_figures(bv, folder: Path, per_file: dict, models, appliance, round_t
     for lang, name in (("zh", "character"), ("en", "word")):
         if errors.get(lang):
             vals = errors[lang]
+            plain = baseline[lang]
             out.print(
                 f"  {name} error rate, {lang} recordings with a transcript: mean {np.mean(vals):.3f} "
-                f"over {len(vals)} (max {max(vals):.3f})"
+                f"over {len(vals)} (max {max(vals):.3f}); plain Whisper on the file (own language "
+                f"detection, no prompt): mean {np.mean(plain):.3f} (max {max(plain):.3f})"
             )
     if round_trips:
         for text, lang in bv.held_out_answers(appliance, round_trips):
