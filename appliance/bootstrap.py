@@ -35,6 +35,7 @@ from appliance.privacy import published_numbers
 from appliance.site import Site, load_site, load_synonyms, site_file_in_use
 from appliance.triage import Triage
 from models.loader import load_embedder, load_llm
+from models.memo import QueryMemo
 from models.store import ModelStore
 
 if TYPE_CHECKING:
@@ -275,6 +276,8 @@ def build_appliance(
     embedder, note = load_embedder(settings, store)
     if note:
         notes.append(note + "; searching by keywords only")
+    if embedder is not None:
+        embedder = QueryMemo(embedder)  # the triage and the search embed a question once
     analyzer = make_analyzer(settings, site)
     analyzer.warm_up()
     kb_file = kb_path or settings.kb_file
@@ -303,7 +306,7 @@ def build_appliance(
         if note:
             notes.append(note + "; answering extractively from the guides")
     retriever = Retriever(kb, embedder, candidates=settings.retrieval.candidates)
-    triage = Triage.load()
+    triage = Triage.load().with_embedder(embedder)
     jr = open_journal(settings, site, kb, triage) if journal else None
     engine = AnswerEngine(
         retriever,

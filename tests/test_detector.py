@@ -104,12 +104,8 @@ def test_features_mark_word_edges_and_english_words() -> None:
     assert "c: " not in f
 
 
-def test_training_chooses_thresholds_out_of_fold(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Train on a small bank: two categories and ordinary sentences; the model separates them and
-    its thresholds come from the held-out folds."""
-    pytest.importorskip("sklearn")
-    monkeypatch.setattr(tr, "C_GRID", (10.0,))
-    monkeypatch.setattr(tr, "MIN_COUNT", 1)
+def small_bank() -> list[Exemplar]:
+    """Two categories and ordinary sentences, for training tests."""
     fire = [
         "着火了",
         "家里着火了快来人",
@@ -126,6 +122,16 @@ def test_training_chooses_thresholds_out_of_fold(monkeypatch: pytest.MonkeyPatch
     none += ["电梯多久保养一次", "消防演练几点开始", "养狗要登记吗", "公租房怎么申请", "你好", "谢谢"]
     exemplars = [Exemplar(t, "fire", "zh") for t in fire] + [Exemplar(t, "lift_entrapment", "zh") for t in lift]
     exemplars += [Exemplar(t, "none", "zh") for t in none]
+    return exemplars
+
+
+def test_training_chooses_thresholds_out_of_fold(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Train on a small bank: two categories and ordinary sentences; the model separates them and
+    its thresholds come from the held-out folds."""
+    pytest.importorskip("sklearn")
+    monkeypatch.setattr(tr, "C_GRID", (10.0,))
+    monkeypatch.setattr(tr, "MIN_COUNT", 1)
+    exemplars = small_bank()
     detector = tr.train(exemplars, Analyzer(), "test", log=lambda *_: None)
     assert set(detector.classes) == {"fire", "lift_entrapment", "none"}
     assert 0 <= detector.notes["ask"] <= detector.notes["alarm"] <= 1

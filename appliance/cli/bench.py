@@ -226,12 +226,17 @@ def answers(
     )
     if split != "dev":
         ordinary = ba.ordinary_questions(sets, analyzer, work / "lexical")
+        readers = [("rules+detector", triage, False), ("rules only", triage, True)]
+        pooled = triage.with_embedder(embedders[-1])
+        if pooled is not triage:
+            readers.insert(1, ("rules+det+vec", pooled, False))
         for path in ba.emergency_sets():
-            _print_triage(out, path, triage, analyzer, ordinary)
+            _print_triage(out, path, readers, analyzer, ordinary)
 
 
-def _print_triage(out, path: Path, triage, analyzer, ordinary: list) -> None:
-    """One held-out emergency set's figures, rules with the detector and rules alone."""
+def _print_triage(out, path: Path, readers: list, analyzer, ordinary: list) -> None:
+    """One held-out emergency set's figures for each (label, triage, rules only) reader: rules with
+    the n-gram detector, pooled with the embedding detector when hybrid, and the rules alone."""
     from appliance import bench_answers as ba
 
     items = ba.load_emergency_questions(path)
@@ -244,7 +249,7 @@ def _print_triage(out, path: Path, triage, analyzer, ordinary: list) -> None:
         f"  {'triage':14s}{'recall':>8s}{'+check':>8s}{'category':>9s}{'false al.':>10s}{'checks':>8s}{'demo FA':>9s}",
         markup=False,
     )
-    for label, rules_only in (("rules+detector", False), ("rules only", True)):
+    for label, triage, rules_only in readers:
         e = ba.evaluate_triage("emergency", triage, analyzer, items, rules_only=rules_only)
         o = ba.evaluate_triage("ordinary", triage, analyzer, ordinary, rules_only=rules_only)
         out.print(

@@ -17,18 +17,32 @@ How the two combine (:meth:`Triage.assess`), recall first:
 
 Both thresholds were chosen by cross-validation on the exemplars (see
 :mod:`appliance.triage.training`), for at most 0.5 % false alarms and 2 % questions asked.
+
+When the kiosk runs the embedding model the shipped :mod:`~appliance.triage.vector` detector was
+trained on (:meth:`Triage.with_embedder`), the detector's reading in steps 2–3 is the pool of the
+n-gram and the embedding readings, thresholded by the pool's own cross-validated ``alarm`` and
+``ask``; embedding the question takes about 10–25 ms on two CPU cores, and the search reuses that
+embedding. Should the embedding fail, the n-gram reading alone decides.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from appliance.triage.detector import EmergencyDetector
+import numpy as np
+
+from appliance.triage.detector import Detection, EmergencyDetector
 from appliance.triage.domain import DomainDetector
+from appliance.triage.vector import VectorDetector
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -62,7 +76,8 @@ class Assessment:
         category: the emergency category.
         level: 'alarm' (answer with the emergency guidance and alert staff) or 'check' (show the
             numbers and ask whether the resident is in danger).
-        source: 'rules' or 'detector'.
+        source: 'rules', 'detector' (n-grams alone) or 'detector+vector' (pooled with the
+            embedding reading).
         probability: the detector's P(emergency) (1.0 for a rule match).
     """
 
@@ -98,6 +113,8 @@ class Triage:
     domain: DomainDetector | None = field(default=None, compare=False)
     alarm_threshold: float = 1.0
     ask_threshold: float = 1.0
+    vector: VectorDetector | None = field(default=None, compare=False)
+    embed: Callable[[str], np.ndarray] | None = field(default=None, compare=False)
 
     @classmethod
     def load(cls, folder: Path | None = None, *, detector: bool = True) -> Triage:
@@ -145,7 +162,7 @@ class Triage:
         smalltalk = {k: compile_all(v, f"smalltalk {k}") for k, v in it.get("smalltalk", {}).items()}
         out_of_scope = compile_all(it.get("out_of_scope", {}).get("patterns", []), "out_of_scope")
         words = {k: tuple(em.get(k, [])) for k in ("urgent", "past", "personal", "informational")}
-        model = domain = None
+        model = domain = vector = None
         alarm = ask = 1.0
         if detector:
             path = base / EmergencyDetector.shipped_file
@@ -158,6 +175,10 @@ class Triage:
             ask = float(model.notes.get("ask", alarm))  # type: ignore[arg-type]
             path = base / DomainDetector.shipped_file
             domain = DomainDetector.load(path if path.is_file() else None)
+            path = base / VectorDetector.shipped_file
+            vector = VectorDetector.load(path if path.is_file() else None)
+            if sorted(vector.classes) != sorted(model.classes):
+                raise ValueError("the embedding emergency detector's classes differ from the n-gram detector's")
         return cls(
             emergencies,
             handoffs=handoffs,
@@ -167,8 +188,45 @@ class Triage:
             domain=domain,
             alarm_threshold=alarm,
             ask_threshold=ask,
+            vector=vector,
             **words,
         )
+
+    def with_embedder(self, embedder) -> Triage:
+        """This triage, reading questions with the embedding detector too when ``embedder`` (an
+        :class:`~appliance.knowledge.retrieval.Embedder`, or None) is the model it was trained on
+        (same name and dimension); otherwise this triage unchanged (n-grams alone)."""
+        v = self.vector
+        if embedder is None or v is None or self.detector is None:
+            return self
+        if embedder.name != v.model or int(embedder.dim) != v.dim:
+            log.info(
+                "emergency detector: no embedding reading (trained on %s, the kiosk runs %s)", v.model, embedder.name
+            )
+            return self
+        return dataclasses.replace(self, embed=lambda text: embedder.embed([text], query=True)[0])
+
+    def detect(self, text: str) -> tuple[Detection, float, float, str]:
+        """The learned reading of normalised ``text``: (detection, alarm threshold, ask threshold,
+        source), pooled with the embedding reading when :meth:`with_embedder` gave one.
+
+        Raises:
+            RuntimeError: no detector was loaded.
+        """
+        if self.detector is None:
+            raise RuntimeError("no emergency detector loaded")
+        probs = self.detector.probabilities(text)
+        if self.embed is not None and self.vector is not None:
+            try:
+                pooled = self.vector.mix(probs, self.vector.probabilities(self.embed(text)))
+            except Exception:  # noqa: BLE001 - a failing embedder must never hide an emergency
+                log.exception("emergency detector: the embedding failed; reading the n-grams alone")
+            else:
+                notes = self.vector.notes
+                alarm = float(notes.get("alarm", self.alarm_threshold))  # type: ignore[arg-type]
+                ask = float(notes.get("ask", alarm))  # type: ignore[arg-type]
+                return Detection.of(pooled), alarm, ask, "detector+vector"
+        return Detection.of(probs), self.alarm_threshold, self.ask_threshold, "detector"
 
     def is_informational(self, text: str) -> bool:
         """True when the question reads as a general question about a topic, not a live situation
@@ -215,14 +273,14 @@ class Triage:
             return Assessment(ruled, "alarm", "rules", 1.0)
         if self.detector is None:
             return None
-        found = self.detector.detect(text)
-        if found.probability < self.ask_threshold:
+        found, alarm, ask, source = self.detect(text)
+        if found.probability < ask:
             return None
         category = self.category(found.category)
-        level = "alarm" if found.probability >= self.alarm_threshold else "check"
+        level = "alarm" if found.probability >= alarm else "check"
         if level == "alarm" and category.informational_ok and self.is_informational(text):
             level = "check"
-        return Assessment(category, level, "detector", found.probability)
+        return Assessment(category, level, source, found.probability)
 
     def handoff(self, text: str) -> HandoffRule | None:
         """The first matter-for-a-person rule the question matches, or None."""

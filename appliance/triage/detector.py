@@ -42,6 +42,12 @@ class Detection:
     probability: float
     p_category: float
 
+    @classmethod
+    def of(cls, probs: dict[str, float]) -> Detection:
+        """The reading of class probabilities (emergency categories and ``none``, summing to 1)."""
+        category = max((c for c in probs if c != NONE), key=lambda c: probs[c])
+        return cls(category, 1.0 - probs[NONE], probs[category])
+
 
 class EmergencyDetector(NgramClassifier):
     """Scores normalised text for each emergency category (classes: the category ids and 'none').
@@ -60,9 +66,7 @@ class EmergencyDetector(NgramClassifier):
 
     def detect(self, text: str) -> Detection:
         """The most probable emergency category of normalised ``text`` and how likely an emergency is."""
-        probs = self.probabilities(text)
-        category = max((c for c in self.classes if c != NONE), key=lambda c: probs[c])
-        return Detection(category, 1.0 - probs[NONE], probs[category])
+        return Detection.of(self.probabilities(text))
 
 
 @dataclass(frozen=True)

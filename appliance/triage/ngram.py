@@ -17,15 +17,12 @@ needed (training is in :mod:`appliance.triage.training`).
 
 from __future__ import annotations
 
-import gzip
-import json
 import math
 import re
-from importlib import resources
-from pathlib import Path
 from typing import Self
 
 from appliance.knowledge.text import stem
+from appliance.triage.stored import StoredModel
 
 _EN_WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
 _SPACES = re.compile(r"[\s\W_]+")
@@ -48,7 +45,7 @@ def features(text: str) -> set[str]:
     return out
 
 
-class NgramClassifier:
+class NgramClassifier(StoredModel):
     """Softmax regression over :func:`features`.
 
     Args:
@@ -63,9 +60,6 @@ class NgramClassifier:
         ValueError: the shapes do not agree.
     """
 
-    #: The file beside :mod:`appliance.triage` that :meth:`load` reads by default (subclasses set it).
-    shipped_file = ""
-    #: What a file of this kind is called in error messages.
     kind = "an n-gram classifier"
 
     def __init__(
@@ -104,62 +98,23 @@ class NgramClassifier:
 
     # -- storage -----------------------------------------------------------------------------
 
-    def to_json(self) -> str:
-        """The model as JSON; weights rounded to 5 decimals (what :meth:`save` stores, gzipped)."""
+    def to_dict(self) -> dict:
+        """The model as a JSON object; weights rounded to 5 decimals."""
         n = len(self.vocabulary)
         weights = [[round(self._columns[j][c], 5) for j in range(n)] for c in range(len(self.classes))]
-        return json.dumps(
-            {
-                "classes": self.classes,
-                "vocabulary": sorted(self.vocabulary, key=self.vocabulary.__getitem__),
-                "weights": weights,
-                "bias": [round(b, 5) for b in self.bias],
-                "trained_on": self.trained_on,
-                "notes": self.notes,
-            },
-            ensure_ascii=False,
-            separators=(",", ":"),
+        return {
+            "classes": self.classes,
+            "vocabulary": sorted(self.vocabulary, key=self.vocabulary.__getitem__),
+            "weights": weights,
+            "bias": [round(b, 5) for b in self.bias],
+            "trained_on": self.trained_on,
+            "notes": self.notes,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Self:
+        """The model of a parsed :meth:`to_json` object (see :meth:`StoredModel.from_json`)."""
+        vocabulary = {f: i for i, f in enumerate(d["vocabulary"])}
+        return cls(
+            list(d["classes"]), vocabulary, d["weights"], list(d["bias"]), d.get("trained_on", ""), d.get("notes")
         )
-
-    @classmethod
-    def from_json(cls, text: str) -> Self:
-        """Inverse of :meth:`to_json`.
-
-        Raises:
-            ValueError: not a model file of this kind, or inconsistent shapes.
-        """
-        try:
-            d = json.loads(text)
-            vocabulary = {f: i for i, f in enumerate(d["vocabulary"])}
-            return cls(
-                list(d["classes"]), vocabulary, d["weights"], list(d["bias"]), d.get("trained_on", ""), d.get("notes")
-            )
-        except (KeyError, TypeError, json.JSONDecodeError) as exc:
-            raise ValueError(f"not {cls.kind} file: {exc}") from exc
-
-    def save(self, path: Path) -> None:
-        """Write :meth:`to_json` to ``path``, gzipped when it ends in ``.gz`` (as the shipped files
-        do: the weights compress to about a third). The gzip header carries no time stamp, so the
-        same model always gives the same bytes."""
-        data = (self.to_json() + "\n").encode("utf-8")
-        path.write_bytes(gzip.compress(data, mtime=0) if path.name.endswith(".gz") else data)
-
-    @classmethod
-    def load(cls, path: Path | None = None) -> Self:
-        """Load a model file, gzipped (``.gz``) or plain JSON (default: the shipped
-        :attr:`shipped_file` beside this module).
-
-        Raises:
-            ValueError: the file is not such a model (or not valid gzip); OSError: it cannot be read.
-        """
-        if path is None:
-            source = resources.files("appliance.triage").joinpath(cls.shipped_file)
-            name, data = cls.shipped_file, source.read_bytes()
-        else:
-            name, data = path.name, path.read_bytes()
-        if name.endswith(".gz"):
-            try:
-                data = gzip.decompress(data)
-            except (OSError, EOFError) as exc:
-                raise ValueError(f"not {cls.kind} file: {exc}") from exc
-        return cls.from_json(data.decode("utf-8"))

@@ -2,9 +2,9 @@
 (:mod:`appliance.triage.detector`, ``detector.json.gz``) and the domain detector
 (:mod:`appliance.triage.domain`, ``domain.json.gz``).
 
-    python -m appliance.triage.training            # cross-validate, train, write both files
+    python -m appliance.triage.training            # cross-validate, train, write every file
     python -m appliance.triage.training --model domain   # only one of them
-    python -m appliance.triage.training --check    # exit 1 unless both match their exemplars
+    python -m appliance.triage.training --check    # exit 1 unless each matches its exemplars
 
 Needs scikit-learn (a development dependency; the appliance itself only reads the JSON files).
 Regularisation strengths and decision thresholds are chosen by stratified 5-fold cross-validation
@@ -18,6 +18,12 @@ Emergency detector, trained on ``exemplars*.jsonl``:
 * ``ask``: the lowest probability at which out-of-fold ``none`` texts raise at most
   :data:`MAX_ASK` of "are you in danger?" questions; between ``ask`` and ``alarm`` the kiosk shows
   the emergency numbers at once and asks.
+
+Embedding detector (:mod:`appliance.triage.vector`, ``detector-e5.json.gz``), trained on the same
+exemplars' multilingual-e5-small question embeddings (needs the ``embeddings`` extra; about two
+minutes on two cores): its C, its weight ``w`` in the pool with the n-gram detector and the pool's
+own ``alarm`` and ``ask`` thresholds by the same folds, maximising out-of-fold alarm plus alarm-or-ask
+recall at the same false-alarm and ask limits.
 
 Domain detector, trained on ``domain-exemplars.jsonl`` (questions labelled ``in`` or ``off`` the
 community-service domain) with every live emergency and every demo question of the emergency
@@ -40,6 +46,7 @@ from pathlib import Path
 from appliance.knowledge.text import Analyzer
 from appliance.triage.detector import NONE, EmergencyDetector, Exemplar, features, load_exemplars
 from appliance.triage.domain import IN, OFF, DomainDetector
+from appliance.triage.vector import VectorDetector
 
 #: Largest share of ordinary texts (out of fold) allowed to raise an alarm.
 MAX_FALSE_ALARM = 0.005
@@ -49,6 +56,11 @@ MAX_ASK = 0.02
 C_GRID = (10.0, 30.0, 100.0)
 #: Features seen in fewer exemplars than this are dropped (smaller model, less noise).
 MIN_COUNT = 2
+#: The embedding detector's regularisation strengths and pool weights tried.
+VECTOR_C_GRID = (30.0, 100.0, 300.0)
+VECTOR_WEIGHTS = (0.3, 0.5, 0.7)
+#: The embedding model the shipped embedding detector reads (the default ``[embedding] model``).
+VECTOR_MODEL = "multilingual-e5-small-q4"
 #: Largest share of in-domain questions (out of fold) the domain detector may call off the domain.
 MAX_IN_DOMAIN_REFUSED = 0.01
 #: The emergency exemplar files whose texts are all in the domain: their live emergencies, and
@@ -81,6 +93,11 @@ def domain_paths(folder: Path | None = None) -> list[Path]:
     files it takes its ``in`` questions from (see :func:`domain_exemplars`), sorted."""
     base = folder or _here()
     return sorted([*base.glob("domain-exemplars*.jsonl"), *exemplar_paths(base)])
+
+
+def vector_path() -> Path:
+    """The shipped embedding detector file."""
+    return _here() / VectorDetector.shipped_file
 
 
 def domain_path() -> Path:
@@ -165,22 +182,40 @@ def out_of_fold(texts: Sequence[str], labels: Sequence[str], c: float, folds: in
         (classes in the models' column order, float64 array of shape (len(texts), len(classes))).
     """
     import numpy as np
-    from sklearn.model_selection import StratifiedKFold
 
     classes = sorted(set(labels))
     out = np.zeros((len(texts), len(classes)))
-    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    for train, test in splitter.split(texts, labels):
+    for train, test in _folds(labels, folds, seed):
         vocabulary, model = _fit([texts[i] for i in train], [labels[i] for i in train], c)
         columns = [classes.index(cl) for cl in model.classes_]
         out[np.ix_(test, columns)] = model.predict_proba(_matrix([texts[i] for i in test], vocabulary))
     return classes, out
 
 
-def cross_validate(texts: Sequence[str], labels: Sequence[str], c: float, folds: int = 5, seed: int = 0):
-    """Out-of-fold (category, P(emergency)) for every exemplar: the detector's reading of it when it
-    was trained on the other folds (see :meth:`EmergencyDetector.detect`)."""
-    classes, probs = out_of_fold(texts, labels, c, folds, seed)
+def _folds(labels: Sequence[str], folds: int, seed: int):
+    from sklearn.model_selection import StratifiedKFold
+
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    return splitter.split(list(range(len(labels))), labels)
+
+
+def out_of_fold_vectors(vectors, labels: Sequence[str], c: float, folds: int = 5, seed: int = 0):
+    """As :func:`out_of_fold`, for softmax regression over embeddings (float array of shape
+    (len(labels), dim)); the folds are the same as :func:`out_of_fold`'s for the same labels."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    classes = sorted(set(labels))
+    y = np.array([classes.index(label) for label in labels])
+    out = np.zeros((len(labels), len(classes)))
+    for train_idx, test_idx in _folds(labels, folds, seed):
+        model = LogisticRegression(C=c, max_iter=3000).fit(vectors[train_idx], y[train_idx])
+        out[np.ix_(test_idx, model.classes_)] = model.predict_proba(vectors[test_idx])
+    return classes, out
+
+
+def readings_of(classes: Sequence[str], probs) -> list[tuple[str, float]]:
+    """(most probable emergency category, 1 - P(none)) for each row of class probabilities."""
     none = classes.index(NONE)
     emergency = [j for j, cl in enumerate(classes) if cl != NONE]
     out: list[tuple[str, float]] = []
@@ -188,6 +223,13 @@ def cross_validate(texts: Sequence[str], labels: Sequence[str], c: float, folds:
         j = max(emergency, key=lambda k: row[k])
         out.append((classes[j], 1.0 - float(row[none])))
     return out
+
+
+def cross_validate(texts: Sequence[str], labels: Sequence[str], c: float, folds: int = 5, seed: int = 0):
+    """Out-of-fold (category, P(emergency)) for every exemplar: the detector's reading of it when it
+    was trained on the other folds (see :meth:`EmergencyDetector.detect`)."""
+    classes, probs = out_of_fold(texts, labels, c, folds, seed)
+    return readings_of(classes, probs)
 
 
 def summarise(labels: Sequence[str], readings: Sequence[tuple[str, float]], alarm: float, ask: float) -> dict:
@@ -215,17 +257,22 @@ def summarise(labels: Sequence[str], readings: Sequence[tuple[str, float]], alar
     return out
 
 
+def _judge(labels: Sequence[str], readings: Sequence[tuple[str, float]]) -> tuple[float, float, dict, float]:
+    """Out-of-fold readings judged at their own thresholds: (alarm, ask, :func:`summarise`'s figures,
+    score = alarm recall + alarm-or-ask recall, what the grids maximise)."""
+    neg = [p for lab, (_, p) in zip(labels, readings, strict=True) if lab == NONE]
+    alarm, ask = _threshold(neg, MAX_FALSE_ALARM), _threshold(neg, MAX_ASK)
+    summary = summarise(labels, readings, alarm, ask)
+    return alarm, ask, summary, summary["all"]["alarm_or_ask"] + summary["all"]["alarm"]  # type: ignore[index]
+
+
 def train(exemplars: Sequence[Exemplar], analyzer: Analyzer, trained_on: str, log=print) -> EmergencyDetector:
     """Choose C and the thresholds by cross-validation, then fit on all exemplars."""
     texts = [analyzer.normalize(e.text) for e in exemplars]
     labels = [e.label for e in exemplars]
     best = None
     for c in C_GRID:
-        readings = cross_validate(texts, labels, c)
-        neg = [p for lab, (_, p) in zip(labels, readings, strict=True) if lab == NONE]
-        alarm, ask = _threshold(neg, MAX_FALSE_ALARM), _threshold(neg, MAX_ASK)
-        summary = summarise(labels, readings, alarm, ask)
-        score = summary["all"]["alarm_or_ask"] + summary["all"]["alarm"]  # type: ignore[index]
+        alarm, ask, summary, score = _judge(labels, cross_validate(texts, labels, c))
         log(f"C={c}: alarm>={alarm:.3f} ask>={ask:.3f} {summary['all']}")
         if best is None or score > best[0]:
             best = (score, c, alarm, ask, summary)
@@ -243,6 +290,56 @@ def train(exemplars: Sequence[Exemplar], analyzer: Analyzer, trained_on: str, lo
         "char 1-3-grams + stemmed English words and pairs; C and thresholds by stratified 5-fold CV",
     }
     return EmergencyDetector(classes, vocabulary, model.coef_.tolist(), model.intercept_.tolist(), trained_on, notes)
+
+
+def train_vector(
+    exemplars: Sequence[Exemplar], analyzer: Analyzer, embedder, ngram_c: float, trained_on: str, log=print
+) -> VectorDetector:
+    """Embed the exemplars as questions, choose C, the pool weight and the pool's thresholds by
+    cross-validation together with the n-gram detector's out-of-fold reading (its C ``ngram_c``),
+    then fit on all exemplars.
+
+    Args:
+        embedder: the embedding model (``name``, ``embed(texts, query=True)``).
+    """
+    import time
+
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    texts = [analyzer.normalize(e.text) for e in exemplars]
+    labels = [e.label for e in exemplars]
+    t0 = time.perf_counter()
+    vectors = np.asarray(embedder.embed(texts, query=True), dtype=np.float32)
+    log(f"embedded {len(texts)} exemplars with {embedder.name} in {time.perf_counter() - t0:.0f} s")
+    classes, ngram = out_of_fold(texts, labels, ngram_c)
+    alone = _judge(labels, readings_of(classes, ngram))[2]
+    log(f"n-grams alone (C={ngram_c}): {alone['all']}")
+    best = None
+    for c in VECTOR_C_GRID:
+        _, vec = out_of_fold_vectors(vectors, labels, c)
+        for w in VECTOR_WEIGHTS:
+            alarm, ask, summary, score = _judge(labels, readings_of(classes, (1.0 - w) * ngram + w * vec))
+            log(f"C={c} w={w}: alarm>={alarm:.3f} ask>={ask:.3f} {summary['all']}")
+            if best is None or score > best[0]:
+                best = (score, c, w, alarm, ask, summary)
+    assert best is not None
+    _, c, w, alarm, ask, summary = best
+    model = LogisticRegression(C=c, max_iter=3000).fit(vectors, np.array([classes.index(x) for x in labels]))
+    notes = {
+        "C": c,
+        "weight": w,
+        "alarm": round(alarm, 4),
+        "ask": round(ask, 4),
+        "exemplars": len(exemplars),
+        "ngram_alone": alone,
+        "cross_validated": summary,
+        "method": f"softmax regression (scikit-learn LogisticRegression, lbfgs) over {embedder.name} question "
+        "embeddings, pooled (1-w)*ngram + w*vector; C, w and thresholds by stratified 5-fold CV",
+    }
+    return VectorDetector(
+        [classes[j] for j in model.classes_], embedder.name, model.coef_, model.intercept_, trained_on, notes
+    )
 
 
 def train_domain(exemplars: Sequence[Exemplar], analyzer: Analyzer, trained_on: str, log=print) -> DomainDetector:
@@ -290,7 +387,7 @@ def train_domain(exemplars: Sequence[Exemplar], analyzer: Analyzer, trained_on: 
     return DomainDetector(list(model.classes_), vocabulary, weights, bias, trained_on, notes)
 
 
-def _out_of_date(path: Path, digest: str, kind: type[EmergencyDetector] | type[DomainDetector]) -> bool:
+def _out_of_date(path: Path, digest: str, kind: type[EmergencyDetector | DomainDetector | VectorDetector]) -> bool:
     current = kind.load(path).trained_on if path.exists() else ""
     if current != digest:
         print(f"{path} is out of date: run python -m appliance.triage.training", file=sys.stderr)
@@ -302,15 +399,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Command line: train and write the detector files, or ``--check`` that they are up to date."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="exit 1 unless the files were trained on the exemplars")
-    parser.add_argument("--model", choices=("all", "emergency", "domain"), default="all")
+    parser.add_argument("--model", choices=("all", "emergency", "vector", "domain"), default="all")
     parser.add_argument("--exemplars", type=Path, default=None, help="folder of the exemplar files")
     parser.add_argument("--out", type=Path, default=None, help="emergency detector file (default: the shipped one)")
     parser.add_argument("--domain-out", type=Path, default=None, help="domain detector file (default: the shipped one)")
+    parser.add_argument(
+        "--vector-out", type=Path, default=None, help="embedding detector file (default: the shipped one)"
+    )
     args = parser.parse_args(argv)
     jobs = []
     if args.model in ("all", "emergency"):
         paths = exemplar_paths(args.exemplars)
         jobs.append((EmergencyDetector, args.out or detector_path(), paths))
+    if args.model in ("all", "vector"):
+        jobs.append((VectorDetector, args.vector_out or vector_path(), exemplar_paths(args.exemplars)))
     if args.model in ("all", "domain"):
         jobs.append((DomainDetector, args.domain_out or domain_path(), domain_paths(args.exemplars)))
     stale = False
@@ -320,13 +422,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             stale |= _out_of_date(out, digest, kind)
             continue
         analyzer = Analyzer()
-        if kind is EmergencyDetector:
+        if kind is not DomainDetector:
             exemplars = [e for p in paths for e in load_exemplars(p.read_text(encoding="utf-8").splitlines(), str(p))]
+        if kind is EmergencyDetector:
             model = train(exemplars, analyzer, digest)
+        elif kind is VectorDetector:
+            from models.sentence import E5Embedder
+
+            ngram_c = float(EmergencyDetector.load(args.out or detector_path()).notes["C"])  # type: ignore[arg-type]
+            model = train_vector(exemplars, analyzer, E5Embedder(VECTOR_MODEL), ngram_c, digest)
         else:
             model = train_domain(domain_exemplars(paths), analyzer, digest)
         model.save(out)
-        print(f"wrote {out}: {len(model.vocabulary)} features, {len(model.classes)} classes")
+        size = len(model.vocabulary) if isinstance(model, EmergencyDetector | DomainDetector) else model.dim
+        print(f"wrote {out}: {size} features, {len(model.classes)} classes")
     return 1 if stale else 0
 
 
