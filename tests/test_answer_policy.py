@@ -16,6 +16,7 @@ from appliance.knowledge.confidence import Calibration
 from appliance.knowledge.ingest import Ingestor
 from appliance.knowledge.retrieval import Retriever
 from appliance.triage import Triage
+from appliance.triage.detector import Thresholds
 from tests.docmakers import make_docx
 
 TRIAGE = Triage.load()
@@ -133,7 +134,7 @@ def test_unsure_detector_asks_and_a_no_answers_the_question(demo_kb, site, tmp_p
     """With the detector's ask threshold at 0 and its alarm threshold out of reach, every question
     the rules do not match is a check: the answer to it decides what happens."""
     journal = Journal(tmp_path / "journal.sqlite")
-    unsure = dataclasses.replace(TRIAGE, ask_threshold=0.0, alarm_threshold=1.01)
+    unsure = dataclasses.replace(TRIAGE, thresholds=Thresholds(alarm=1.01, ask=0.0), embed=None)
     engine = engine_for(demo_kb, site, journal=journal, triage=unsure, calibration=constant(0.9))
     session = Session(engine)
     check, _ = session.ask("养狗要办什么手续")
@@ -155,7 +156,7 @@ def test_unsure_detector_asks_and_a_no_answers_the_question(demo_kb, site, tmp_p
 
 
 def test_rules_alarm_even_right_after_a_no(demo_kb, site) -> None:
-    unsure = dataclasses.replace(TRIAGE, ask_threshold=0.0, alarm_threshold=1.01)
+    unsure = dataclasses.replace(TRIAGE, thresholds=Thresholds(alarm=1.01, ask=0.0), embed=None)
     engine = engine_for(demo_kb, site, triage=unsure, calibration=constant(0.9))
     assert engine.ask("着火了", safe=True).reason == "fire"
     assert engine.ask("养狗要办什么手续", safe=True).mode == "answer"

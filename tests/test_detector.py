@@ -13,7 +13,7 @@ import pytest
 from appliance.knowledge.text import Analyzer
 from appliance.triage import Triage
 from appliance.triage import training as tr
-from appliance.triage.detector import EmergencyDetector, Exemplar, features, load_exemplars
+from appliance.triage.detector import EmergencyDetector, Exemplar, Thresholds, features, load_exemplars
 
 TRIAGE = Triage.load()
 
@@ -23,7 +23,7 @@ def test_the_shipped_detector_was_trained_on_the_shipped_exemplars() -> None:
     d = TRIAGE.detector
     assert d is not None and set(d.classes) == {c.id for c in TRIAGE.emergencies} | {"none"}
     notes = d.notes
-    assert 0 < TRIAGE.ask_threshold < TRIAGE.alarm_threshold < 1
+    assert 0 < TRIAGE.thresholds.ask < TRIAGE.thresholds.alarm < 1
     cv = notes["cross_validated"]["all"]
     assert cv["none_alarmed"] <= tr.MAX_FALSE_ALARM + 1e-9  # the thresholds honour their targets out of fold
     assert notes["exemplars"] >= 5000
@@ -93,7 +93,7 @@ def test_ordinary_questions_are_not_emergencies(analyzer: Analyzer, said: str) -
 
 
 def test_an_informational_question_is_at_most_a_check(analyzer: Analyzer) -> None:
-    sure = dataclasses.replace(TRIAGE, alarm_threshold=0.0, ask_threshold=0.0)
+    sure = dataclasses.replace(TRIAGE, thresholds=Thresholds(alarm=0.0, ask=0.0))
     found = sure.assess(analyzer.normalize("万一孩子误吃了药该怎么处理"))
     assert found is not None and found.level == "check" and found.source == "detector"
 

@@ -591,9 +591,11 @@ def test_a_clarification_offers_topics_and_a_tap_answers_the_question(kiosk: Kio
 def test_an_unsure_emergency_shows_the_numbers_and_asks(kiosk: Kiosk) -> None:
     import dataclasses
 
+    from appliance.triage.detector import Thresholds
+
     k = kiosk.k
     engine = kiosk.appliance.engine
-    engine.triage = dataclasses.replace(engine.triage, ask_threshold=0.0, alarm_threshold=1.01)
+    engine.triage = dataclasses.replace(engine.triage, thresholds=Thresholds(alarm=1.01, ask=0.0), embed=None)
     kiosk.click("startButton")
     k.ask("养狗要办什么手续")
     kiosk.driver.wait(lambda: k.screen == "emergency" and k.emergency.get("check"), "the check")

@@ -169,3 +169,30 @@ def test_a_question_is_embedded_once_for_the_triage_and_the_search(tmp_path, ana
     assert (answer.sources[0].title if answer.sources else answer.suggestions[0]) == "电梯报修"
     assert inner.calls == [(1, True)]  # read by the triage, then searched with, embedded once
     kb.close()
+
+
+def test_a_rule_match_the_detector_is_sure_of_is_only_a_check(analyzer: Analyzer) -> None:
+    assert TRIAGE.thresholds.veto > 0 and TRIAGE.vector.thresholds.veto > 0
+    for notes in (TRIAGE.detector.notes, TRIAGE.vector.notes):
+        cv = notes["veto_cross_validated"]
+        assert cv["vetoed"] <= tr.MAX_VETOED * cv["rule_alarms"] and cv["false_vetoed"] > 0
+    fire = analyzer.normalize("厨房的锅烧起来了")
+    assert TRIAGE.emergency(fire) is not None  # a rule matches
+    assert TRIAGE.assess(fire).level == "alarm"
+    doubting = dataclasses.replace(TRIAGE, thresholds=dataclasses.replace(TRIAGE.thresholds, veto=1.01))
+    found = doubting.assess(fire)
+    assert (found.level, found.source, found.category.id) == ("check", "rules", "fire")
+    jump = analyzer.normalize("我想从楼上跳下去")
+    assert doubting.emergency(jump).id == "self_harm" and doubting.assess(jump).level == "alarm"
+    rules_only = Triage.load(detector=False)
+    assert rules_only.assess(fire).level == "alarm"
+
+
+def test_the_veto_is_chosen_on_the_rule_matched_exemplars(monkeypatch: pytest.MonkeyPatch) -> None:
+    texts = ["厨房的锅烧起来了", "家里着火了", "我嗓子都说冒烟了", "社保卡怎么办"]
+    labels = ["fire", "fire", "none", "none"]
+    monkeypatch.setattr(tr, "MAX_VETOED", 0.0)
+    readings = [("fire", 0.9), ("fire", 0.04), ("fire", 0.01), ("fire", 0.0)]
+    got = tr.choose_veto(texts, labels, readings)
+    assert got["veto"] == 0.03 and got["vetoed"] == 0  # 0.05 would veto the second live fire
+    assert got["rule_alarms"] == 2 and got["rule_false_alarms"] == 1 and got["false_vetoed"] == 1

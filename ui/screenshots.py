@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from appliance.config import Settings
+from appliance.triage.detector import Thresholds
 
 SIZES: dict[str, tuple[int, int]] = {
     "landscape-1080p": (1920, 1080),
@@ -137,7 +138,7 @@ class Driver:
         that screen whatever the detector makes of the question)."""
         engine = self.kiosk.services.responder.session.engine
         triage = engine.triage
-        engine.triage = dataclasses.replace(triage, ask_threshold=0.0, alarm_threshold=1.01)
+        engine.triage = dataclasses.replace(triage, thresholds=Thresholds(alarm=1.01, ask=0.0), embed=None)
         try:
             yield
         finally:

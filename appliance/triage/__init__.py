@@ -8,15 +8,19 @@ before any retrieval or model runs.
 
 How the two combine (:meth:`Triage.assess`), recall first:
 
-1. a rule matches (and is not excluded, nor an informational question about the topic): **alarm**;
+1. a rule matches (and is not excluded, nor an informational question about the topic): **alarm**,
+   unless the detector is sure it is no live emergency (P(emergency) below its ``veto``: a past
+   fire, "what should I do if I ever get stuck in a lift?", "嗓子都说冒烟了"), which makes it a
+   **check**; suicidal talk a rule matches is always an alarm;
 2. else the detector's P(emergency) reaches its ``alarm`` threshold: **alarm**, with the
    detector's category (downgraded to *check* when the rules read the question as informational);
 3. else it reaches the lower ``ask`` threshold: **check**: the numbers are shown at once and the
    resident is asked "您现在有危险吗？" instead of being answered from a guide;
 4. else no emergency.
 
-Both thresholds were chosen by cross-validation on the exemplars (see
-:mod:`appliance.triage.training`), for at most 0.5 % false alarms and 2 % questions asked.
+The thresholds were chosen by cross-validation on the exemplars (see
+:mod:`appliance.triage.training`), for at most 0.5 % false alarms and 2 % questions asked, and a
+veto that turns at most 0.2 % of the live emergencies the rules match into checks.
 
 When the kiosk runs the embedding model the shipped :mod:`~appliance.triage.vector` detector was
 trained on (:meth:`Triage.with_embedder`), the detector's reading in steps 2–3 is the pool of the
@@ -38,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from appliance.triage.detector import Detection, EmergencyDetector
+from appliance.triage.detector import Detection, EmergencyDetector, Thresholds
 from appliance.triage.domain import DomainDetector
 from appliance.triage.vector import VectorDetector
 
@@ -87,6 +91,11 @@ class Assessment:
     probability: float
 
 
+#: Categories a rule match always alarms for, whatever the detector reads (suicidal talk is always
+#: an emergency with the crisis line).
+NEVER_VETOED = frozenset({"self_harm"})
+
+
 @dataclass(frozen=True)
 class HandoffRule:
     """A kind of matter that needs a person; ``reason`` is recorded in the journal."""
@@ -111,8 +120,7 @@ class Triage:
     out_of_scope: tuple[re.Pattern[str], ...] = ()
     detector: EmergencyDetector | None = field(default=None, compare=False)
     domain: DomainDetector | None = field(default=None, compare=False)
-    alarm_threshold: float = 1.0
-    ask_threshold: float = 1.0
+    thresholds: Thresholds = Thresholds()
     vector: VectorDetector | None = field(default=None, compare=False)
     embed: Callable[[str], np.ndarray] | None = field(default=None, compare=False)
 
@@ -163,7 +171,6 @@ class Triage:
         out_of_scope = compile_all(it.get("out_of_scope", {}).get("patterns", []), "out_of_scope")
         words = {k: tuple(em.get(k, [])) for k in ("urgent", "past", "personal", "informational")}
         model = domain = vector = None
-        alarm = ask = 1.0
         if detector:
             path = base / EmergencyDetector.shipped_file
             model = EmergencyDetector.load(path if path.is_file() else None)
@@ -171,8 +178,6 @@ class Triage:
             unknown = [c for c in model.classes if c != "none" and c not in known]
             if unknown:
                 raise ValueError(f"the emergency detector names categories without guidance: {', '.join(unknown)}")
-            alarm = float(model.notes.get("alarm", 1.0))  # type: ignore[arg-type]
-            ask = float(model.notes.get("ask", alarm))  # type: ignore[arg-type]
             path = base / DomainDetector.shipped_file
             domain = DomainDetector.load(path if path.is_file() else None)
             path = base / VectorDetector.shipped_file
@@ -186,8 +191,7 @@ class Triage:
             out_of_scope=out_of_scope,
             detector=model,
             domain=domain,
-            alarm_threshold=alarm,
-            ask_threshold=ask,
+            thresholds=Thresholds.of(model.notes) if model is not None else Thresholds(),
             vector=vector,
             **words,
         )
@@ -206,9 +210,9 @@ class Triage:
             return self
         return dataclasses.replace(self, embed=lambda text: embedder.embed([text], query=True)[0])
 
-    def detect(self, text: str) -> tuple[Detection, float, float, str]:
-        """The learned reading of normalised ``text``: (detection, alarm threshold, ask threshold,
-        source), pooled with the embedding reading when :meth:`with_embedder` gave one.
+    def detect(self, text: str) -> tuple[Detection, Thresholds, str]:
+        """The learned reading of normalised ``text``: (detection, the thresholds it is read
+        against, source), pooled with the embedding reading when :meth:`with_embedder` gave one.
 
         Raises:
             RuntimeError: no detector was loaded.
@@ -222,11 +226,8 @@ class Triage:
             except Exception:  # noqa: BLE001 - a failing embedder must never hide an emergency
                 log.exception("emergency detector: the embedding failed; reading the n-grams alone")
             else:
-                notes = self.vector.notes
-                alarm = float(notes.get("alarm", self.alarm_threshold))  # type: ignore[arg-type]
-                ask = float(notes.get("ask", alarm))  # type: ignore[arg-type]
-                return Detection.of(pooled), alarm, ask, "detector+vector"
-        return Detection.of(probs), self.alarm_threshold, self.ask_threshold, "detector"
+                return Detection.of(pooled), self.vector.thresholds, "detector+vector"
+        return Detection.of(probs), self.thresholds, "detector"
 
     def is_informational(self, text: str) -> bool:
         """True when the question reads as a general question about a topic, not a live situation
@@ -270,14 +271,18 @@ class Triage:
         """Rules, then the detector (see the module docstring): an alarm, a check, or None."""
         ruled = self.emergency(text)
         if ruled is not None:
+            if self.detector is not None and ruled.id not in NEVER_VETOED:
+                found, limits, _ = self.detect(text)
+                if found.probability < limits.veto:
+                    return Assessment(ruled, "check", "rules", found.probability)
             return Assessment(ruled, "alarm", "rules", 1.0)
         if self.detector is None:
             return None
-        found, alarm, ask, source = self.detect(text)
-        if found.probability < ask:
+        found, limits, source = self.detect(text)
+        if found.probability < limits.ask:
             return None
         category = self.category(found.category)
-        level = "alarm" if found.probability >= alarm else "check"
+        level = "alarm" if found.probability >= limits.alarm else "check"
         if level == "alarm" and category.informational_ok and self.is_informational(text):
             level = "check"
         return Assessment(category, level, source, found.probability)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from appliance.triage.ngram import NgramClassifier, features
 
-__all__ = ["NONE", "Detection", "EmergencyDetector", "Exemplar", "features", "load_exemplars"]
+__all__ = ["NONE", "Detection", "EmergencyDetector", "Exemplar", "Thresholds", "features", "load_exemplars"]
 
 NONE = "none"
 
@@ -67,6 +67,28 @@ class EmergencyDetector(NgramClassifier):
     def detect(self, text: str) -> Detection:
         """The most probable emergency category of normalised ``text`` and how likely an emergency is."""
         return Detection.of(self.probabilities(text))
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Where a detector's P(emergency) (1 - P(none)) is cut.
+
+    Attributes:
+        alarm: at or above it, an alarm.
+        ask: at or above it (and below ``alarm``), a check: the numbers and "您现在有危险吗？".
+        veto: below it, a rule's match is only a check (the detector is sure it is not a live
+            emergency: a past fire, a hypothetical, "嗓子都说冒烟了"); 0 = never.
+    """
+
+    alarm: float = 1.0
+    ask: float = 1.0
+    veto: float = 0.0
+
+    @classmethod
+    def of(cls, notes: dict[str, object]) -> Thresholds:
+        """The thresholds a model file's ``notes`` record (``alarm``, ``ask``, ``veto``)."""
+        alarm = float(notes.get("alarm", 1.0))  # type: ignore[arg-type]
+        return cls(alarm, float(notes.get("ask", alarm)), float(notes.get("veto", 0.0)))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

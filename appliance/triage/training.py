@@ -17,7 +17,12 @@ Emergency detector, trained on ``exemplars*.jsonl``:
   :data:`MAX_FALSE_ALARM` false alarms;
 * ``ask``: the lowest probability at which out-of-fold ``none`` texts raise at most
   :data:`MAX_ASK` of "are you in danger?" questions; between ``ask`` and ``alarm`` the kiosk shows
-  the emergency numbers at once and asks.
+  the emergency numbers at once and asks;
+* ``veto``: the highest probability of :data:`VETO_GRID` below which at most :data:`MAX_VETOED` of
+  the live emergencies a rule matches (out of fold; self-harm is never vetoed) would be turned
+  from an alarm into a check: a rule's match that the detector is that sure of not being a live
+  emergency (a past fire, "what should I do if I ever get stuck in a lift?", "嗓子都说冒烟了") is
+  asked about, not alarmed.
 
 Embedding detector (:mod:`appliance.triage.vector`, ``detector-e5.json.gz``), trained on the same
 exemplars' multilingual-e5-small question embeddings (needs the ``embeddings`` extra; about two
@@ -44,6 +49,7 @@ from importlib import resources
 from pathlib import Path
 
 from appliance.knowledge.text import Analyzer
+from appliance.triage import NEVER_VETOED, Triage
 from appliance.triage.detector import NONE, EmergencyDetector, Exemplar, features, load_exemplars
 from appliance.triage.domain import IN, OFF, DomainDetector
 from appliance.triage.vector import VectorDetector
@@ -56,6 +62,10 @@ MAX_ASK = 0.02
 C_GRID = (10.0, 30.0, 100.0)
 #: Features seen in fewer exemplars than this are dropped (smaller model, less noise).
 MIN_COUNT = 2
+#: Largest share of the live emergencies a rule matches (out of fold) the detector may veto.
+MAX_VETOED = 0.002
+#: Veto thresholds tried (on P(emergency)); the highest within :data:`MAX_VETOED` is kept.
+VETO_GRID = (0.01, 0.02, 0.03, 0.05, 0.1, 0.2)
 #: The embedding detector's regularisation strengths and pool weights tried.
 VECTOR_C_GRID = (30.0, 100.0, 300.0)
 VECTOR_WEIGHTS = (0.3, 0.5, 0.7)
@@ -266,24 +276,57 @@ def _judge(labels: Sequence[str], readings: Sequence[tuple[str, float]]) -> tupl
     return alarm, ask, summary, summary["all"]["alarm_or_ask"] + summary["all"]["alarm"]  # type: ignore[index]
 
 
+def choose_veto(texts: Sequence[str], labels: Sequence[str], readings: Sequence[tuple[str, float]]) -> dict:
+    """The veto threshold for out-of-fold ``readings`` of normalised ``texts`` (see the module
+    docstring), with what it does on the exemplars the rules match.
+
+    Returns:
+        ``{"veto", "rule_alarms", "vetoed", "rule_false_alarms", "false_vetoed"}``: the threshold,
+        the live emergencies the rules match and how many of them it would veto, the ordinary
+        texts the rules match and how many of those it would veto.
+    """
+    rules = Triage.load(detector=False)
+    pos, neg = [], []
+    for text, label, (_, p) in zip(texts, labels, readings, strict=True):
+        ruled = rules.emergency(text)
+        if ruled is not None and ruled.id not in NEVER_VETOED:
+            (neg if label == NONE else pos).append(p)
+    veto = 0.0
+    for tau in VETO_GRID:
+        if sum(p < tau for p in pos) <= MAX_VETOED * len(pos):
+            veto = tau
+    return {
+        "veto": veto,
+        "rule_alarms": len(pos),
+        "vetoed": sum(p < veto for p in pos),
+        "rule_false_alarms": len(neg),
+        "false_vetoed": sum(p < veto for p in neg),
+    }
+
+
 def train(exemplars: Sequence[Exemplar], analyzer: Analyzer, trained_on: str, log=print) -> EmergencyDetector:
     """Choose C and the thresholds by cross-validation, then fit on all exemplars."""
     texts = [analyzer.normalize(e.text) for e in exemplars]
     labels = [e.label for e in exemplars]
     best = None
     for c in C_GRID:
-        alarm, ask, summary, score = _judge(labels, cross_validate(texts, labels, c))
+        readings = cross_validate(texts, labels, c)
+        alarm, ask, summary, score = _judge(labels, readings)
         log(f"C={c}: alarm>={alarm:.3f} ask>={ask:.3f} {summary['all']}")
         if best is None or score > best[0]:
-            best = (score, c, alarm, ask, summary)
+            best = (score, c, alarm, ask, summary, readings)
     assert best is not None
-    _, c, alarm, ask, summary = best
+    _, c, alarm, ask, summary, readings = best
+    veto = choose_veto(texts, labels, readings)
+    log(f"veto: {veto}")
     vocabulary, model = _fit(texts, labels, c)
     classes = list(model.classes_)
     notes = {
         "C": c,
         "alarm": round(alarm, 4),
         "ask": round(ask, 4),
+        "veto": veto.pop("veto"),
+        "veto_cross_validated": veto,
         "exemplars": len(exemplars),
         "cross_validated": summary,
         "method": "softmax regression (scikit-learn LogisticRegression, lbfgs), binary L2-normalised "
@@ -319,18 +362,23 @@ def train_vector(
     for c in VECTOR_C_GRID:
         _, vec = out_of_fold_vectors(vectors, labels, c)
         for w in VECTOR_WEIGHTS:
-            alarm, ask, summary, score = _judge(labels, readings_of(classes, (1.0 - w) * ngram + w * vec))
+            readings = readings_of(classes, (1.0 - w) * ngram + w * vec)
+            alarm, ask, summary, score = _judge(labels, readings)
             log(f"C={c} w={w}: alarm>={alarm:.3f} ask>={ask:.3f} {summary['all']}")
             if best is None or score > best[0]:
-                best = (score, c, w, alarm, ask, summary)
+                best = (score, c, w, alarm, ask, summary, readings)
     assert best is not None
-    _, c, w, alarm, ask, summary = best
+    _, c, w, alarm, ask, summary, readings = best
+    veto = choose_veto(texts, labels, readings)
+    log(f"veto: {veto}")
     model = LogisticRegression(C=c, max_iter=3000).fit(vectors, np.array([classes.index(x) for x in labels]))
     notes = {
         "C": c,
         "weight": w,
         "alarm": round(alarm, 4),
         "ask": round(ask, 4),
+        "veto": veto.pop("veto"),
+        "veto_cross_validated": veto,
         "exemplars": len(exemplars),
         "ngram_alone": alone,
         "cross_validated": summary,

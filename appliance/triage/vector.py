@@ -25,6 +25,7 @@ from typing import Self
 
 import numpy as np
 
+from appliance.triage.detector import Thresholds
 from appliance.triage.stored import StoredModel
 
 
@@ -37,8 +38,9 @@ class VectorDetector(StoredModel):
         weights: float array-like of shape (len(classes), dim).
         bias: one intercept per class.
         trained_on: sha256 of the exemplar files it was trained on.
-        notes: how it was trained; ``weight`` (w in the mixture, in [0, 1]), ``alarm`` and ``ask``
-            (the mixture's thresholds on 1 - P(none)) are read by the triage.
+        notes: how it was trained; ``weight`` (w in the mixture, in [0, 1]), ``alarm``, ``ask`` and
+            ``veto`` (the mixture's :class:`~appliance.triage.detector.Thresholds`) are read by the
+            triage.
 
     Raises:
         ValueError: the shapes do not agree, or ``weight`` lies outside [0, 1].
@@ -69,6 +71,7 @@ class VectorDetector(StoredModel):
         self.weight = float(self.notes.get("weight", 0.5))  # type: ignore[arg-type]
         if not 0.0 <= self.weight <= 1.0:
             raise ValueError(f"the mixture weight must lie in [0, 1], not {self.weight}")
+        self.thresholds = Thresholds.of(self.notes)
 
     @property
     def dim(self) -> int:
