@@ -18,6 +18,14 @@ def test_query_terms_drop_function_words(analyzer: Analyzer) -> None:
         assert stop not in terms
 
 
+def test_english_questions_drop_function_words_and_contraction_fragments(analyzer: Analyzer) -> None:
+    terms = analyzer.query_terms("Why doesn't my card work? I can't log in, they're all saying something else")
+    assert {"card", "work", "log", "say"} <= set(terms)
+    for stop in ("doesn", "t", "re", "all", "someth", "els", "why", "my"):
+        assert stop not in terms
+    assert "t" in analyzer.index_text("I can't log in").split()  # the index keeps every word
+
+
 def test_colloquial_terms_are_expanded(analyzer: Analyzer) -> None:
     assert "共有产权保障住房" in analyzer.expand("经适房怎么申请")
     assert analyzer.expansions_for("我想办个老年卡") == ["老年人优待证"]

@@ -68,8 +68,18 @@ STOPWORDS_EN = frozenset(
     on at by for from with about as into over under up down out off so than too very just not no yes or and
     but if then there here what which who whom whose when where why how please hi hello thanks thank get
     got need want like know tell help some any much many one
+    myself ours ourselves yours yourself yourselves him his himself her hers herself itself theirs
+    themselves having ought cannot let because until while against between through during before
+    after above below again further once all both each few more most other such nor only own same
+    also instead really actually still even else something anything way
+    t s re ve ll d m doesn don didn isn aren wasn weren hasn haven hadn won wouldn shan shouldn
+    couldn mustn
     """.split()
 )
+"""English words a question is searched without (question side only: the index keeps every word).
+The function words of the Snowball English stop list (snowball.tartarus.org, algorithms/english/
+stop.txt), the fragments contractions split into ("doesn't" -> "doesn", "t"), and words residents
+use to frame a request ("please", "need", "tell", "help", "instead", "way")."""
 
 
 _STEMMER = snowballstemmer.stemmer("english")
