@@ -172,10 +172,9 @@ def test_a_question_is_embedded_once_for_the_triage_and_the_search(tmp_path, ana
 
 
 def test_a_rule_match_the_detector_is_sure_of_is_only_a_check(analyzer: Analyzer) -> None:
-    assert TRIAGE.thresholds.veto > 0 and TRIAGE.vector.thresholds.veto > 0
-    for notes in (TRIAGE.detector.notes, TRIAGE.vector.notes):
-        cv = notes["veto_cross_validated"]
-        assert cv["vetoed"] <= tr.MAX_VETOED * cv["rule_alarms"] and cv["false_vetoed"] > 0
+    assert TRIAGE.thresholds.veto > 0
+    cv = TRIAGE.detector.notes["veto_cross_validated"]
+    assert cv["vetoed"] <= tr.MAX_VETOED * cv["rule_alarms"] and cv["false_vetoed"] > 0
     fire = analyzer.normalize("厨房的锅烧起来了")
     assert TRIAGE.emergency(fire) is not None  # a rule matches
     assert TRIAGE.assess(fire).level == "alarm"
@@ -186,6 +185,10 @@ def test_a_rule_match_the_detector_is_sure_of_is_only_a_check(analyzer: Analyzer
     assert doubting.emergency(jump).id == "self_harm" and doubting.assess(jump).level == "alarm"
     rules_only = Triage.load(detector=False)
     assert rules_only.assess(fire).level == "alarm"
+    # a rule's match never waits for the embedding
+    embedder = AxisEmbedder()
+    pooled = dataclasses.replace(doubting, vector=_vector_detector()).with_embedder(embedder)
+    assert pooled.assess(fire).level == "check" and pooled.assess(jump).level == "alarm" and embedder.calls == []
 
 
 def test_the_veto_is_chosen_on_the_rule_matched_exemplars(monkeypatch: pytest.MonkeyPatch) -> None:

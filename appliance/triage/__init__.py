@@ -9,7 +9,7 @@ before any retrieval or model runs.
 How the two combine (:meth:`Triage.assess`), recall first:
 
 1. a rule matches (and is not excluded, nor an informational question about the topic): **alarm**,
-   unless the detector is sure it is no live emergency (P(emergency) below its ``veto``: a past
+   unless the n-gram detector is sure it is no live emergency (P(emergency) below ``veto``: a past
    fire, "what should I do if I ever get stuck in a lift?", "嗓子都说冒烟了"), which makes it a
    **check**; suicidal talk a rule matches is always an alarm;
 2. else the detector's P(emergency) reaches its ``alarm`` threshold: **alarm**, with the
@@ -23,10 +23,10 @@ The thresholds were chosen by cross-validation on the exemplars (see
 veto that turns at most 0.2 % of the live emergencies the rules match into checks.
 
 When the kiosk runs the embedding model the shipped :mod:`~appliance.triage.vector` detector was
-trained on (:meth:`Triage.with_embedder`), the detector's reading in steps 2–3 is the pool of the
-n-gram and the embedding readings, thresholded by the pool's own cross-validated ``alarm`` and
-``ask``; embedding the question takes about 10–25 ms on two CPU cores, and the search reuses that
-embedding. Should the embedding fail, the n-gram reading alone decides.
+trained on (:meth:`Triage.with_embedder`), steps 2–3 read the pool of the n-gram and the embedding
+readings, thresholded by the pool's own cross-validated ``alarm`` and ``ask``. Embedding the
+question takes about 10–25 ms on two idle CPU cores and the search reuses it; a rule's match
+never waits for it. Should the embedding fail, the n-gram reading alone decides.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from appliance.triage.detector import Detection, EmergencyDetector, Thresholds
+from appliance.triage.detector import NONE, Detection, EmergencyDetector, Thresholds
 from appliance.triage.domain import DomainDetector
 from appliance.triage.vector import VectorDetector
 
@@ -210,25 +210,6 @@ class Triage:
             return self
         return dataclasses.replace(self, embed=lambda text: embedder.embed([text], query=True)[0])
 
-    def detect(self, text: str) -> tuple[Detection, Thresholds, str]:
-        """The learned reading of normalised ``text``: (detection, the thresholds it is read
-        against, source), pooled with the embedding reading when :meth:`with_embedder` gave one.
-
-        Raises:
-            RuntimeError: no detector was loaded.
-        """
-        if self.detector is None:
-            raise RuntimeError("no emergency detector loaded")
-        probs = self.detector.probabilities(text)
-        if self.embed is not None and self.vector is not None:
-            try:
-                pooled = self.vector.mix(probs, self.vector.probabilities(self.embed(text)))
-            except Exception:  # noqa: BLE001 - a failing embedder must never hide an emergency
-                log.exception("emergency detector: the embedding failed; reading the n-grams alone")
-            else:
-                return Detection.of(pooled), self.vector.thresholds, "detector+vector"
-        return Detection.of(probs), self.thresholds, "detector"
-
     def is_informational(self, text: str) -> bool:
         """True when the question reads as a general question about a topic, not a live situation
         (urgent words, then past, then a concrete person, then hypothetical words; see emergency.toml)."""
@@ -268,17 +249,29 @@ class Triage:
         raise KeyError(category_id)
 
     def assess(self, text: str) -> Assessment | None:
-        """Rules, then the detector (see the module docstring): an alarm, a check, or None."""
+        """Rules, then the detector (see the module docstring): an alarm, a check, or None.
+
+        A rule's match never waits for the embedding model (the veto reads the n-grams alone); any
+        other question is embedded for the pooled reading, and the search reuses that embedding.
+        """
         ruled = self.emergency(text)
+        probs = self.detector.probabilities(text) if self.detector is not None else None
         if ruled is not None:
-            if self.detector is not None and ruled.id not in NEVER_VETOED:
-                found, limits, _ = self.detect(text)
-                if found.probability < limits.veto:
-                    return Assessment(ruled, "check", "rules", found.probability)
+            if probs is not None and ruled.id not in NEVER_VETOED:
+                p = 1.0 - probs[NONE]
+                if p < self.thresholds.veto:
+                    return Assessment(ruled, "check", "rules", p)
             return Assessment(ruled, "alarm", "rules", 1.0)
-        if self.detector is None:
+        if probs is None:
             return None
-        found, limits, source = self.detect(text)
+        found, limits, source = Detection.of(probs), self.thresholds, "detector"
+        if self.embed is not None and self.vector is not None:
+            try:
+                pooled = self.vector.mix(probs, self.vector.probabilities(self.embed(text)))
+            except Exception:  # noqa: BLE001 - a failing embedder must never hide an emergency
+                log.exception("emergency detector: the embedding failed; reading the n-grams alone")
+            else:
+                found, limits, source = Detection.of(pooled), self.vector.thresholds, "detector+vector"
         if found.probability < limits.ask:
             return None
         category = self.category(found.category)

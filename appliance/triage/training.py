@@ -362,23 +362,18 @@ def train_vector(
     for c in VECTOR_C_GRID:
         _, vec = out_of_fold_vectors(vectors, labels, c)
         for w in VECTOR_WEIGHTS:
-            readings = readings_of(classes, (1.0 - w) * ngram + w * vec)
-            alarm, ask, summary, score = _judge(labels, readings)
+            alarm, ask, summary, score = _judge(labels, readings_of(classes, (1.0 - w) * ngram + w * vec))
             log(f"C={c} w={w}: alarm>={alarm:.3f} ask>={ask:.3f} {summary['all']}")
             if best is None or score > best[0]:
-                best = (score, c, w, alarm, ask, summary, readings)
+                best = (score, c, w, alarm, ask, summary)
     assert best is not None
-    _, c, w, alarm, ask, summary, readings = best
-    veto = choose_veto(texts, labels, readings)
-    log(f"veto: {veto}")
+    _, c, w, alarm, ask, summary = best
     model = LogisticRegression(C=c, max_iter=3000).fit(vectors, np.array([classes.index(x) for x in labels]))
     notes = {
         "C": c,
         "weight": w,
         "alarm": round(alarm, 4),
         "ask": round(ask, 4),
-        "veto": veto.pop("veto"),
-        "veto_cross_validated": veto,
         "exemplars": len(exemplars),
         "ngram_alone": alone,
         "cross_validated": summary,
