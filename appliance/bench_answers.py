@@ -14,6 +14,12 @@ and the confidence model were tuned on, ``test`` splits were fitted on by nothin
   no headings (long policy-like documents, where a passage answers the question);
 * ``guangdong``: ``../shared/data/kb/guangdong_services.jsonl``, 2,262 real provincial guides,
   with 300 known-item queries made from their titles (a scale check, not a paraphrase test);
+* ``python-faq-dev`` / ``-test``: the Python FAQ (the PSF's, 169 entries with an answer of 80
+  characters or more, from Debian's ``python3-doc``, which ``scripts/setup`` installs): each
+  answer a document without its question, searched with two paraphrases of each question
+  (``appliance/demo/eval/outside/python-faq-paraphrases.jsonl``, written by a helper who saw the
+  questions only, never the answers), split by the same hash of the question: real English text
+  the project did not write;
 * ``english``: an optional JSON-lines FAQ (``--english FILE``: ``{"id", "question", "answer"}``),
   each answer a document, questions split by the same hash.
 
@@ -101,7 +107,12 @@ def faq_datasets(path: Path, name: str, *, long: bool = False) -> list[Dataset]:
     """A FAQ file (``{"id", "question", "answer", "dept"?}`` per line) as two data sets (dev and test
     questions) over one knowledge base: each answer its own document, or with ``long`` the answers
     of one department grouped eight to a document."""
-    rows = _faq_rows(path)
+    return faq_rows_datasets(_faq_rows(path), name, long=long)
+
+
+def faq_rows_datasets(rows: Sequence[dict], name: str, *, long: bool = False) -> list[Dataset]:
+    """As :func:`faq_datasets`, for rows already read (several rows may share an id: one answer
+    asked in several ways)."""
     docs: dict[str, str] = {}
     target: dict[str, str] = {}
     if long:
@@ -136,6 +147,62 @@ def faq_datasets(path: Path, name: str, *, long: bool = False) -> list[Dataset]:
     return out
 
 
+#: The paraphrased Python FAQ questions, in ``appliance/demo/eval/outside``.
+PARAPHRASES = "python-faq-paraphrases.jsonl"
+#: Where Debian's ``python3-doc`` keeps the Python FAQ pages.
+PYTHON_FAQ_GLOB = "/usr/share/doc/python3*/html/faq"
+
+
+def python_faq_entries(folder: Path) -> dict[str, str]:
+    """The Python FAQ's questions and answers from its HTML pages in ``folder``: question -> answer
+    text (the blocks under a heading that ends with "?", up to the next heading), for answers of
+    80 characters or more. Read with the knowledge base's own streaming HTML reader."""
+    from appliance.knowledge.html_blocks import page_text
+
+    out: dict[str, str] = {}
+    for page in sorted(folder.glob("*.html")):
+        if page.name == "index.html":
+            continue
+        text = page_text(page.read_text(encoding="utf-8", errors="replace"), 5_000_000, " ".join)
+        question, answer = None, []
+        for block in [*text.blocks, None]:
+            if block is None or block.tag in ("h1", "h2", "h3", "h4", "h5", "h6"):
+                body = "\n".join(answer)
+                if question and len(body) >= 80:
+                    out[question] = body[:4000]
+                title = block.text.replace("¶", "").strip() if block else ""
+                question, answer = (title if title.endswith("?") else None), []
+            elif question:
+                answer.append(block.text)
+    return out
+
+
+def python_faq_datasets(folder: Path, paraphrases: Path) -> tuple[list[Dataset], int]:
+    """The Python FAQ in ``folder`` searched with ``paraphrases`` (JSON lines ``{"faq": the FAQ's
+    question, "question": a paraphrase}``): dev and test data sets, and how many paraphrases name
+    a question this version of the FAQ does not have (skipped)."""
+    entries = python_faq_entries(folder)
+    rows, missing = [], 0
+    for line in paraphrases.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        p = json.loads(line)
+        if p["faq"] not in entries:
+            missing += 1
+            continue
+        key = hashlib.sha1(p["faq"].encode("utf-8")).hexdigest()[:12]
+        rows.append({"id": key, "question": p["question"], "answer": entries[p["faq"]]})
+    return faq_rows_datasets(rows, "python-faq"), missing
+
+
+def python_faq_folder() -> Path | None:
+    """Debian's Python FAQ pages, if ``python3-doc`` is installed."""
+    import glob
+
+    found = sorted(glob.glob(PYTHON_FAQ_GLOB))
+    return Path(found[-1]) if found else None
+
+
 def guangdong_dataset(path: Path, n: int = 300, seed: int = 3) -> Dataset:
     """The Guangdong guides with known-item queries made from ``n`` sampled titles."""
     titles = [str(json.loads(line).get("matter_name") or "") for line in path.read_text(encoding="utf-8").splitlines()]
@@ -146,8 +213,11 @@ def guangdong_dataset(path: Path, n: int = 300, seed: int = 3) -> Dataset:
     return Dataset("guangdong", "dev", lambda _w: [path], qs, cache="guangdong")
 
 
-def all_datasets(shared: Path | None, english: Path | None = None) -> tuple[list[Dataset], list[str]]:
-    """Every data set that can be built here, and notes on the ones that cannot."""
+def all_datasets(
+    shared: Path | None, english: Path | None = None, python_faq: Path | None = None
+) -> tuple[list[Dataset], list[str]]:
+    """Every data set that can be built here, and notes on the ones that cannot (``python_faq``: the
+    Python FAQ's pages, default :func:`python_faq_folder`)."""
     sets = demo_datasets()
     notes = []
     taipei = shared / "kb" / "taipei_faq_dev.jsonl" if shared else None
@@ -160,6 +230,14 @@ def all_datasets(shared: Path | None, english: Path | None = None) -> tuple[list
         sets.append(guangdong_dataset(guangdong))
     else:
         notes.append(f"Guangdong guides not found ({guangdong}): skipped")
+    faq = python_faq or python_faq_folder()
+    if faq is not None and faq.is_dir():
+        found, missing = python_faq_datasets(faq, demo_kb_dir().parent / "eval" / "outside" / PARAPHRASES)
+        sets += found
+        if missing:
+            notes.append(f"{missing} Python FAQ paraphrases name questions {faq} does not have: skipped")
+    else:
+        notes.append(f"the Python FAQ ({faq or 'Debian python3-doc'}) not found: python-faq data sets skipped")
     if english is not None:
         sets += faq_datasets(english, "english")
     return sets, notes

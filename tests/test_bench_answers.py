@@ -35,6 +35,38 @@ def test_faq_datasets_share_one_kb_and_split_the_questions(tmp_path: Path) -> No
     assert len(list(files[0].glob("*.txt"))) == 6  # three departments, eight answers to a document at most
 
 
+FAQ_PAGE = """<html><head><title>Design FAQ</title></head><body>
+<h1>Design and History FAQ</h1>
+<h2>Why does Python use indentation for grouping of statements?<a class="headerlink">¶</a></h2>
+<p>Guido van Rossum believes that using indentation for grouping is extremely elegant.</p>
+<pre>if x:
+    y()</pre>
+<h2>Contents</h2><p>a table of contents that is no answer at all</p>
+<h2>Why is it short?</h2><p>Too short.</p>
+</body></html>"""
+
+
+def test_the_python_faq_is_read_question_by_question(tmp_path: Path) -> None:
+    (tmp_path / "faq").mkdir()
+    (tmp_path / "faq" / "design.html").write_text(FAQ_PAGE, encoding="utf-8")
+    (tmp_path / "faq" / "index.html").write_text("<h2>Why index?</h2><p>" + "x" * 100 + "</p>", encoding="utf-8")
+    entries = ba.python_faq_entries(tmp_path / "faq")
+    q = "Why does Python use indentation for grouping of statements?"
+    assert list(entries) == [q]  # no "Contents", no answer under 80 characters, no index page
+    assert entries[q].startswith("Guido van Rossum") and "if x:" in entries[q] and "Contents" not in entries[q]
+    para = tmp_path / "para.jsonl"
+    lines = [{"faq": q, "question": f"paraphrase {i} of the indentation question"} for i in range(2)]
+    lines.append({"faq": "Why is there no such question?", "question": "gone"})
+    para.write_text("\n".join(json.dumps(x) for x in lines), encoding="utf-8")
+    sets, missing = ba.python_faq_datasets(tmp_path / "faq", para)
+    assert missing == 1 and [d.name for d in sets] == ["python-faq-dev", "python-faq-test"]
+    assert sum(len(d.questions) for d in sets) == 2 and len({q.expected for d in sets for q in d.questions}) == 1
+    docs = list(sets[0].build(tmp_path / "w")[0].glob("*.txt"))
+    assert len(docs) == 1 and docs[0].read_text(encoding="utf-8").startswith("Guido")
+    shipped = ba.demo_kb_dir().parent / "eval" / "outside" / ba.PARAPHRASES
+    assert len(shipped.read_text(encoding="utf-8").splitlines()) == 338
+
+
 def test_evaluate_counts_the_policy_and_the_baseline(demo_kb) -> None:
     qs = [
         LabelledQuestion("社保卡丢了怎么补办", "社会保障卡挂失与补办"),
@@ -61,7 +93,10 @@ def test_triage_figures(analyzer) -> None:
 def test_bench_answers_prints_the_table(tmp_path: Path) -> None:
     r = CliRunner().invoke(
         app,
-        ["bench", "answers", "--shared", str(tmp_path / "none"), "--workdir", str(tmp_path / "w"), "--hybrid"],
+        [
+            *("bench", "answers", "--shared", str(tmp_path / "none"), "--workdir", str(tmp_path / "w"), "--hybrid"),
+            *("--python-faq", str(tmp_path / "no-faq")),
+        ],
         env={"KIOSK_DATA_DIR": str(tmp_path / "data")},
         catch_exceptions=False,
     )
@@ -75,6 +110,8 @@ def test_bench_answers_prints_the_table(tmp_path: Path) -> None:
             assert 0.5 < hit1 <= 1 and 0.5 < bm25 <= 1
     assert "Taipei FAQ not found" in r.stderr or "Taipei FAQ not found" in r.stdout
     assert sum(x.strip().startswith("rules+detector") for x in lines) == len(ba.emergency_sets()) >= 2
+    # with the embedding model, the pooled reader has its own line for each set
+    assert sum(x.strip().startswith("rules+det+vec") for x in lines) == len(ba.emergency_sets())
     assert any(x.strip().startswith("rules only") for x in lines)
     for path in ba.emergency_sets():  # each held-out emergency set has its own lines
         assert any(x.startswith(f"emergencies ({path.name}:") for x in lines)

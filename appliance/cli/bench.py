@@ -125,6 +125,12 @@ def answers(
     english: Annotated[
         Path | None, typer.Option(help='an English FAQ, JSON lines {"id", "question", "answer"}')
     ] = None,
+    python_faq: Annotated[
+        Path | None,
+        typer.Option(
+            help="the Python FAQ's HTML pages (default: Debian's python3-doc, /usr/share/doc/python3/html/faq)"
+        ),
+    ] = None,
     hybrid: Annotated[
         bool, typer.Option(help="also with the configured embedding model (embeds every data set once, cached)")
     ] = False,
@@ -165,7 +171,7 @@ def answers(
         analyzer = make_analyzer(s, load_site_for(s))
         analyzer.warm_up()
     base = shared or DEFAULT_SHARED.parents[1]
-    sets, notes = ba.all_datasets(base if base.is_dir() else None, english)
+    sets, notes = ba.all_datasets(base if base.is_dir() else None, english, python_faq)
     for n in notes:
         note(n)
     if split != "all":
