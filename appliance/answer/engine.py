@@ -96,9 +96,15 @@ class _Turn:
 def policy_mode(response: SearchResponse, settings: RetrievalSettings) -> str:
     """What the answer policy does with a search response once triage has let the question
     through: 'answer' at ``settings.min_confidence`` or above, 'clarify' from
-    ``settings.clarify_confidence`` up to it, else 'no_answer'."""
-    if response.top is None or response.confidence < settings.clarify_confidence:
+    ``settings.clarify_confidence`` up to it, else 'no_answer' — except that a hybrid search whose
+    best guide is in another language than the question is at least a clarification: no word can
+    confirm such a guide (the confidence features are lexical), so the resident is asked
+    ("Do you mean 《残疾人证办理》?") instead of being refused."""
+    if response.top is None:
         return "no_answer"
+    if response.confidence < settings.clarify_confidence:
+        crossed = response.mode == "hybrid" and response.top.doc.lang != detect_lang(response.query)
+        return "clarify" if crossed else "no_answer"
     return "answer" if response.confidence >= settings.min_confidence else "clarify"
 
 

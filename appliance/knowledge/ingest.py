@@ -29,7 +29,7 @@ from appliance.knowledge.files import Candidate, Folder, find_files
 from appliance.knowledge.isolation import ReaderProcess
 from appliance.knowledge.limits import ReadError, ReadLimits
 from appliance.knowledge.readers import SUFFIXES, one_line, read_file
-from appliance.knowledge.retrieval import Embedder
+from appliance.knowledge.retrieval import Embedder, embed_titles, written_title
 from appliance.knowledge.store import KnowledgeBase, KnowledgeBaseError, chunk_embedding_text, text_sha256
 from appliance.tours import MAX_IMAGE_BYTES as MAX_TOUR_IMAGE_BYTES
 from appliance.tours import TOUR_SUFFIX, TourError, is_tour_file, load_tour
@@ -287,7 +287,9 @@ def reindex(
 
     Only chunks without a vector of this model are embedded, and of those only the ones whose text
     the vector cache does not hold: after a changed file is re-ingested, its unchanged sections cost
-    nothing. Vectors are written one batch per transaction, so the kiosk keeps answering (by
+    nothing. In a knowledge base with guides in both languages the documents' titles are embedded
+    into the vector cache too (what cross-language search compares a question with). Vectors are
+    written one batch per transaction, so the kiosk keeps answering (by
     keywords) while this runs, an interrupted run keeps what it finished, and the next run goes on
     from there. Search turns hybrid when the last batch lands.
 
@@ -315,4 +317,7 @@ def reindex(
         reused += len(part) - fresh
         if on_batch:
             on_batch(min(start + batch, len(todo)), len(todo))
+    if kb.documents_in("zh") and kb.documents_in("en"):
+        # guides in two languages: cross-language search reads the titles' vectors too
+        embed_titles(kb, embedder, [d.title for d in kb.documents() if written_title(d)])
     return ReindexReport(embedder.name, embedded, reused, total)
