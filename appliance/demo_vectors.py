@@ -2,7 +2,7 @@
 
 Embedding the demo's 600-odd chunks with multilingual-e5-small takes about 45 s on two cores: too
 long for the first ``kiosk ask`` on a new device. So the release carries them, one file per model
-(``appliance/demo/vectors/<model>.npz``: ``sha256`` of each embedded text, and the vectors as
+(``appliance/demo/vectors/<model>.npz``: ``sha256`` of each embedded text, chunks and titles, and the vectors as
 float16), and :func:`appliance.bootstrap.ensure_demo` puts them in the knowledge base's vector
 cache before ingesting the demo: only text the file does not hold is embedded on the device.
 
@@ -55,18 +55,23 @@ def seed(kb: KnowledgeBase, model: str) -> int:
 
 
 def export(kb: KnowledgeBase, model: str, path: Path) -> int:
-    """Write the vectors of ``model`` for every chunk of ``kb`` (they must all be embedded) to
-    ``path``; returns how many.
+    """Write the vectors of ``model`` for every chunk of ``kb`` (they must all be embedded), and in
+    a knowledge base of two languages for every written title (what cross-language search reads),
+    to ``path``; returns how many.
 
     Raises:
-        ValueError: some chunk has no vector of ``model`` in the cache.
+        ValueError: some chunk or title has no vector of ``model`` in the cache.
     """
+    from appliance.knowledge.retrieval import written_title
+
     texts = [t for _, t in kb.all_chunk_texts()]
+    if kb.documents_in("zh") and kb.documents_in("en"):
+        texts += [d.title for d in kb.documents() if written_title(d)]
     cached = kb.cached_vectors(model, texts)
     shas = sorted({text_sha256(t) for t in texts})
     missing = [s for s in shas if s not in cached]
     if missing:
-        raise ValueError(f"{len(missing)} chunks have no vector of {model}: run reindex first")
+        raise ValueError(f"{len(missing)} chunks or titles have no vector of {model}: run reindex first")
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, sha256=np.array(shas), vectors=np.stack([cached[s] for s in shas]).astype(np.float16))
     return len(shas)
