@@ -434,7 +434,9 @@ class Retriever:
             other,
             titles,
         )
-        if self.fusion.coverage > 0 and other & fused.keys() and len(other) > len(self.kb.documents()) - len(other):
+        # the question's language is the knowledge base's minority
+        minority = len(other) > len(self.kb.documents_in(detect_lang(query)))
+        if self.fusion.coverage > 0 and other & fused.keys() and minority:
             self._weigh_by_coverage(fused, other, terms, (df, n_chunks))
         order = sorted(fused, key=lambda d: (-fused[d], -doc_bm25.get(d, 0.0), d))[:k]
         infos = self.kb.docs_by_id(order)
