@@ -1,5 +1,6 @@
 """Training the learned detectors from the exemplar files: the emergency detector
-(:mod:`appliance.triage.detector`, ``detector.json.gz``) and the domain detector
+(:mod:`appliance.triage.detector`, ``detector.json.gz``), its embedding reader
+(:mod:`appliance.triage.vector`, ``detector-e5.json.gz``) and the domain detector
 (:mod:`appliance.triage.domain`, ``domain.json.gz``).
 
     python -m appliance.triage.training            # cross-validate, train, write every file
