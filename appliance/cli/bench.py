@@ -164,6 +164,7 @@ def answers(
     from appliance.cli.common import note
     from appliance.triage import Triage
     from models.loader import load_embedder
+    from models.memo import QueryMemo
     from models.store import ModelStore
 
     s = settings(ctx)
@@ -233,7 +234,8 @@ def answers(
     if split != "dev":
         ordinary = ba.ordinary_questions(sets, analyzer, work / "lexical")
         readers = [("rules+detector", triage, False), ("rules only", triage, True)]
-        pooled = triage.with_embedder(embedders[-1])
+        # one memo for both sets' lines: the ordinary demo questions are read by each
+        pooled = triage.with_embedder(QueryMemo(embedders[-1], size=4096) if embedders[-1] else None)
         if pooled is not triage:
             readers.insert(1, ("rules+det+vec", pooled, False))
         for path in ba.emergency_sets():
