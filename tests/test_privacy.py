@@ -4,15 +4,18 @@ and purge, and control characters on the staff's terminal."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import os
 import stat
 import unicodedata
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from rich.console import Console
 from stdnum.cn import ric
 from typer.testing import CliRunner
 
@@ -425,6 +428,12 @@ def test_journal_show_lists_a_handoffs_callback_number(tmp_path: Path) -> None:
     r = runner.invoke(app, ["journal", "show", "handoffs"], env=env)
     assert r.exit_code == 0, r.output
     assert "callback" in r.stdout and "13812345678" in r.stdout and "回电〔手机号〕" in r.stdout
+    narrow = Console(width=60, file=io.StringIO(), highlight=False, soft_wrap=True)  # a staff laptop's terminal
+    with mock.patch("appliance.cli.system.out", narrow):
+        assert runner.invoke(app, ["journal", "show", "handoffs"], env=env).exit_code == 0
+    shown = narrow.file.getvalue()
+    body = shown[shown.index("┡") :]  # the rows, below the header
+    assert "13812" in body and "…" not in body  # folded onto more lines, not cut
 
 
 def test_tours_show_does_not_pass_control_characters_to_the_terminal(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import json
 from typing import Annotated
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
 from appliance.cli.common import open_journal_file, out, print_json, safe_text, settings, user_errors
@@ -70,7 +70,8 @@ def journal_show(
         out.print(f"no {table} yet")
         return
     cols = [c for c in rows[0] if c not in ("sources", "timings", "answer")]
-    t = Table(*cols, title=Text(safe_text(f"{table} ({s.journal_file})")))
+    # folded, never cut with "…": staff read a callback number or a question whole at any width
+    t = Table(*(Column(c, overflow="fold") for c in cols), title=Text(safe_text(f"{table} ({s.journal_file})")))
     for r in rows:
         t.add_row(*(Text(safe_text(_cell(r[c]))) if r[c] is not None else "" for c in cols))
     out.print(t)
