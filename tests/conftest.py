@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # Qt tests run without a display
+# pytest-xdist's workers start with COLUMNS=80, which the CLI's rich consoles would keep for good
+# when made at import: without it, a CLI test's own COLUMNS (CliRunner's env) sets the width.
+os.environ.pop("COLUMNS", None)
+os.environ.pop("LINES", None)
 import shutil
 from pathlib import Path
 
