@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # Qt tests run without a display
-# pytest-xdist's workers start with COLUMNS=80, which the CLI's rich consoles would keep for good
-# when made at import: without it, a CLI test's own COLUMNS (CliRunner's env) sets the width.
+# A COLUMNS in the environment the suite starts in (pytest-xdist's workers set 80) would be kept
+# for good by the CLI's rich consoles, made at import: without it, a CLI test's own COLUMNS
+# (CliRunner's env) sets the width.
 os.environ.pop("COLUMNS", None)
 os.environ.pop("LINES", None)
 import shutil
