@@ -290,7 +290,7 @@ class BM25Baseline:
         import opencc
 
         self._t2s = opencc.OpenCC("t2s")
-        self._jieba = jieba.Tokenizer()
+        self._jieba = jieba.dt  # the analyzers' tokenizer: its dictionary is loaded once a process
         self.docs = kb.documents()
         texts = []
         for d in self.docs:

@@ -52,3 +52,21 @@ def test_detect_lang() -> None:
     assert detect_lang("Where is the office?") == "en"
     assert detect_lang("12333") == "zh"
     assert detect_lang("Where do I get 社保卡?") == "zh"
+
+
+def test_a_second_analyzer_segments_without_loading_jiebas_dictionary_again(
+    analyzer: Analyzer, monkeypatch, tmp_path
+) -> None:
+    import jieba
+
+    analyzer.warm_up()
+
+    def no_second_load(*_args, **_kwargs):
+        raise AssertionError("jieba's prefix dictionary was loaded a second time")
+
+    monkeypatch.setattr(jieba.marshal, "load", no_second_load)
+    monkeypatch.setattr(jieba.Tokenizer, "gen_pfdict", no_second_load)
+    other = Analyzer({"社会保障卡": ["社保卡"]}, cache_dir=tmp_path / "cache")
+    other.warm_up()
+    assert other.words("我的社保卡掉了") == analyzer.words("我的社保卡掉了")
+    assert "社会保障卡" in other.expand("社保卡掉了") and "社会保障卡" not in Analyzer().expand("社保卡掉了")
