@@ -101,13 +101,25 @@ class InterruptingSource:
 
     Args:
         sink: the speaker whose playback is watched.
+        on_end: called once the last frame has been taken (the trial is over): the bench stops the
+            answer to the interruption there, as the screen's stop button would, rather than
+            playing it out in real time.
     """
 
     realtime = True
 
-    def __init__(self, question: np.ndarray, interruption: np.ndarray, sink, after_s: float, tail_s: float = 2.0):
+    def __init__(
+        self,
+        question: np.ndarray,
+        interruption: np.ndarray,
+        sink,
+        after_s: float,
+        tail_s: float = 2.0,
+        on_end: Callable[[], None] | None = None,
+    ):
         self.question, self.interruption, self.sink = question, interruption, sink
         self.after_s, self.tail_s = after_s, tail_s
+        self.on_end = on_end
         self._closed = False
         self.interrupted_at: float | None = None
 
@@ -144,6 +156,8 @@ class InterruptingSource:
             if self._closed:
                 return
             yield await emit(samples)
+        if self.on_end is not None:
+            self.on_end()
 
 
 def barge_in_trial(
@@ -157,7 +171,9 @@ def barge_in_trial(
     sink = SimulatedSpeaker(models.voices.sample_rate, appliance.settings.audio.output_block, keep_output=False)
     loop = build_conversation(appliance, models, sink)
     try:
-        results = asyncio.run(loop.run(InterruptingSource(question, interruption, sink, after_s)))
+        results = asyncio.run(
+            loop.run(InterruptingSource(question, interruption, sink, after_s, on_end=loop.interrupt))
+        )
     finally:
         sink.close()
     during = [b for b in loop.barge_ins if b["during_playback"]]

@@ -181,6 +181,8 @@ def test_bench_voice_prints_figures(installed: Path, shared_data: Path) -> None:
         "1",
         "--spoken-questions",
         "1",
+        "--pauses",
+        "1.2",
     )
     text = proc.stdout
     assert "zh_funasr_example.wav#1" in text and "overhead" in text and "first_text" in text
