@@ -335,7 +335,7 @@ def evaluate(
     With ``triage``, the answer engine's gate applies (:func:`decide_mode`: the out-of-scope rules,
     and the domain detector where the policy would clarify); a refused question's rank still
     counts for hit@k, which measure retrieval alone."""
-    retriever = Retriever(kb, embedder, candidates=settings.candidates)
+    retriever = Retriever(kb, embedder, candidates=settings.candidates, vector_memory_mb=settings.vector_memory_mb)
     pos = [q for q in ds.questions if q.expected]
     neg = [q for q in ds.questions if not q.expected]
     rows, times = [], []

@@ -66,6 +66,16 @@ def make_ingestor(settings: Settings, kb: KnowledgeBase, embedder: Embedder | No
     return Ingestor(kb, embedder, limits, int(settings.ingest.max_file_mb * 2**20))
 
 
+def make_retriever(settings: Settings, kb: KnowledgeBase, embedder: Embedder | None) -> Retriever:
+    """A retriever over ``kb`` with the ``[retrieval]`` settings (lexical when ``embedder`` is None)."""
+    return Retriever(
+        kb,
+        embedder,
+        candidates=settings.retrieval.candidates,
+        vector_memory_mb=settings.retrieval.vector_memory_mb,
+    )
+
+
 def ensure_demo(settings: Settings, kb: KnowledgeBase, embedder: Embedder | None) -> IngestReport | None:
     """Build the shipped demo into a knowledge base that has never held a site's guides, and keep
     a demo one current.
@@ -203,7 +213,7 @@ class Appliance:
         analyzer = make_analyzer(self.settings, site)
         analyzer.warm_up()
         kb = KnowledgeBase.open(Path(real), analyzer)
-        retriever = Retriever(kb, self.embedder, candidates=self.settings.retrieval.candidates)
+        retriever = make_retriever(self.settings, kb, self.embedder)
         redactor = journal_redactor(site, kb) if self.journal is not None else None
         with self._lock:
             if self._staged is not None:
@@ -305,7 +315,7 @@ def build_appliance(
         llm, note = load_llm(settings, store)
         if note:
             notes.append(note + "; answering extractively from the guides")
-    retriever = Retriever(kb, embedder, candidates=settings.retrieval.candidates)
+    retriever = make_retriever(settings, kb, embedder)
     triage = Triage.load().with_embedder(embedder)
     jr = open_journal(settings, site, kb, triage) if journal else None
     engine = AnswerEngine(

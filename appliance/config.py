@@ -130,6 +130,12 @@ class RetrievalSettings(StrictModel):
 
     top_k: int = Field(default=5, ge=1, le=50, description="documents returned")
     candidates: int = Field(default=100, ge=5, le=1000, description="chunks taken from each ranker")
+    vector_memory_mb: float = Field(
+        default=64.0,
+        ge=0.0,
+        description="scan the chunk vectors from a copy in memory when they fit in this many MiB "
+        "(64: about 43,000 vectors of 384 dimensions), else with sqlite-vec's vec0 query; 0: always vec0",
+    )
     min_confidence: float = Field(
         default=0.5, ge=0.0, le=1.0, description="at or above this calibrated confidence: answer"
     )

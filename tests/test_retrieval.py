@@ -297,3 +297,33 @@ def test_the_demo_is_hybrid_from_its_first_question(settings, tmp_path: Path) ->
         assert retriever.mode == "hybrid" and appliance.kb.vectors_complete()
         r = retriever.search("How do I register my newborn baby?")
         assert r.top.doc.title == "新生儿出生登记与落户"
+
+
+def test_vectors_scanned_in_memory_rank_as_sqlite_vec_does_and_follow_changes(tmp_path: Path, analyzer) -> None:
+    from appliance.bench import HashingEmbedder, demo_queries, write_synthetic_guides
+
+    folder = tmp_path / "guides"
+    write_synthetic_guides(folder, 300, None)
+    model = HashingEmbedder(64)
+    kb = KnowledgeBase.open(tmp_path / "kb.sqlite", analyzer)
+    assert not Ingestor(kb, model).ingest([folder]).failed
+    memory = Retriever(kb, model, candidates=20)
+    vec0 = Retriever(kb, model, candidates=20, vector_memory_mb=0)
+    small = Retriever(kb, model, candidates=20, vector_memory_mb=0.01)  # 300 x 64 x 4 bytes do not fit
+    for question in demo_queries()[:25]:
+        a, b, c = memory.search(question), vec0.search(question), small.search(question)
+        assert a.mode == b.mode == "hybrid"
+        assert (
+            [r.doc.doc_id for r in a.results] == [r.doc.doc_id for r in b.results] == [r.doc.doc_id for r in c.results]
+        )
+        for x, y in zip(a.results, b.results, strict=True):
+            assert x.vector_sim == pytest.approx(y.vector_sim, abs=1e-5) and x.score == pytest.approx(y.score, abs=1e-5)
+    assert (memory.vector_scan, vec0.vector_scan, small.vector_scan) == ("memory", "vec0", "vec0")
+    # a guide added afterwards is found by the copy in memory without a restart
+    (folder / "new.md").write_text("# 老旧小区加装电梯\n\n## 申请条件\n全体业主同意，加装电梯补贴\n", encoding="utf-8")
+    assert not Ingestor(kb, model).ingest([folder]).failed
+    found = memory.search("加装电梯补贴")
+    assert found.top.doc.title == "老旧小区加装电梯" and found.top.vector_sim == pytest.approx(
+        vec0.search("加装电梯补贴").top.vector_sim, abs=1e-5
+    )
+    kb.close()

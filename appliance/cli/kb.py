@@ -59,7 +59,7 @@ def _progress() -> Progress:
 
 
 def _retriever(ctx: typer.Context, knowledge):
-    from appliance.knowledge.retrieval import Retriever
+    from appliance.bootstrap import make_retriever
 
     if knowledge.is_empty():
         note(
@@ -67,7 +67,7 @@ def _retriever(ctx: typer.Context, knowledge):
             "(`kiosk ask` fills an empty one with the demo guides)"
         )
     s = settings(ctx)
-    return Retriever(knowledge, _embedder(ctx), candidates=s.retrieval.candidates)
+    return make_retriever(s, knowledge, _embedder(ctx))
 
 
 @app.command()

@@ -752,6 +752,25 @@ class KnowledgeBase:
             return 0, chunks
         return self.conn.execute("SELECT count(*) FROM chunks_vec").fetchone()[0], chunks
 
+    def chunk_vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every stored chunk vector, in one scan of ``chunks_vec``.
+
+        Returns:
+            (chunk ids: int64 array of shape (n,), vectors: float32 array of shape (n, dim));
+            empty arrays when the knowledge base has no vectors.
+        """
+        if not self.has_vectors:
+            return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
+        ids: list[int] = []
+        blobs: list[bytes] = []
+        for rowid, blob in self.conn.execute("SELECT rowid, embedding FROM chunks_vec"):
+            ids.append(rowid)
+            blobs.append(blob)
+        if not ids:
+            return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
+        matrix = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(ids), -1)
+        return np.asarray(ids, dtype=np.int64), matrix
+
     def vectors_complete(self) -> bool:
         """True when every chunk has a vector of the knowledge base's embedding model."""
         if self.embedding_model is None or not self.db.has_vec:
