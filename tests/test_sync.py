@@ -598,3 +598,61 @@ def test_a_second_sync_while_one_runs_fails_at_once_and_records_nothing(tmp_path
     after = kb_versions(s)[0]
     assert (after.last_error, after.last_attempt) == (before.last_error, before.last_attempt)
     assert SyncClient(s).sync().installed is None  # the lock is free again
+
+
+class CountingHasher:
+    """A bigram-hashing embedder that counts the passages it embeds."""
+
+    def __init__(self) -> None:
+        from appliance.bench import HashingEmbedder
+
+        self.inner = HashingEmbedder(64)
+        self.name, self.dim = self.inner.name, self.inner.dim
+        self.passages = 0
+
+    def embed(self, texts, *, query=False):
+        if not query:
+            self.passages += len(texts)
+        return self.inner.embed(texts, query=query)
+
+
+def open_kb(settings: Settings) -> KnowledgeBase:
+    from appliance.bootstrap import load_site_for, make_analyzer
+
+    return KnowledgeBase.open(settings.kb_file, make_analyzer(settings, load_site_for(settings)))
+
+
+def test_a_hybrid_kiosk_stays_hybrid_after_a_sync_and_embeds_only_what_changed(tmp_path, street, server) -> None:
+    from appliance.knowledge.ingest import reindex
+    from appliance.knowledge.retrieval import Retriever
+
+    s = synced(tmp_path, street, server)
+    model = CountingHasher()
+    with open_kb(s) as kb:
+        total = reindex(kb, model).total  # the installed version, made hybrid as `kiosk kb reindex` does
+        assert Retriever(kb, model).mode == "hybrid"
+    (tmp_path / "heping" / "heping-yimiao.md").write_text(NOTICE.replace("二楼", "三楼"), encoding="utf-8")
+    street.publish(tmp_path / "heping", "heping")
+    model.passages = 0
+    report = SyncClient(s, embedder=model).sync()
+    assert report.installed.channels == {"street": 1, "heping": 2}
+    with open_kb(s) as kb:
+        assert kb.embedding_model == model.name and kb.vectors_complete()
+        assert Retriever(kb, model).search("流感疫苗在哪里打").mode == "hybrid"
+        notice = next(d for d in kb.documents() if d.title == "和平里社区流感疫苗接种通知")
+        assert 0 < model.passages <= len(kb.doc_chunks(notice.doc_id)) < total  # only the changed sections
+    assert any(f"{total - model.passages} carried over" in n and "embedded now" in n for n in report.notes), (
+        report.notes
+    )
+
+    # a sync without the model carries what it can; the changed sections wait for `kiosk kb reindex`
+    (tmp_path / "heping" / "heping-yimiao.md").write_text(NOTICE.replace("二楼", "四楼"), encoding="utf-8")
+    street.publish(tmp_path / "heping", "heping")
+    report = SyncClient(s).sync()
+    assert any("`kiosk kb reindex`" in n for n in report.notes), report.notes
+    with open_kb(s) as kb:
+        assert kb.embedding_model == model.name and not kb.vectors_complete()
+        assert Retriever(kb, model).mode == "lexical"
+        model.passages = 0
+        assert reindex(kb, model).embedded == model.passages > 0 and Retriever(kb, model).mode == "hybrid"
+        assert model.passages <= len(kb.doc_chunks(notice.doc_id))

@@ -190,7 +190,7 @@ def syncing(appliance: Appliance) -> Iterator[None]:
         except Exception as exc:  # the engine keeps its knowledge base
             note(escape(f"the synced knowledge base could not be opened: {exc}"))
 
-    client = SyncClient(cfg, on_installed=installed)
+    client = SyncClient(cfg, on_installed=installed, embedder=appliance.embedder)
     loop = SyncLoop(client, NetworkProbe(cfg.network), cfg.sync.interval_s, cfg.network.check_every_s).start()
     try:
         yield

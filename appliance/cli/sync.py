@@ -111,9 +111,12 @@ def sync(
     root) and print what changed. On any failure the installed knowledge base keeps serving and
     the exit status is 1."""
     from appliance.sync.client import SyncClient, SyncError
+    from models.loader import load_embedder
+    from models.store import ModelStore
 
     s = settings(ctx)
-    client = SyncClient(s)
+    embedder, _ = load_embedder(s, ModelStore(s.models_path))  # embeds the guides that changed
+    client = SyncClient(s, embedder=embedder)
     try:
         report = client.sync(force=force)
     except SyncError as exc:

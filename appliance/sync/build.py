@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from appliance.config import Settings
-from appliance.knowledge.ingest import Ingestor, IngestReport
+from appliance.knowledge.db import sqlite_module
+from appliance.knowledge.ingest import Ingestor, IngestReport, reindex
 from appliance.knowledge.readers import SUFFIXES, ReadLimits
-from appliance.knowledge.retrieval import Retriever
-from appliance.knowledge.store import KnowledgeBase
+from appliance.knowledge.retrieval import Embedder, Retriever, written_title
+from appliance.knowledge.store import KnowledgeBase, KnowledgeBaseError, text_sha256
 from appliance.knowledge.text import Analyzer
 from appliance.sync.bundle import FILES, Manifest, Question
 from appliance.tours import IMAGE_TYPES, is_tour_file
@@ -129,6 +130,56 @@ def build_kb(folder: Path, out: Path, analyzer: Analyzer, settings: Settings) ->
     ingest = settings.ingest
     report = Ingestor(kb, None, ReadLimits.from_settings(ingest), int(ingest.max_file_mb * 2**20)).ingest([folder])
     return kb, report
+
+
+#: Chunks per embedding call when a sync embeds the guides that changed: the answering thread
+#: shares the model (one lock), so a question waits at most one such call (about 0.6 s with
+#: multilingual-e5-small on 2 cores) rather than a whole batch of reindex's 32.
+SYNC_EMBED_BATCH = 4
+
+
+def carry_vectors(previous: Path, kb: KnowledgeBase, embedder: Embedder | None) -> str | None:
+    """Give the new build ``kb`` vectors of the model the knowledge base in use (``previous``)
+    searches with, so that a sync does not turn a hybrid kiosk into a keyword-only one.
+
+    A chunk or title whose text the previous base already embedded gets that vector (from its
+    vector cache: a guide that did not change costs nothing); the rest are embedded with
+    ``embedder`` when it is that model, :data:`SYNC_EMBED_BATCH` chunks a call. Without it they
+    stay without vectors, and search stays lexical until ``kiosk kb reindex`` embeds just them.
+
+    Returns:
+        a line for the sync report; None when the previous base has no vectors (nothing to carry).
+
+    Raises:
+        KnowledgeBaseError: the new build cannot hold vectors (sqlite-vec unavailable).
+    """
+    if not previous.exists():
+        return None
+    try:
+        old = KnowledgeBase.open(previous, kb.analyzer, readonly=True)
+    except (KnowledgeBaseError, sqlite3.Error, sqlite_module()[0].Error):
+        return None
+    try:
+        model, dim = old.embedding_model, int(old.meta("embedding_dim") or 0)
+        if model is None or not dim:
+            return None
+        texts = [t for _, t in kb.all_chunk_texts()] + [d.title for d in kb.documents() if written_title(d)]
+        kb.seed_vector_cache(model, old.cached_vectors(model, texts))
+    finally:
+        old.close()
+    kb.begin_vectors(model, dim)
+    todo = kb.chunks_without_vectors()
+    cached = kb.cached_vectors(model, [t for _, t in todo])
+    kb.add_vectors(model, [(cid, t, cached[text_sha256(t)]) for cid, t in todo if text_sha256(t) in cached])
+    carried = sum(1 for _, t in todo if text_sha256(t) in cached)
+    embedded = 0
+    if embedder is not None and embedder.name == model and embedder.dim == dim:
+        embedded = reindex(kb, embedder, batch=SYNC_EMBED_BATCH).embedded
+    have, total = kb.vector_counts()
+    line = f"vectors of {model}: {carried} carried over from the previous version, {embedded} embedded now"
+    if have < total:
+        line += f"; {total - have} chunks have none: searching by keywords until `kiosk kb reindex` embeds them"
+    return line
 
 
 def ids_by_file(kb: KnowledgeBase, folder: Path) -> dict[str, list[str]]:

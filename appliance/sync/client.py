@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.config import Settings
+from appliance.knowledge.retrieval import Embedder
 from appliance.knowledge.text import Analyzer
 from appliance.sync.bundle import BundleError, Manifest, open_bundle
 from appliance.sync.publish import channel_target
@@ -229,13 +230,22 @@ class SyncClient:
     Args:
         settings: the appliance's settings (``[sync]``, the data dir, the ingest limits).
         on_installed: called with the new build after a swap (a running kiosk reloads).
+        embedder: the appliance's embedding model (shared with the answering thread): the new
+            build gets the previous version's vectors and this model embeds the guides that
+            changed (:func:`appliance.sync.build.carry_vectors`); None: only the carried ones.
 
     Raises:
         SyncError: (from :meth:`sync`) see the module docstring.
     """
 
-    def __init__(self, settings: Settings, on_installed: Callable[[Installed], None] | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        on_installed: Callable[[Installed], None] | None = None,
+        embedder: Embedder | None = None,
+    ):
         self.settings = settings
+        self.embedder = embedder
         self.cfg = settings.sync
         self.dir = settings.sync_dir
         self.versions = settings.data_dir / VERSIONS_DIR
@@ -382,7 +392,14 @@ class SyncClient:
     ) -> Installed:
         from appliance.bootstrap import make_analyzer
         from appliance.site import SiteError, load_site, load_synonyms, site_file_in_use
-        from appliance.sync.build import HIT_RATE_SLACK, build_kb, integrity_ok, merge_sources, regression
+        from appliance.sync.build import (
+            HIT_RATE_SLACK,
+            build_kb,
+            carry_vectors,
+            integrity_ok,
+            merge_sources,
+            regression,
+        )
 
         staging = self.dir / "staging"
         shutil.rmtree(staging, ignore_errors=True)
@@ -444,6 +461,14 @@ class SyncClient:
                             f"channel {manifest.channel}: {rate:.0%} of its questions find their guide, "
                             f"published with {manifest.hit_rate:.0%} (e.g. {misses[0][0]!r})"
                         )
+                if not problems:
+                    try:
+                        vectors = carry_vectors(self.settings.kb_file, kb, self.embedder)
+                    except Exception as exc:  # the build stays keyword-only; the sync goes on
+                        log.warning("vectors not carried over to the new knowledge base", exc_info=True)
+                        vectors = f"vectors not carried over ({exc.__class__.__name__}: {exc}): searching by keywords"
+                    if vectors:
+                        report.notes.append(vectors)
             finally:
                 kb.close()
             if problems:
