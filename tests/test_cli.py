@@ -314,3 +314,25 @@ def test_batch_lines_are_cleaned_not_lost() -> None:
     assert clean(b"\x1b[31m\x07\n") == ("[31m", 2)  # ESC and BEL dropped, the rest is text
     raw = io.BytesIO("问一\n\n   \n".encode() + b"\x00\xff\n" + "问二".encode())
     assert [(x.number, x.text) for x in read_lines(raw)] == [(1, "问一"), (4, ""), (5, "问二")]
+
+
+def test_kb_tables_fold_a_long_path_instead_of_cutting_it(env, tmp_path: Path) -> None:
+    import io
+    from unittest import mock
+
+    from rich.console import Console
+
+    docs = tmp_path / "a-folder-name-long-enough-to-pass-any-narrow-terminal" / "guides"
+    docs.mkdir(parents=True)
+    (docs / "dog-licence-registration.md").write_text("# 养犬登记\n\n## 办理地点\n明湖派出所\n", encoding="utf-8")
+    kb = tmp_path / "own.sqlite"
+    assert invoke(["kb", "ingest", str(docs), "--kb", str(kb)], env).exit_code == 0
+    for args in (["kb", "list"], ["kb", "search", "养犬登记在哪办"]):
+        narrow = Console(width=60, file=io.StringIO(), highlight=False, soft_wrap=True)  # a field laptop
+        with mock.patch("appliance.cli.kb.out", narrow):
+            assert invoke([*args, "--kb", str(kb)], env).exit_code == 0
+        shown = narrow.file.getvalue()
+        body = shown[shown.index("┡") :]
+        assert "…" not in body, shown
+        joined = "".join(line.strip("│ ").replace(" ", "") for line in body.splitlines())
+        assert "dog-licence-registration.md" in re.sub(r"[│┃]", "", joined), shown

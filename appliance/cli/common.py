@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Column, Table
+from rich.text import Text
 
 from appliance.config import Settings
 
@@ -61,6 +63,13 @@ _TERMINAL_CONTROLS = (
 )
 _TERMINAL_ESCAPES = {c: f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}" for c in _TERMINAL_CONTROLS}
 _JSON_ESCAPES = {c: f"\\u{c:04x}" for c in _TERMINAL_CONTROLS if c >= 0x7F}
+
+
+def folded_table(*headers: str, title: str | Text | None = None) -> Table:
+    """A rich table whose cells are folded onto more lines when the terminal is narrow, never cut
+    with "…": a field engineer reads a source path, a last error or a callback number whole at any
+    width."""
+    return Table(*(Column(h, overflow="fold") for h in headers), title=title)
 
 
 def safe_text(text: str) -> str:

@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from appliance.cli.batch import Batch
 from appliance.cli.common import (
@@ -15,6 +14,7 @@ from appliance.cli.common import (
     KB_OPTION,
     err,
     fail,
+    folded_table,
     note,
     out,
     print_json,
@@ -175,7 +175,7 @@ def _search_one(retriever, q: str, k: int, as_json: bool) -> None:
     if as_json:
         print_json({"query": q, "confidence": round(response.confidence, 4), "results": results})
         return
-    table = Table(
+    table = folded_table(
         "#",
         "title",
         "section",
@@ -297,7 +297,7 @@ def list_(
                     }
                 )
             return
-        table = Table(
+        table = folded_table(
             "doc_id", "title", "lang", "category", "source", title=f"{len(docs)} documents (kb v{knowledge.version})"
         )
         for d in docs:

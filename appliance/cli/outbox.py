@@ -6,10 +6,18 @@ import time
 from typing import Annotated
 
 import typer
-from rich.table import Table
 from rich.text import Text
 
-from appliance.cli.common import fail, open_journal_file, out, print_json, safe_text, settings, user_errors
+from appliance.cli.common import (
+    fail,
+    folded_table,
+    open_journal_file,
+    out,
+    print_json,
+    safe_text,
+    settings,
+    user_errors,
+)
 
 app = typer.Typer(
     help="Messages to staff (alerts, handoffs, the daily summary): delivery state, retry, send now, test.",
@@ -61,7 +69,7 @@ def show(
     if not rows:
         out.print("no messages" + (f" in state {state}" if state else ""))
         return
-    t = Table("id", "ts", "channel", "kind", "state", "tries", "title", "last error")
+    t = folded_table("id", "ts", "channel", "kind", "state", "tries", "title", "last error")
     for r in rows:
         t.add_row(
             str(r.id),

@@ -6,10 +6,9 @@ import json
 from typing import Annotated
 
 import typer
-from rich.table import Column, Table
 from rich.text import Text
 
-from appliance.cli.common import open_journal_file, out, print_json, safe_text, settings, user_errors
+from appliance.cli.common import folded_table, open_journal_file, out, print_json, safe_text, settings, user_errors
 
 config_app = typer.Typer(help="Show the effective settings.", no_args_is_help=True)
 journal_app = typer.Typer(help="Read the journal: recent questions, handoffs, gaps and alerts.", no_args_is_help=True)
@@ -70,8 +69,7 @@ def journal_show(
         out.print(f"no {table} yet")
         return
     cols = [c for c in rows[0] if c not in ("sources", "timings", "answer")]
-    # folded, never cut with "…": staff read a callback number or a question whole at any width
-    t = Table(*(Column(c, overflow="fold") for c in cols), title=Text(safe_text(f"{table} ({s.journal_file})")))
+    t = folded_table(*cols, title=Text(safe_text(f"{table} ({s.journal_file})")))
     for r in rows:
         t.add_row(*(Text(safe_text(_cell(r[c]))) if r[c] is not None else "" for c in cols))
     out.print(t)

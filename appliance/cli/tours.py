@@ -7,12 +7,12 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from appliance.cli.common import (
     JSON_OPTION,
     KB_OPTION,
     fail,
+    folded_table,
     out,
     print_json,
     safe_text,
@@ -91,7 +91,7 @@ def list_(
                 }
             )
         return
-    table = Table("id", "title", "lang", "steps", "min", title=f"{len(tours)} tour(s) (kb v{version})")
+    table = folded_table("id", "title", "lang", "steps", "min", title=f"{len(tours)} tour(s) (kb v{version})")
     for t, _ in tours:
         table.add_row(t.id, t.title, t.lang, str(len(t.steps)), f"{t.duration_min:g}" if t.duration_min else "")
     out.print(table)
