@@ -656,3 +656,32 @@ def test_a_hybrid_kiosk_stays_hybrid_after_a_sync_and_embeds_only_what_changed(t
         model.passages = 0
         assert reindex(kb, model).embedded == model.passages > 0 and Retriever(kb, model).mode == "hybrid"
         assert model.passages <= len(kb.doc_chunks(notice.doc_id))
+
+
+def test_carrying_vectors_embeds_only_up_to_its_bound(tmp_path: Path) -> None:
+    from appliance.knowledge.ingest import Ingestor, reindex
+    from appliance.sync.build import carry_vectors
+
+    analyzer = Analyzer()
+    guides = tmp_path / "guides"
+    guides.mkdir()
+    for i in range(3):
+        (guides / f"g{i}.md").write_text(
+            f"# 指南{i}\n\n## 办理地点\n第{i}窗口\n\n## 所需材料\n身份证\n", encoding="utf-8"
+        )
+    model = CountingHasher()
+    with KnowledgeBase.open(tmp_path / "old.sqlite", analyzer) as old:
+        Ingestor(old).ingest([guides])
+        reindex(old, model)
+    (guides / "g0.md").write_text("# 指南0\n\n## 办理地点\n第九窗口\n\n## 所需材料\n身份证\n", encoding="utf-8")
+    for bound, complete in ((0, False), (10, True)):
+        with KnowledgeBase.open(tmp_path / f"new-{bound}.sqlite", analyzer) as new:
+            Ingestor(new).ingest([guides])
+            model.passages = 0
+            line = carry_vectors(tmp_path / "old.sqlite", new, model, max_embed=bound)
+            assert new.vectors_complete() is complete and model.passages == (1 if complete else 0), line
+            assert line.startswith(f"vectors of {model.name}: 5 carried over")
+            assert ("`kiosk kb reindex`" in line) is not complete
+    with KnowledgeBase.open(tmp_path / "lexical.sqlite", analyzer) as lexical:
+        Ingestor(lexical).ingest([guides])
+        assert carry_vectors(tmp_path / "lexical.sqlite", lexical, model) is None  # nothing to carry

@@ -137,15 +137,23 @@ def build_kb(folder: Path, out: Path, analyzer: Analyzer, settings: Settings) ->
 #: on 2 cores, the demo's sections: median 0.53 s, at most 0.73 s) rather than reindex's 32.
 SYNC_EMBED_BATCH = 4
 
+#: At most this many chunks are embedded by a sync before the swap (about 35 s at the figure
+#: above): a first sync, or a large new release, is installed at once, searching by keywords, and
+#: ``kiosk kb reindex`` embeds the rest.
+SYNC_EMBED_MAX = 256
 
-def carry_vectors(previous: Path, kb: KnowledgeBase, embedder: Embedder | None) -> str | None:
+
+def carry_vectors(
+    previous: Path, kb: KnowledgeBase, embedder: Embedder | None, max_embed: int = SYNC_EMBED_MAX
+) -> str | None:
     """Give the new build ``kb`` vectors of the model the knowledge base in use (``previous``)
     searches with, so that a sync does not turn a hybrid kiosk into a keyword-only one.
 
     A chunk or title whose text the previous base already embedded gets that vector (from its
     vector cache: a guide that did not change costs nothing); the rest are embedded with
-    ``embedder`` when it is that model, :data:`SYNC_EMBED_BATCH` chunks a call. Without it they
-    stay without vectors, and search stays lexical until ``kiosk kb reindex`` embeds just them.
+    ``embedder`` when it is that model and they are at most ``max_embed``,
+    :data:`SYNC_EMBED_BATCH` chunks a call. Otherwise they stay without vectors, and search stays
+    lexical until ``kiosk kb reindex`` embeds just them.
 
     Returns:
         a line for the sync report; None when the previous base has no vectors (nothing to carry).
@@ -173,7 +181,7 @@ def carry_vectors(previous: Path, kb: KnowledgeBase, embedder: Embedder | None) 
     kb.add_vectors(model, [(cid, t, cached[text_sha256(t)]) for cid, t in todo if text_sha256(t) in cached])
     carried = sum(1 for _, t in todo if text_sha256(t) in cached)
     embedded = 0
-    if embedder is not None and embedder.name == model and embedder.dim == dim:
+    if embedder is not None and embedder.name == model and embedder.dim == dim and len(todo) - carried <= max_embed:
         embedded = reindex(kb, embedder, batch=SYNC_EMBED_BATCH).embedded
     have, total = kb.vector_counts()
     line = f"vectors of {model}: {carried} carried over from the previous version, {embedded} embedded now"
