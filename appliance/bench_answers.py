@@ -430,7 +430,8 @@ class EmergencyFigures:
 def emergency_sets() -> list[Path]:
     """The held-out emergency sets, ``appliance/demo/eval/test/emergency*.jsonl``, sorted: each
     written apart from the exemplars the detector is trained on (``emergency-fresh.jsonl`` also
-    after the detector's last change of exemplars, by a writer who saw neither)."""
+    after the detector's last change of exemplars, by a writer who saw neither;
+    ``emergency-third.jsonl`` by a writer who saw neither the exemplars nor the other sets)."""
     return sorted((demo_kb_dir().parent / "eval" / "test").glob("emergency*.jsonl"))
 
 
