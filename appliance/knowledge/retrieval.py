@@ -317,6 +317,9 @@ class Retriever:
         self.kb = kb
         self.vector_memory_mb = vector_memory_mb
         self._chunk_vectors: tuple[int, tuple[np.ndarray, np.ndarray] | None] | None = None  # (kb version, ids/matrix)
+        #: How the last vector search scanned the chunk vectors: 'memory' (the copy in memory),
+        #: 'vec0' (sqlite-vec's query), None before any vector search.
+        self.vector_scan: str | None = None
         self.analyzer = kb.analyzer
         self.candidates = candidates
         self.fusion = fusion
@@ -402,23 +405,13 @@ class Retriever:
             self._chunk_vectors = (version, loaded)
         return self._chunk_vectors[1]
 
-    @property
-    def vector_scan(self) -> str | None:
-        """How the last vector search scanned the chunk vectors: 'memory' (the copy in memory),
-        'vec0' (sqlite-vec's query), None before any vector search."""
-        if self._chunk_vectors is None:
-            return None
-        return "memory" if self._chunk_vectors[1] is not None else "vec0"
-
     def _vector(self, text: str) -> tuple[np.ndarray, list[tuple[int, float]]]:
         """The question's embedding and its ``candidates`` nearest chunks (chunk id, cosine similarity),
         nearest first."""
         assert self.embedder is not None
         vec = np.ascontiguousarray(self.embedder.embed([text], query=True)[0], dtype=np.float32)
-        if self.vector_memory_mb > 0:
-            in_memory = self._vectors_in_memory()
-        else:
-            in_memory, self._chunk_vectors = None, (self.kb.version, None)
+        in_memory = self._vectors_in_memory() if self.vector_memory_mb > 0 else None
+        self.vector_scan = "memory" if in_memory is not None else "vec0"
         if in_memory is not None:
             ids, matrix = in_memory
             if not len(ids):

@@ -178,8 +178,9 @@ def carry_vectors(
     kb.begin_vectors(model, dim)
     todo = kb.chunks_without_vectors()
     cached = kb.cached_vectors(model, [t for _, t in todo])
-    kb.add_vectors(model, [(cid, t, cached[text_sha256(t)]) for cid, t in todo if text_sha256(t) in cached])
-    carried = sum(1 for _, t in todo if text_sha256(t) in cached)
+    found = [(cid, t, cached[sha]) for cid, t in todo if (sha := text_sha256(t)) in cached]
+    kb.add_vectors(model, found)
+    carried = len(found)
     embedded = 0
     if embedder is not None and embedder.name == model and embedder.dim == dim and len(todo) - carried <= max_embed:
         embedded = reindex(kb, embedder, batch=SYNC_EMBED_BATCH).embedded
