@@ -299,6 +299,11 @@ class RobotSettings(StrictModel):
     staff_desk: str | None = Field(
         default=None, pattern="^(left|right)$", description="point this way when handing a resident to staff"
     )
+    usb_id: str | None = Field(
+        default=None,
+        pattern=r"^[0-9A-Fa-f]{4}:[0-9A-Fa-f]{4}(:[A-Za-z0-9._-]{1,64})?$",
+        description="the controller's USB VID:PID[:SERIAL] (hex), for the udev rule that names it /dev/kiosk-robot",
+    )
 
 
 class UISettings(StrictModel):
@@ -316,6 +321,16 @@ class UISettings(StrictModel):
     topics: int = Field(default=12, ge=4, le=24, description="services on the topics grid")
     reading_cps: float = Field(
         default=6.0, gt=0, description="without a voice, narration is shown this many characters per second"
+    )
+    rotation: Literal[0, 90, 180, 270] = Field(
+        default=0,
+        description="turn the picture and touch this far clockwise, degrees, for a screen mounted on its side "
+        "(applied by the compositor: `kiosk deploy display`)",
+    )
+    output: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9-]{1,32}$",
+        description="the display connector the rotation applies to under weston, e.g. HDMI-A-1 or DSI-1",
     )
 
 
@@ -441,6 +456,25 @@ class SyncSettings(StrictModel):
         return value
 
 
+class ServiceSettings(StrictModel):
+    """``kiosk run`` under systemd (see :mod:`appliance.service`): how long each worker may go
+    without progress before the service watchdog stops its pings and systemd restarts the
+    appliance. The pings' own period is the unit's ``WatchdogSec=`` (deploy/systemd/kiosk.service)."""
+
+    voice_limit_s: float = Field(
+        default=10.0, ge=1, le=600, description="the voice loop takes no microphone frame for this long: hung, s"
+    )
+    answer_limit_s: float = Field(
+        default=60.0, ge=1, le=3600, description="an answer gives no sentence for this long: hung, s"
+    )
+    robot_limit_s: float = Field(
+        default=15.0, ge=1, le=600, description="the robot link's supervisor makes no pass for this long: hung, s"
+    )
+    ui_limit_s: float = Field(
+        default=10.0, ge=1, le=600, description="the touchscreen's GUI thread runs no timer for this long: hung, s"
+    )
+
+
 class Settings(BaseSettings, StrictModel):
     """All configuration of one appliance. Construct with :func:`load_settings`."""
 
@@ -476,6 +510,7 @@ class Settings(BaseSettings, StrictModel):
     network: NetworkSettings = Field(default_factory=NetworkSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
     sync: SyncSettings = Field(default_factory=SyncSettings)
+    service: ServiceSettings = Field(default_factory=ServiceSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -145,6 +145,10 @@ class RobotLink:
         self._events: queue.Queue[m.Message | None] = queue.Queue()
         self._start = time.monotonic()
         self._threads: list[threading.Thread] = []
+        #: ``time.monotonic()`` of the supervisor's last pass: it moves every heartbeat while
+        #: connected and every second while waiting to reconnect, so a service watchdog can tell a
+        #: hung link thread from a controller that is away (see ``appliance.service``).
+        self.progress = time.monotonic()
 
     # -- life cycle ------------------------------------------------------------------------------
     def start(self) -> RobotLink:
@@ -211,12 +215,12 @@ class RobotLink:
             except VersionMismatch as exc:
                 self._disconnect()
                 self._set_state(LinkState.INCOMPATIBLE, str(exc))
-                self._closed.wait(max(30.0, self.backoff_s[1]))  # new firmware may be flashed meanwhile
+                self._pause(max(30.0, self.backoff_s[1]))  # new firmware may be flashed meanwhile
                 continue
             except (OSError, ValueError, LinkError) as exc:  # incl. PortNotFound, SerialException, timeouts
                 self._disconnect()
                 self._set_state(LinkState.DISCONNECTED, str(exc))
-                self._closed.wait(delay)
+                self._pause(delay)
                 delay = min(delay * 2, self.backoff_s[1])
                 continue
             self.controller = hello
@@ -228,6 +232,15 @@ class RobotLink:
             if not self._closed.is_set():
                 self._set_state(LinkState.DISCONNECTED, why)
             self._disconnect()
+
+    def _pause(self, seconds: float) -> None:
+        """Wait ``seconds`` (or until closed), marking :attr:`progress` at least every second."""
+        end = time.monotonic() + seconds
+        while not self._closed.is_set():
+            self.progress = now = time.monotonic()
+            if now >= end:
+                return
+            self._closed.wait(min(1.0, end - now))
 
     def _serve(self) -> str:
         """Run a connected port until it is lost; a controller reboot is answered with a new
@@ -303,6 +316,7 @@ class RobotLink:
         """Send heartbeats until the link is lost; return why it ended."""
         next_beat = time.monotonic()
         while True:
+            self.progress = time.monotonic()
             if self._closed.is_set():
                 return "closed"
             if self._lost.is_set():

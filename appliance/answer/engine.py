@@ -29,6 +29,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 from appliance.answer.extractive import Extract, ExtractiveAnswerer
@@ -49,6 +50,7 @@ from appliance.knowledge.retrieval import DocResult, Retriever, SearchResponse
 from appliance.knowledge.store import Chunk
 from appliance.knowledge.text import detect_lang
 from appliance.privacy import Redactor
+from appliance.service import Heartbeat
 from appliance.site import Site
 from appliance.triage import Assessment, Triage
 
@@ -192,6 +194,9 @@ class AnswerEngine:
         #: profile it came with) when a sync or rollback staged one, else None. See
         #: :meth:`between_conversations`.
         self.staged: Callable[[], tuple[Retriever, Site] | None] | None = None
+        #: The answer worker's progress for the service watchdog (:mod:`appliance.service`): busy
+        #: while an answer is made, a beat per sentence. None outside ``kiosk run``.
+        self.activity: Heartbeat | None = None
 
     def between_conversations(self) -> bool:
         """A conversation is about to start: answer from a knowledge base a sync or a rollback
@@ -276,6 +281,9 @@ class AnswerEngine:
         """
         t0 = time.perf_counter()
         announced: list[str] = []
+        activity = self.activity
+        if activity is not None and on_text is not None:
+            on_text = _beating(on_text, activity)
 
         def text_after_mode(mode: str) -> Callable[[str], None] | None:
             if on_mode is not None and not announced:
@@ -284,7 +292,8 @@ class AnswerEngine:
             return on_text
 
         turn = _Turn(query, resolve, tuple(history), cancelled, speech, topic, safe)
-        return self._finish(self._decide(question, text_after_mode, t0, turn), t0, record)
+        with activity.busy() if activity is not None else nullcontext():
+            return self._finish(self._decide(question, text_after_mode, t0, turn), t0, record)
 
     def _finish(self, answer: Answer, t0: float, record: bool) -> Answer:
         """Stamp the total time since ``t0`` (``time.perf_counter``) and record the answer when asked."""
@@ -618,3 +627,13 @@ def _refusal(rejected: str | None) -> str:
     if rejected == "says nothing":
         return "llm_empty"
     return "llm_unsupported_number"
+
+
+def _beating(on_text: Callable[[str], None], activity: Heartbeat) -> Callable[[str], None]:
+    """``on_text`` that first records the answer worker's progress (a sentence is out)."""
+
+    def beat_then_pass(text: str) -> None:
+        activity.beat()
+        on_text(text)
+
+    return beat_then_pass

@@ -15,6 +15,7 @@ from appliance.cli.batch import Batch
 from appliance.cli.common import (
     JSON_OPTION,
     KB_OPTION,
+    as_service,
     fail,
     notify_staff,
     open_appliance,
@@ -197,7 +198,8 @@ def run(
         notify_staff(appliance),
         syncing(appliance),
         start_body(ctx, robot, appliance.settings.language) as body,
-        report_health(ctx, appliance, body),
+        as_service(appliance, body) as service,
+        report_health(ctx, appliance, body, service.liveness),
     ):
         emit = body.handle if body is not None else (lambda event: None)
         site = appliance.site
@@ -210,6 +212,7 @@ def run(
         )
         out.print(greeting, markup=False)
         interactive = sys.stdin.isatty()
+        service.ready(f"answering typed questions (kb v{appliance.kb.version})")
         turn = 0
         while True:
             try:

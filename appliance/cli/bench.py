@@ -700,3 +700,33 @@ def sync_(
         raise typer.Exit(1)
     with tempfile.TemporaryDirectory(prefix="kiosk-bench-sync-") as tmp:
         run(guides, Path(tmp), lambda line: out.print(line, markup=False), guides=count, alerts=alerts)
+
+
+@app.command("service")
+def service(
+    real: Annotated[
+        Path | None,
+        typer.Option(
+            "--real",
+            help="a folder of real models as ../shared/models/get-real-models lays it out "
+            "(default: $KIOSK_REAL_MODELS or ~/.cache/kiosk-real-models when there)",
+        ),
+    ] = None,
+    boots: Annotated[int, typer.Option(min=1, help="starts per configuration (the first builds the demo base)")] = 2,
+) -> None:
+    """The appliance as systemd runs it, under a stand-in notify socket: time from process start
+    to READY=1 and memory at READY, with no models, the tiny synthetic ones and the real ones;
+    then time from a hung answer worker to the last watchdog ping and to systemd's restart."""
+    from appliance.bench_service import run
+
+    if real is None:
+        default = Path(os.environ.get("KIOSK_REAL_MODELS", Path.home() / ".cache" / "kiosk-real-models"))
+        real = default if default.is_dir() else None
+    elif not real.is_dir():
+        out.print(f"no folder of models at {real}")
+        raise typer.Exit(1)
+    out.print(f"machine: {_machine()}")
+    if real is None:
+        out.print("no real models (run ../shared/models/get-real-models, or give --real DIR): measuring without them")
+    with tempfile.TemporaryDirectory(prefix="kiosk-bench-svc-") as tmp:
+        run(Path(tmp), lambda line: out.print(line, markup=False), real=real, boots=boots)

@@ -208,16 +208,39 @@ def syncing(appliance: Appliance) -> Iterator[None]:
 
 
 @contextmanager
-def report_health(ctx: typer.Context, appliance, body) -> Iterator[None]:
-    """Write ``DATA_DIR/health.json`` while the block runs (see :mod:`appliance.health`)."""
+def as_service(appliance, body) -> Iterator:
+    """systemd's readiness and watchdog while the block runs (:class:`appliance.service.ServiceNotifier`,
+    yielded): the answer worker's heartbeat and, with a body, the robot link's are watched; the
+    front end adds its own (the voice loop, the touchscreen) and calls ``ready()`` once it serves.
+    Outside systemd nothing is sent, and the workers' state still goes to ``health.json``."""
+    from appliance.service import Heartbeat, Liveness, PolledHeartbeat, ServiceNotifier
+
+    cfg = appliance.settings.service
+    liveness = Liveness({})
+    appliance.engine.activity = liveness.add(Heartbeat("answers", cfg.answer_limit_s))
+    if body is not None:
+        link = body.robot.link
+        liveness.add(PolledHeartbeat("robot link", cfg.robot_limit_s, lambda: link.progress))
+    notifier = ServiceNotifier(liveness)
+    try:
+        yield notifier
+    finally:
+        notifier.close()
+        appliance.engine.activity = None
+
+
+@contextmanager
+def report_health(ctx: typer.Context, appliance, body, liveness=None) -> Iterator[None]:
+    """Write ``DATA_DIR/health.json`` while the block runs (see :mod:`appliance.health`), with the
+    workers' progress when ``liveness`` (:class:`appliance.service.Liveness`) is given."""
     from appliance.health import HEALTH_FILE, HealthWriter, appliance_health, robot_health
 
     cfg = settings(ctx)
     robot = body.robot if body is not None else None
-    writer = HealthWriter(
-        cfg.data_dir / HEALTH_FILE,
-        {"appliance": lambda: appliance_health(appliance), "robot": lambda: robot_health(robot)},
-    ).start()
+    parts = {"appliance": lambda: appliance_health(appliance), "robot": lambda: robot_health(robot)}
+    if liveness is not None:
+        parts["workers"] = liveness.report
+    writer = HealthWriter(cfg.data_dir / HEALTH_FILE, parts).start()
     try:
         yield
     finally:

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from appliance.cli.common import (
+    as_service,
     fail,
     note,
     notify_staff,
@@ -57,6 +58,7 @@ def run_ui(
     from appliance.bootstrap import build_conversation
     from appliance.dialogue import Session
     from appliance.network import NetworkProbe
+    from appliance.service import BeatingSource, Heartbeat
     from appliance.staff import PinLock
     from appliance.text_conversation import TextConversation
     from appliance.voice_thread import VoiceThread
@@ -73,7 +75,8 @@ def run_ui(
         body = stack.enter_context(start_body(ctx, robot, cfg.language, audio_window=window))
         stack.enter_context(notify_staff(appliance))
         stack.enter_context(syncing(appliance))
-        stack.enter_context(report_health(ctx, appliance, body))
+        service = stack.enter_context(as_service(appliance, body))
+        stack.enter_context(report_health(ctx, appliance, body, service.liveness))
 
         targets: list = []
 
@@ -122,7 +125,10 @@ def run_ui(
             targets.append(body.handle)
         targets.append(ui.on_event)
         if voice:
-            thread = VoiceThread(conversation, source, on_error=lambda msg: ui.bridge.post(lambda: note(msg)))
+            voice_beat = service.liveness.add(Heartbeat("voice loop", cfg.service.voice_limit_s, always=True))
+            thread = VoiceThread(
+                conversation, BeatingSource(source, voice_beat), on_error=lambda msg: ui.bridge.post(lambda: note(msg))
+            )
             stack.callback(thread.close)
             thread.start()
         out.print(
@@ -134,9 +140,14 @@ def run_ui(
         signal.signal(signal.SIGTERM, lambda *a: ui.app.quit())
         from PySide6.QtCore import QTimer
 
+        # The same timer is the GUI thread's heartbeat for the service watchdog.
+        gui_beat = service.liveness.add(Heartbeat("touchscreen", cfg.service.ui_limit_s, always=True))
         tick = QTimer()
-        tick.timeout.connect(lambda: None)
+        tick.timeout.connect(gui_beat.beat)
         tick.start(200)
+        QTimer.singleShot(
+            0, lambda: service.ready(f"serving (kb v{appliance.kb.version}, voice {'on' if voice else 'off'})")
+        )
         if exit_after is not None:
             QTimer.singleShot(int(exit_after * 1000), ui.app.quit)
         ui.app.exec()

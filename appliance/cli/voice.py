@@ -13,6 +13,7 @@ from rich.markup import escape
 
 from appliance.cli.common import (
     JSON_OPTION,
+    as_service,
     fail,
     note,
     notify_staff,
@@ -107,6 +108,7 @@ def run_voice(
     """The voice loop on the configured devices, or on files (see ``kiosk run --help``)."""
     from appliance.bootstrap import VoiceUnavailable, build_conversation, load_voice_models
     from appliance.conversation import Listening, TurnDone
+    from appliance.service import BeatingSource, Heartbeat
     from voice.audio import AudioError, WavFileSource
     from voice.devices import MicrophoneSource, SpeakerSink
     from voice.playback import WavFileSink
@@ -142,19 +144,23 @@ def run_voice(
         )
         stack.enter_context(notify_staff(appliance))
         stack.enter_context(syncing(appliance))
-        stack.enter_context(report_health(ctx, appliance, body))
+        service = stack.enter_context(as_service(appliance, body))
+        voice_beat = service.liveness.add(Heartbeat("voice loop", cfg.service.voice_limit_s, always=True))
+        stack.enter_context(report_health(ctx, appliance, body, service.liveness))
 
         def on_event(event) -> None:
             if body is not None:
                 body.handle(event)
             if isinstance(event, TurnDone):
                 _print_turn(event.result, as_json)
-            elif isinstance(event, Listening) and source.realtime and not as_json:
-                out.print("[dim]listening…[/]", markup=True)
+            elif isinstance(event, Listening):
+                service.ready(f"listening (kb v{appliance.kb.version})")
+                if source.realtime and not as_json:
+                    out.print("[dim]listening…[/]", markup=True)
 
         conversation = build_conversation(appliance, models, sink, on_event)
         try:
-            results = asyncio.run(conversation.run(source))
+            results = asyncio.run(conversation.run(BeatingSource(source, voice_beat)))
         except KeyboardInterrupt:
             results = conversation.results
         except AudioError as exc:
