@@ -178,3 +178,28 @@ def test_kiosk_run_says_ready_pings_and_stops_pinging_when_its_answer_worker_han
     assert not [n for n in result.notices if "WATCHDOG" in n.fields and n.t > hung[0].t]
     health = json.loads((tmp_path / "data" / "health.json").read_text(encoding="utf-8"))
     assert health["workers"]["answers"]["limit_s"] == 1.5  # the staff screen and kiosk doctor see them
+
+
+def test_kiosk_health_names_a_hung_worker_and_fails(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from appliance.cli import app
+    from appliance.health import HEALTH_FILE, HealthWriter
+
+    clock = Clock()
+    answers = Heartbeat("answers", 5.0, clock=clock)
+    liveness = Liveness({"answers": answers})
+    liveness.add(Heartbeat("voice loop", 10.0, always=True, clock=clock))
+    parts = {"robot": lambda: {"mode": "none"}, "workers": liveness.report}
+    writer = HealthWriter(tmp_path / HEALTH_FILE, parts, period_s=60).start()
+    env = {"KIOSK_DATA_DIR": str(tmp_path), "KIOSK_CONFIG": ""}
+    try:
+        r = CliRunner().invoke(app, ["health"], env=env)
+        assert r.exit_code == 0 and "workers: all moving (silent: voice loop 0.0 s)" in r.stdout, r.stdout
+        with answers.busy():
+            clock.now += 6
+            writer.write()
+            r = CliRunner().invoke(app, ["health"], env=env)
+        assert r.exit_code == 1 and "hung: answers" in r.stdout, r.stdout
+    finally:
+        writer.close()

@@ -108,9 +108,10 @@ def health(
     """The running appliance's health: knowledge-base version and what it holds (no guides, the
     fictional demo, the site's own), models, the knowledge base's sync (channels, last success,
     last error), messages to staff, the robot link (connected, degraded = running without a body,
-    e-stop), from DATA_DIR/health.json.
+    e-stop), the workers the service watchdog watches (hung or moving), from DATA_DIR/health.json.
 
-    Exit code 0 when running and healthy, 1 when degraded (no guides, no body) or not running.
+    Exit code 0 when running and healthy, 1 when degraded (no guides, no body), a worker is hung
+    or the appliance is not running.
     """
     import time
 
@@ -163,7 +164,14 @@ def health(
                 f"{link.get('timeouts')}, CRC errors {link.get('crc_errors')}, e-stop "
                 f"{'LATCHED' if r.get('estop_latched') else 'clear'}"
             )
+        workers = data.get("workers") or {}
+        if workers:
+            hung = [name for name, w in workers.items() if w.get("overdue")]
+            parts = [f"{name} {w.get('silent_s', 0):.1f} s" for name, w in workers.items() if w.get("expected")]
+            line = f"workers: {'[bold red]hung: ' + escape(', '.join(hung)) + '[/]' if hung else 'all moving'}"
+            out.print(line + (f" (silent: {escape(', '.join(parts))})" if parts else ""), markup=True)
+    hung_worker = data is not None and any(w.get("overdue") for w in (data.get("workers") or {}).values())
     robot_ok = data is not None and data.get("robot", {}).get("mode") in ("ok", "none")
     has_guides = data is not None and (data.get("appliance", {}).get("kb") or {}).get("kind") != "empty"
-    if verdict != "running" or not robot_ok or not has_guides:
+    if verdict != "running" or not robot_ok or not has_guides or hung_worker:
         raise typer.Exit(1)
