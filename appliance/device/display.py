@@ -5,9 +5,15 @@ Three ways, chosen at install (``deploy/install --display``):
 
 - ``weston`` (default on x86-64): weston with its kiosk shell (one application, full screen, no
   panel) runs as its own unit, ``kiosk-display.service``, which logs the ``kiosk`` user in on
-  tty1. The appliance connects to it as a Wayland client with ``QT_WAYLAND_RECONNECT=1`` (Qt 6.6
-  and later), so when the compositor is restarted the touchscreen reconnects instead of the whole
-  appliance — voice loop included — going down with it.
+  tty1; the appliance is its Wayland client. When the compositor dies the appliance's Qt client
+  loses its connection and the process exits with status 1 (measured: 70 ms after weston's
+  SIGTERM, under weston's headless backend), so systemd restarts it (``Restart=on-failure``) once
+  weston is back (``Restart=always``, 2 s). ``QT_WAYLAND_RECONNECT=1`` (Qt 6.6 and later) is set:
+  Qt then tries to reconnect instead of quitting, which succeeds only when the socket is back at
+  once (a compositor that hands its listening socket to its successor, as KWin's wrapper does);
+  weston 10 re-creates its socket, so today the reconnect fails and the restart path is what
+  happens. The voice loop shares the process, so it restarts too: keeping it up would need the
+  touchscreen in a process of its own.
 - ``cage``: cage runs the appliance as its only client, inside ``kiosk.service`` (a drop-in
   changes ``ExecStart``). Simplest, and what cage is made for, but cage and the appliance live and
   die together: a compositor crash restarts the appliance (``Restart=on-failure``).
