@@ -207,7 +207,7 @@ def test_every_settings_model_is_strict() -> None:
 
 def test_shipped_and_deployed_files_still_load(tmp_path: Path) -> None:
     deployed = load_settings(Path(__file__).resolve().parents[1] / "deploy" / "kiosk.toml")
-    assert deployed.data_dir == Path("/var/lib/kiosk") and deployed.robot.port == "/dev/ttyACM0"
+    assert deployed.data_dir == Path("/var/lib/kiosk") and deployed.robot.port == "/dev/kiosk-robot"
     assert load_site(example_site_file()).emergency.gas == "010-0000-9119"
 
 
