@@ -1,1 +1,2 @@
-"""The voice pipeline (VAD, ASR, TTS, audio I/O): filled by the voice release."""
+"""Audio to text and text to audio: devices and files, VAD (Silero), endpointing, ASR
+(faster-whisper), TTS (Piper), sentence chunking, playback and the echo gate."""

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from appliance.cli import ask, bench, deploy, kb, models, outbox, robot, staff, sync, system, tours, ui, voice
+from appliance.cli import ask, bench, deploy, kb, models, outbox, robot, run, staff, sync, system, tours, ui, voice
 from appliance.cli.common import fail
 from appliance.config import ConfigError, load_settings
 
@@ -36,7 +36,7 @@ app.add_typer(ui.app, name="ui")
 app.add_typer(outbox.app, name="outbox")
 app.add_typer(deploy.app, name="deploy")
 app.command("ask")(ask.ask)
-app.command("run")(ask.run)
+app.command("run")(run.run)
 app.command("health")(system.health)
 app.command("doctor")(deploy.doctor)
 app.command("publish")(sync.publish)

@@ -58,7 +58,7 @@ def devices(as_json: Annotated[bool, JSON_OPTION] = False) -> None:
 
 def _print_turn(result, as_json: bool) -> None:
     """One finished turn: what was heard, the answer, its sources and the timings."""
-    from appliance.cli.ask import print_sources
+    from appliance.cli.printing import print_sources
 
     if as_json:
         print_json(
