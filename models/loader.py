@@ -78,6 +78,57 @@ def load_llm(settings, store: ModelStore):
 SENTENCE_MODELS = {"usem3": "use-multilingual-v3", "e5": "multilingual-e5-small-q4"}
 
 
+class LazyEmbedder:
+    """The configured embedding model, loaded (:func:`load_embedder`) the first time it is used:
+    its ``name``, ``dim`` or :meth:`embed`. For a one-shot command that may need no embedding at
+    all (``kiosk sync`` when nothing changed, or every changed section's vector carried over), so
+    that it does not spend seconds and hundreds of MB loading one.
+
+    Without a model (none configured, or it failed to load: :attr:`note` says why) ``name`` is ""
+    and ``dim`` 0, which match no knowledge base's model, and :meth:`embed` raises RuntimeError.
+    """
+
+    def __init__(self, settings, store: ModelStore):
+        self._settings, self._store = settings, store
+        self._model = None
+        self._loaded = False
+        self.note: str | None = None
+
+    @property
+    def loaded(self) -> bool:
+        """True once the model was asked for."""
+        return self._loaded
+
+    def _get(self):
+        if not self._loaded:
+            self._loaded = True
+            self._model, self.note = load_embedder(self._settings, self._store)
+        return self._model
+
+    @property
+    def name(self) -> str:
+        """The model's name ("" without one)."""
+        model = self._get()
+        return model.name if model is not None else ""
+
+    @property
+    def dim(self) -> int:
+        """The vectors' dimension (0 without a model)."""
+        model = self._get()
+        return model.dim if model is not None else 0
+
+    def embed(self, texts, *, query: bool = False):
+        """As the model's ``embed``: float32 (len(texts), dim), rows L2-normalised.
+
+        Raises:
+            RuntimeError: no embedding model (with :attr:`note`).
+        """
+        model = self._get()
+        if model is None:
+            raise RuntimeError(f"no embedding model: {self.note or 'none configured'}")
+        return model.embed(texts, query=query)
+
+
 def load_embedder(settings, store: ModelStore):
     """Load the configured embedding model: ``(embedder or None, note or None)`` as for :func:`load_llm`.
 

@@ -685,3 +685,49 @@ def test_carrying_vectors_embeds_only_up_to_its_bound(tmp_path: Path) -> None:
     with KnowledgeBase.open(tmp_path / "lexical.sqlite", analyzer) as lexical:
         Ingestor(lexical).ingest([guides])
         assert carry_vectors(tmp_path / "lexical.sqlite", lexical, model) is None  # nothing to carry
+
+
+class _Untouchable:
+    """An embedder that must not be asked for anything (a lazy one would load a model)."""
+
+    def __getattr__(self, name: str):
+        raise AssertionError(f"the embedder was consulted ({name}) with nothing to embed")
+
+
+def test_an_unchanged_release_carries_every_vector_without_consulting_the_embedder(tmp_path: Path) -> None:
+    from appliance.knowledge.ingest import Ingestor, reindex
+    from appliance.sync.build import carry_vectors
+
+    analyzer = Analyzer()
+    guides = tmp_path / "guides"
+    guides.mkdir()
+    (guides / "g.md").write_text("# 指南\n\n## 办理地点\n第一窗口\n\n## 所需材料\n身份证\n", encoding="utf-8")
+    with KnowledgeBase.open(tmp_path / "old.sqlite", analyzer) as old:
+        Ingestor(old).ingest([guides])
+        reindex(old, CountingHasher())
+    with KnowledgeBase.open(tmp_path / "new.sqlite", analyzer) as new:
+        Ingestor(new).ingest([guides])
+        line = carry_vectors(tmp_path / "old.sqlite", new, _Untouchable())
+        assert new.vectors_complete() and "0 embedded now" in line
+
+
+def test_kiosk_sync_loads_its_embedding_model_only_when_something_must_be_embedded(monkeypatch) -> None:
+    import models.loader as loader
+    from appliance.config import Settings
+
+    loads: list[int] = []
+
+    def fake_load(settings, store):
+        loads.append(1)
+        return CountingHasher(), None
+
+    monkeypatch.setattr(loader, "load_embedder", fake_load)
+    lazy = loader.LazyEmbedder(Settings(), store=None)
+    assert not lazy.loaded and not loads
+    assert lazy.name == CountingHasher().name and lazy.dim == CountingHasher().dim
+    assert lazy.embed(["身份证"]).shape == (1, lazy.dim) and loads == [1]  # loaded once, on first use
+    monkeypatch.setattr(loader, "load_embedder", lambda settings, store: (None, "no model installed"))
+    absent = loader.LazyEmbedder(Settings(), store=None)
+    assert absent.name == "" and absent.dim == 0
+    with pytest.raises(RuntimeError, match="no model installed"):
+        absent.embed(["x"])

@@ -111,11 +111,12 @@ def sync(
     root) and print what changed. On any failure the installed knowledge base keeps serving and
     the exit status is 1."""
     from appliance.sync.client import SyncClient, SyncError
-    from models.loader import load_embedder
+    from models.loader import LazyEmbedder
     from models.store import ModelStore
 
     s = settings(ctx)
-    embedder, _ = load_embedder(s, ModelStore(s.models_path))  # embeds the guides that changed
+    # Loaded only if a guide changed and its vectors cannot be carried over from the installed base.
+    embedder = LazyEmbedder(s, ModelStore(s.models_path))
     client = SyncClient(s, embedder=embedder)
     try:
         report = client.sync(force=force)

@@ -182,7 +182,8 @@ def carry_vectors(
     kb.add_vectors(model, found)
     carried = len(found)
     embedded = 0
-    if embedder is not None and embedder.name == model and embedder.dim == dim and len(todo) - carried <= max_embed:
+    need = len(todo) - carried  # the embedder is consulted (a lazy one loaded) only when there is work
+    if need and need <= max_embed and embedder is not None and embedder.name == model and embedder.dim == dim:
         embedded = reindex(kb, embedder, batch=SYNC_EMBED_BATCH).embedded
     have, total = kb.vector_counts()
     line = f"vectors of {model}: {carried} carried over from the previous version, {embedded} embedded now"
