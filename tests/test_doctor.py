@@ -182,3 +182,49 @@ def test_kiosk_doctor_reports_every_line_as_json_and_fails_on_this_box(tmp_path:
         app, ["doctor", "--no-audio", "--only", "py", "--only", "disk"], env={"KIOSK_CONFIG": str(config)}
     )
     assert text.exit_code == 0 and text.stdout.split()[:2] == ["ok", "python"] and "disk" in text.stdout
+
+
+class _FakeSoundDevice:
+    """sounddevice as seen by the doctor: ``rec`` returns the given signal, ``play`` keeps what it got."""
+
+    def __init__(self, signal) -> None:
+        self.signal, self.played = signal, None
+
+    def query_devices(self, device, kind):
+        return {"default_samplerate": 16000.0}
+
+    def rec(self, frames, samplerate, channels, dtype, device):
+        assert frames == int(2.0 * samplerate)
+        return self.signal[:frames].reshape(-1, 1)
+
+    def play(self, data, rate, device):
+        self.played = (data, rate)
+
+    def wait(self) -> None:
+        pass
+
+
+def test_the_microphone_level_and_clipping_and_the_chime(monkeypatch, tmp_path: Path) -> None:
+    import sys
+
+    import numpy as np
+
+    s, _ = settings_for(tmp_path)
+    t = np.arange(32000) / 16000
+    speech = (0.1 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)  # -23 dBFS RMS
+    cases = [
+        (speech, dr.OK, "level -23 dBFS, 0.00% clipped"),
+        (np.clip(speech * 30, -1, 1), dr.WARN, "clipped"),
+        (np.zeros(32000, np.float32), dr.WARN, "(silent)"),
+    ]
+    for signal, status, words in cases:
+        monkeypatch.setitem(sys.modules, "sounddevice", _FakeSoundDevice(signal))
+        found = dr.check_microphone(s)
+        assert found.status == status and words in found.detail, found
+    fake = _FakeSoundDevice(speech)
+    monkeypatch.setitem(sys.modules, "sounddevice", fake)
+    assert dr.check_speaker(s).status == dr.OK
+    chime, rate = fake.played
+    assert (
+        rate == 48000 and len(chime) == rate // 2 and 0.2 < float(np.abs(chime).max()) <= 0.301
+    )  # quiet: -10 dBFS peaks
