@@ -83,7 +83,14 @@ class ModelStore:
         self.catalog = catalog or Catalog.load()
 
     def folder(self, name: str) -> Path:
-        """Where model ``name`` is (or would be) installed."""
+        """Where model ``name`` is (or would be) installed: a folder directly under the store.
+
+        Raises:
+            ModelError: a name that is not one plain folder name (empty, ``.``, ``..``, a ``/`` or
+                a NUL), which could point the store's writes and removals elsewhere.
+        """
+        if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
+            raise ModelError(f"{name!r} is not a model name (one folder name, no '/' or '..')")
         return self.root / name
 
     def _manifest(self, name: str) -> dict | None:

@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from models import safetar
 from models.catalog import ModelEntry, ModelFile
 from models.store import MANIFEST, InstalledModel, ModelError, ModelStore
 
@@ -123,14 +124,6 @@ def _gib(n: int) -> str:
     return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
 
 
-def _kind(member: tarfile.TarInfo) -> str:
-    if member.issym() or member.islnk():
-        return "a link"
-    if member.ischr() or member.isblk():
-        return "a device"
-    return "a FIFO" if member.isfifo() else "a special entry"
-
-
 @dataclass
 class _Model:
     """A model folder of an archive, planned from the listing: what to unpack, or why not."""
@@ -142,15 +135,18 @@ class _Model:
     error: str | None = None
 
 
-def _list(tar: tarfile.TarFile, archive: Path, max_bytes: int, max_ratio: float) -> list[tarfile.TarInfo]:
+def _list(
+    tar: tarfile.TarFile, archive: Path, staging: Path, max_bytes: int, max_ratio: float
+) -> list[tarfile.TarInfo]:
     """The archive's file members, read header by header; nothing is written.
 
     Raises:
-        ModelError: a link, device or FIFO; a total over ``max_bytes``, or over ``max_ratio``
-            times the archive's own size (model weights hardly compress: a quantized GGUF packs
-            1.1:1, a bomb of zeros 1000:1), at the first member that takes it over, before
-            reading any further (a compressed archive cannot be listed without inflating it).
-        tarfile.FilterError: a path outside the archive's tree.
+        ModelError: a link, device or FIFO, an absolute path or one outside the archive's tree
+            (the rules of :func:`models.safetar.check_member`, unpacking into ``staging``); a
+            total over ``max_bytes``, or over ``max_ratio`` times the archive's own size (model
+            weights hardly compress: a quantized GGUF packs 1.1:1, a bomb of zeros 1000:1), at
+            the first member that takes it over, before reading any further (a compressed
+            archive cannot be listed without inflating it).
     """
     packed = max(archive.stat().st_size, 1)
     files: list[tarfile.TarInfo] = []
@@ -158,9 +154,10 @@ def _list(tar: tarfile.TarFile, archive: Path, max_bytes: int, max_ratio: float)
     while (member := tar.next()) is not None:
         if member.isdir():
             continue
-        if not member.isfile():
-            raise ModelError(f"{archive.name}: {member.name} is {_kind(member)}; a model archive holds files only")
-        tarfile.data_filter(member, "/staging")  # no absolute paths, nothing outside the tree
+        try:
+            safetar.check_member(member, staging)
+        except safetar.UnsafeMember as exc:
+            raise ModelError(f"{archive.name}: {exc}; nothing was written") from exc
         total += member.size
         if total > max_bytes:
             raise ModelError(
@@ -288,7 +285,7 @@ def import_archive(
         staging = Path(tmp)
         try:
             with tarfile.open(archive, "r:*") as tar:
-                models = _plan(tar, store, _list(tar, archive, max_bytes, max_ratio))
+                models = _plan(tar, store, _list(tar, archive, staging, max_bytes, max_ratio))
                 _unpack(tar, models, staging, max_bytes=max_bytes, min_free_bytes=min_free_bytes)
         except (tarfile.TarError, OSError, EOFError) as exc:
             raise ModelError(f"cannot read model archive {archive}: {exc}") from exc

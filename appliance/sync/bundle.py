@@ -11,9 +11,10 @@ same path or sharing an id); ``questions`` are every guide's own sample question
 they must find, and ``hit_rate`` the share that found it first when published: a kiosk's build
 must do as well.
 
-Opening is hostile-input work: members are extracted with tarfile's ``data`` filter (no links, no
-devices, no paths out of the folder), within a member count and a total size, and every file
-must match the manifest's size and sha256, with no file missing and none extra.
+Opening is hostile-input work: members are extracted by :mod:`models.safetar` (tarfile's ``data``
+filter rules on every Python: no links, no devices, no paths out of the folder), within a member
+count and a total size, and every file must match the manifest's size and sha256, with no file
+missing and none extra.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
 from appliance.knowledge.files import find_files, read_regular_file
+from models import safetar
 
 __all__ = [
     "BUNDLE_FORMAT",
@@ -258,7 +260,7 @@ def open_bundle(tarball: Path, dest: Path, limits: Limits = Limits()) -> Manifes
                 if total > limits.max_total_bytes:
                     raise BundleError(f"more than {limits.max_total_bytes} bytes unpacked")
                 members.append(member)
-            tar.extractall(dest, members=members, filter="data")
+            safetar.extract(tar, members, dest)
     except (tarfile.TarError, EOFError, OSError, ValueError, zlib.error) as exc:
         raise BundleError(f"{tarball.name}: not a readable bundle: {exc}") from exc
     manifest_path = dest / MANIFEST
