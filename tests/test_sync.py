@@ -731,3 +731,26 @@ def test_kiosk_sync_loads_its_embedding_model_only_when_something_must_be_embedd
     assert absent.name == "" and absent.dim == 0
     with pytest.raises(RuntimeError, match="no model installed"):
         absent.embed(["x"])
+
+
+@pytest.mark.parametrize("role", ["targets", "snapshot"])
+def test_a_rotated_targets_or_snapshot_key_is_followed_and_the_retired_one_refused(
+    tmp_path, street, server, role
+) -> None:
+    s = synced(tmp_path, street, server)
+    pub.rotate_key(street.repo, street.keys, role)
+    (tmp_path / "heping" / "heping-yimiao.md").write_text(NOTICE.replace("二楼", "三楼"), encoding="utf-8")
+    street.publish(tmp_path / "heping", "heping")
+    assert SyncClient(s).sync().installed.channels["heping"] == 2  # the new root names the new key
+    # The next release signed, consistently, with the retired key for that role: refused whole.
+    retired = tmp_path / "retired-keys"
+    shutil.copytree(street.keys, retired)
+    os.replace(retired / f"{role}.pem.old", retired / f"{role}.pem")
+    state = pub.RepoState.load(street.repo)
+    state.sign_and_write(retired, targets_changed=True)
+    with pytest.raises(SyncError, match="refused") as refused:
+        SyncClient(s).sync()
+    assert role in str(refused.value), refused.value  # for the signature, not some other fault
+    from appliance.health import sync_health
+
+    assert sync_health(s)["channels"] == {"street": 1, "heping": 2}  # what was installed keeps serving
