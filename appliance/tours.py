@@ -53,8 +53,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from firmware_bridge.robot import FACES, GESTURES
-from firmware_bridge.sim.controller import Limits
+from firmware_bridge.messages import FACES, GESTURES, Limits
 
 if TYPE_CHECKING:
     from firmware_bridge.robot import Robot

@@ -537,3 +537,38 @@ def describe(message: Message) -> str:
         value = getattr(message, f.name)
         parts.append(f"{f.name}={value.name}" if isinstance(value, enum.Enum) else f"{f.name}={value!r}")
     return " ".join([message.TYPE.name, *parts])
+
+
+# -- names and reference limits (what the appliance's files may say: tours, behaviours, the CLI) --
+
+GESTURES = {g.name.lower().replace("_", "-"): g for g in Gesture}
+"""Gesture names as typed on the CLI and used by behaviours: wave, nod, point-left, ..."""
+FACES = {f.name.lower(): f for f in Face}
+"""Face names: neutral, smile, listening, thinking, speaking, sad, alert."""
+PATTERNS = {p.name.lower(): p for p in LedPattern}
+
+
+def parse_named(name: str, table: dict, what: str):
+    """``table[name]`` (case-insensitive, '_' or '-'), or ValueError listing the valid names."""
+    key = name.strip().lower().replace("_", "-")
+    if key not in table:
+        raise ValueError(f"unknown {what} {name!r}; one of: {', '.join(table)}")
+    return table[key]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Joint limits the controller enforces (the reference values of PROTOCOL.md, "Limits").
+
+    Angles in degrees, speeds in deg/s, accelerations in deg/s^2.
+    """
+
+    pan: tuple[float, float] = (-90.0, 90.0)
+    tilt: tuple[float, float] = (-20.0, 30.0)
+    head_speed: float = 120.0
+    head_accel: float = 360.0
+    turn: tuple[float, float] = (-180.0, 180.0)
+    base_speed: float = 60.0
+    base_accel: float = 120.0
+    default_head_accel: float = 240.0
+    default_base_accel: float = 90.0

@@ -16,26 +16,12 @@ from dataclasses import dataclass
 
 from firmware_bridge import messages as m
 from firmware_bridge.link import Reply, RobotLink
+from firmware_bridge.messages import FACES, GESTURES, PATTERNS, parse_named
 from firmware_bridge.reliable import LinkError
 
 
 class EstopLatched(LinkError):
     """A motion command while the e-stop is latched; a staff member must reset it first."""
-
-
-GESTURES = {g.name.lower().replace("_", "-"): g for g in m.Gesture}
-"""Gesture names as typed on the CLI and used by behaviours: wave, nod, point-left, ..."""
-FACES = {f.name.lower(): f for f in m.Face}
-"""Face names: neutral, smile, listening, thinking, speaking, sad, alert."""
-PATTERNS = {p.name.lower(): p for p in m.LedPattern}
-
-
-def parse_named(name: str, table: dict, what: str):
-    """``table[name]`` (case-insensitive, '_' or '-'), or ValueError listing the valid names."""
-    key = name.strip().lower().replace("_", "-")
-    if key not in table:
-        raise ValueError(f"unknown {what} {name!r}; one of: {', '.join(table)}")
-    return table[key]
 
 
 @dataclass

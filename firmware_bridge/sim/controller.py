@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from firmware_bridge import messages as m
 from firmware_bridge.framing import PROTOCOL_VERSION, Flags, Frame, StreamDecoder, encode
+from firmware_bridge.messages import Limits
 from firmware_bridge.reliable import EVENT_GIVE_UP_S, CommandTimeout, DuplicateFilter, NotConnected, ReliableSender
 
 log = logging.getLogger(__name__)
@@ -32,24 +33,6 @@ ALL_CAPABILITIES = int(
     | m.Capability.BATTERY
     | m.Capability.ESTOP
 )
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Joint limits the controller enforces (the reference values of PROTOCOL.md, "Limits").
-
-    Angles in degrees, speeds in deg/s, accelerations in deg/s^2.
-    """
-
-    pan: tuple[float, float] = (-90.0, 90.0)
-    tilt: tuple[float, float] = (-20.0, 30.0)
-    head_speed: float = 120.0
-    head_accel: float = 360.0
-    turn: tuple[float, float] = (-180.0, 180.0)
-    base_speed: float = 60.0
-    base_accel: float = 120.0
-    default_head_accel: float = 240.0
-    default_base_accel: float = 90.0
 
 
 GESTURE_MS = {

@@ -1,0 +1,49 @@
+"""The layers point one way (issue 16): answering questions and ingesting guides load no serial
+port code, and only the composition root, the CLI and the robot bench reach the simulator."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+#: Who may import firmware_bridge.sim: the composition root, the CLI, the robot bench, the simulator.
+MAY_IMPORT_SIM = ("appliance/bootstrap.py", "appliance/cli/", "firmware_bridge/bench.py", "firmware_bridge/sim/")
+
+
+def test_answering_and_ingesting_load_no_serial_port_code() -> None:
+    code = (
+        "import sys, appliance.answer.engine, appliance.knowledge.ingest, appliance.tours, appliance.cli.ask\n"
+        "bad = sorted(m for m in sys.modules if m == 'serial' or m.startswith(('serial.', 'firmware_bridge.sim',"
+        " 'firmware_bridge.link', 'firmware_bridge.robot')))\n"
+        "print(','.join(bad))"
+    )
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "", f"loaded by the text path: {p.stdout.strip()}"
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{a.name}" for a in node.names)
+    return names
+
+
+def test_only_the_composition_root_the_cli_and_the_robot_bench_import_the_simulator() -> None:
+    offenders = []
+    for package in ("appliance", "ui", "models", "voice", "firmware_bridge"):
+        for path in (ROOT / package).rglob("*.py"):
+            rel = path.relative_to(ROOT).as_posix()
+            if rel.startswith(MAY_IMPORT_SIM):
+                continue
+            if any(n == "firmware_bridge.sim" or n.startswith("firmware_bridge.sim.") for n in _imports(path)):
+                offenders.append(rel)
+    assert not offenders, offenders
