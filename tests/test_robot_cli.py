@@ -85,8 +85,10 @@ def test_field_engineer_commands_against_the_simulator_process(sim_process, env)
     r = invoke(["robot", "look", "130", "5", "--port", port], env)
     assert r.exit_code == 1 and "REJECTED_LIMIT" in r.stdout and "PAN_RANGE" in r.stdout
 
-    r = invoke(["robot", "gesture", "nod", "--wait", "--port", port], env)
+    r = invoke(["robot", "gesture", "nod", "--port", port], env)  # a one-shot command waits for the motion
     assert r.exit_code == 0 and "in_progress" in r.stdout and r.stdout.strip().endswith("done")
+    r = invoke(["robot", "gesture", "nod", "--no-wait", "--port", port], env)
+    assert r.exit_code == 0 and r.stdout.strip().splitlines()[-1].startswith("gesture nod: in_progress")
     r = invoke(["robot", "gesture", "dance", "--port", port], env)
     assert r.exit_code == 2 and "wave, nod" in r.stderr
 

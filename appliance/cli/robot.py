@@ -151,9 +151,16 @@ def gesture(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(metavar="NAME", help="wave, nod, point-left, point-right, bow, idle-breathe")],
     port: Annotated[str | None, PORT_OPTION] = None,
-    wait: Annotated[bool, typer.Option("--wait", help="wait for the gesture to finish")] = False,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait/--no-wait",
+            help="wait for the gesture to finish (without waiting, the command's link closes and the "
+            "controller's watchdog stops the gesture half a second later)",
+        ),
+    ] = True,
 ) -> None:
-    """Play a named gesture."""
+    """Play a named gesture and wait until the controller says it is done."""
     _command(ctx, port, f"gesture {name}", lambda r: r.gesture(name), wait_done=wait)
 
 
