@@ -84,6 +84,24 @@ def test_ask_text_output(env) -> None:
     assert r.exit_code == 0 and "共有产权保障住房申请" in r.stdout and "来源" in r.stdout
 
 
+def test_kb_search_shows_the_confidence_the_matching_section_and_how_close_each_runner_up_comes(env) -> None:
+    import io
+    from unittest import mock
+
+    from rich.console import Console
+
+    invoke(["ask", "--json", "你好"], env)  # builds the demo kb
+    wide = Console(width=160, file=io.StringIO(), highlight=False)
+    with mock.patch("appliance.cli.kb.out", wide):
+        assert invoke(["kb", "search", "社保卡丢了要带什么材料", "-k", "3"], env).exit_code == 0
+    shown = wide.file.getvalue()
+    assert "confidence" in shown and "that #1 answers it" in shown and "matching section" in shown
+    rows = [line for line in shown.splitlines() if re.match(r"│ [123] ", line)]
+    shares = [int(m) for line in rows for m in re.findall(r"│ (\d+)%", line)]
+    assert len(shares) == 3 and shares[0] == 100 and shares == sorted(shares, reverse=True), shown
+    assert not re.search(r"0\.0\d{3}", shown)  # no raw RRF scores
+
+
 def test_kb_search_batch_lines(env) -> None:
     invoke(["ask", "--json", "你好"], env)  # builds the demo kb
     r = invoke(["kb", "search", "-", "-k", "3"], env, input="社保卡丢了\nHow do I sort my rubbish?\n")

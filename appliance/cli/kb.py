@@ -178,13 +178,16 @@ def _search_one(retriever, q: str, k: int, as_json: bool) -> None:
     table = folded_table(
         "#",
         "title",
-        "section",
-        "score",
+        "matching section",
+        "vs #1",
         "source",
-        title=f"{q}  (confidence {response.confidence:.2f}, {response.mode})",
+        title=f"{q}  (confidence {response.confidence:.2f} that #1 answers it; {response.mode} search)",
     )
+    top = results[0]["score"] if results else 0.0
     for i, r in enumerate(results, start=1):
-        table.add_row(str(i), r["title"], r["section"], f"{r['score']:.4f}", r["source"])
+        # the fused (RRF) score means nothing alone: how close each runner-up comes to the first
+        share = f"{r['score'] / top:.0%}" if top > 0 else "-"
+        table.add_row(str(i), r["title"], r["section"], share, r["source"])
     out.print(table)
     if response.expansions:
         out.print(f"[dim]expanded with: {'、'.join(response.expansions)}[/]", markup=True)
