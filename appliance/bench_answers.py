@@ -531,7 +531,9 @@ def calibration_examples(
     names = ("demo-dev", "taipei-dev", "taipei-long-dev")
     missing = [n for n in names if n not in by_name]
     if missing:
-        raise ValueError(f"fitting needs the development sets {', '.join(missing)} (is ../shared/data there?)")
+        raise ValueError(
+            f"fitting needs the development sets {', '.join(missing)} (is the shared data there? $KIOSK_SHARED_DATA, else ../shared/data)"
+        )
     rows: list[dict[str, float]] = []
     labels: list[int] = []
 

@@ -57,6 +57,7 @@ LANGUAGES: tuple[str, ...] = get_args(Language)
 OTHER_ENVIRONMENT = {
     "KIOSK_CONFIG": "the TOML settings file, as --config ('' = none)",
     "KIOSK_REAL_MODELS": "tests/test_real_models.py: the folder of the real models",
+    "KIOSK_SHARED_DATA": "benches and tests: the outside data folder (default ../shared/data)",
 }
 """``KIOSK_*`` variables read elsewhere than :class:`Settings`; any other unknown one is an error."""
 

@@ -19,10 +19,11 @@ from appliance.bootstrap import demo_kb_dir, make_analyzer
 from appliance.config import Settings
 from appliance.knowledge.ingest import Ingestor
 from appliance.knowledge.store import KnowledgeBase
+from appliance.outside_data import shared_data_dir
 from appliance.site import Site, example_site_file, load_site
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
+SHARED = shared_data_dir()  # $KIOSK_SHARED_DATA, else ../shared/data
 
 
 @pytest.fixture(autouse=True)
@@ -91,7 +92,8 @@ def tiny_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """``../shared/data``; tests using it are skipped when it is absent."""
+    """The outside data (:func:`appliance.outside_data.shared_data_dir`); tests using it are
+    skipped when it is absent."""
     if not SHARED.is_dir():
         pytest.skip(f"shared data not found at {SHARED} (real recordings and service guides live there)")
     return SHARED

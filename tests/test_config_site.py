@@ -123,7 +123,7 @@ def test_known_environment_variables_still_work(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setenv("kiosk_ui__topics", "8")  # names are not case sensitive
     s = load_settings()
     assert s.tts.voices["zh"] == "my-voice" and s.network.probe == "sync:443" and s.ui.topics == 8
-    assert set(config.OTHER_ENVIRONMENT) == {"KIOSK_CONFIG", "KIOSK_REAL_MODELS"}
+    assert set(config.OTHER_ENVIRONMENT) == {"KIOSK_CONFIG", "KIOSK_REAL_MODELS", "KIOSK_SHARED_DATA"}
 
 
 def test_empty_paths_are_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -228,3 +228,14 @@ def test_unknown_site_keys_are_errors(tmp_path: Path) -> None:
     with pytest.raises(SiteError) as info:
         load_site(f)
     assert "\n" not in str(info.value) and "duty_phone: Field required" in str(info.value)
+
+
+def test_the_outside_data_folder_is_one_setting_for_benches_and_tests(tmp_path: Path, monkeypatch) -> None:
+    from appliance.outside_data import CHECKOUT, guangdong_guides, shared_data_dir, speech_dir
+
+    monkeypatch.delenv("KIOSK_SHARED_DATA", raising=False)
+    assert shared_data_dir() == CHECKOUT.parent / "shared" / "data"
+    monkeypatch.setenv("KIOSK_SHARED_DATA", str(tmp_path))
+    assert shared_data_dir() == tmp_path and speech_dir() == tmp_path / "speech"
+    assert guangdong_guides() == tmp_path / "kb" / "guangdong_services.jsonl"
+    load_settings(None)  # a known variable, not a typo

@@ -14,10 +14,9 @@ import numpy as np
 import typer
 
 from appliance.cli.common import out, settings, user_errors
+from appliance.outside_data import guangdong_guides, shared_data_dir, speech_dir
 
 app = typer.Typer(help="Benchmarks that print figures measured on this machine.", no_args_is_help=True)
-
-DEFAULT_SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "kb" / "guangdong_services.jsonl"
 
 
 def _machine() -> str:
@@ -60,7 +59,8 @@ def retrieval(
         str, typer.Option(help="synthetic knowledge-base sizes, sections, comma-separated")
     ] = "1000,10000,100000",
     guangdong: Annotated[
-        Path | None, typer.Option(help="Guangdong guides JSONL (default: ../shared/data/kb/...)")
+        Path | None,
+        typer.Option(help="Guangdong guides JSONL (default: the shared data's kb/guangdong_services.jsonl)"),
     ] = None,
     hybrid: Annotated[bool, typer.Option(help="also time hybrid retrieval (512-dim hashing embedder)")] = True,
     cold_start_runs: Annotated[int, typer.Option(help="fresh `kiosk ask` processes to time (0: skip)")] = 5,
@@ -85,7 +85,7 @@ def retrieval(
     if questions:
         queries = queries[:questions]
     size_list = [int(x) for x in sizes.split(",") if x.strip()]
-    shared = guangdong or DEFAULT_SHARED
+    shared = guangdong or guangdong_guides()
     out.print(f"machine: {_machine()}\nqueries: {len(queries)} demo evaluation questions")
 
     def report(f: bench.Figures) -> None:
@@ -118,9 +118,6 @@ def retrieval(
         out.print(f"cold start of `kiosk ask` (no LLM), min / median / max: {bench.statistics_line(times)}")
 
 
-DEFAULT_SPEECH = DEFAULT_SHARED.parents[1] / "speech"
-
-
 def _pct(value: float | None) -> str:
     return "—" if value is None else f"{value:.3f}"
 
@@ -128,7 +125,9 @@ def _pct(value: float | None) -> str:
 @app.command()
 def answers(
     ctx: typer.Context,
-    shared: Annotated[Path | None, typer.Option(help="the shared data folder (default: ../shared/data)")] = None,
+    shared: Annotated[
+        Path | None, typer.Option(help="the shared data folder (default: $KIOSK_SHARED_DATA, else ../shared/data)")
+    ] = None,
     english: Annotated[
         Path | None, typer.Option(help='an English FAQ, JSON lines {"id", "question", "answer"}')
     ] = None,
@@ -178,7 +177,7 @@ def answers(
     with user_errors():
         analyzer = make_analyzer(s, load_site_for(s))
         analyzer.warm_up()
-    base = shared or DEFAULT_SHARED.parents[1]
+    base = shared or shared_data_dir()
     sets, notes = ba.all_datasets(base if base.is_dir() else None, english, python_faq)
     for n in notes:
         note(n)
@@ -301,7 +300,7 @@ def _fit_calibrations(sets: list, analyzer, workdir: Path | None, embedders: lis
 def voice(
     ctx: typer.Context,
     speech: Annotated[
-        Path | None, typer.Option(help="folder of WAV recordings (default: ../shared/data/speech)")
+        Path | None, typer.Option(help="folder of WAV recordings (default: the shared data's speech/)")
     ] = None,
     barge_in_trials: Annotated[int, typer.Option(help="real-time barge-in trials (0: skip)")] = 3,
     no_llm: Annotated[bool, typer.Option("--no-llm", help="answer extractively even if an LLM is installed")] = False,
@@ -347,7 +346,7 @@ def voice(
     from appliance.cli.common import fail, note
 
     s = settings(ctx)
-    folder = speech or DEFAULT_SPEECH
+    folder = speech or speech_dir()
     files = bv.recordings(folder) if folder.is_dir() else []
     if not files:
         fail(f"no recordings (*.wav) in {folder}; give --speech DIR")
@@ -684,8 +683,9 @@ def robot(
 @app.command("sync")
 def sync_(
     guides: Annotated[
-        Path, typer.Option("--guides", help="a JSONL file of real guides (one per line)")
-    ] = DEFAULT_SHARED,
+        Path | None,
+        typer.Option("--guides", help="a JSONL file of real guides (default: the shared data's Guangdong guides)"),
+    ] = None,
     count: Annotated[int, typer.Option("--count", min=10, help="guides in the bundle")] = 2000,
     alerts: Annotated[int, typer.Option("--alerts", min=1, help="emergencies timed end to end")] = 5,
 ) -> None:
@@ -695,6 +695,7 @@ def sync_(
     from appliance.bench_sync import run
 
     out.print(f"machine: {_machine()}")
+    guides = guides or guangdong_guides()
     if not guides.is_file():
         out.print(f"no guides at {guides}: pass --guides (the shared data's guangdong_services.jsonl)")
         raise typer.Exit(1)
