@@ -132,14 +132,37 @@ class Figures:
     stages_p50_ms: dict[str, float] = field(default_factory=dict)
 
 
-def _latencies(retriever: Retriever, queries: Sequence[str], repeat: int) -> tuple[list[float], dict[str, float]]:
+Step = Callable[[str, int, int], None]
+"""Progress of a long bench step: (what, done, total); the CLI draws it as a progress bar."""
+
+
+def _no_step(what: str, done: int, total: int) -> None:
+    pass
+
+
+class _FileCounter:
+    """An ingest's ``on_file`` that reports (what, files done, ``total``) to a :data:`Step`."""
+
+    def __init__(self, step: Step, what: str, total: int):
+        self.step, self.what, self.total, self.done = step, what, total, 0
+
+    def __call__(self, _path: Path) -> None:
+        self.done += 1
+        self.step(self.what, self.done, self.total)
+
+
+def _latencies(
+    retriever: Retriever, queries: Sequence[str], repeat: int, step: Step = _no_step, what: str = "searching"
+) -> tuple[list[float], dict[str, float]]:
     """(per-query wall times, ms; p50 of each stage of :attr:`SearchResponse.timings_ms`, ms)."""
     for q in queries[:10]:
         retriever.search(q)  # warm caches
     times = []
     stages: dict[str, list[float]] = {}
-    for _ in range(repeat):
-        for q in queries:
+    total = repeat * len(queries)
+    for r in range(repeat):
+        for i, q in enumerate(queries):
+            step(what, r * len(queries) + i, total)
             t = time.perf_counter()
             response = retriever.search(q)
             times.append((time.perf_counter() - t) * 1e3)
@@ -158,12 +181,15 @@ def bench_scale(
     report: Callable[[Figures], None],
     hybrid: bool = True,
     real: Embedder | None = None,
+    step: Step = _no_step,
 ) -> None:
     """Ingest synthetic knowledge bases of each size and time queries against them: lexical,
     hybrid with :class:`HashingEmbedder` (the pipeline's own cost), and, given ``real``, hybrid
-    with that model embedding every question (:class:`RealQueryEmbedder`)."""
+    with that model embedding every question (:class:`RealQueryEmbedder`). ``step`` hears how far
+    each ingest and each round of questions has got."""
     for size in sizes:
         folder = workdir / f"syn-{size}"
+        step(f"synthetic {size:,}: writing guides", 0, 0)
         n_docs = write_synthetic_guides(folder, size, extra)
         modes = ["lexical"] + (["hybrid"] if hybrid else []) + ([f"hybrid, {real.name} questions"] if real else [])
         for n_mode, mode in enumerate(modes):
@@ -173,11 +199,14 @@ def bench_scale(
             elif mode != "lexical" and real is not None:
                 embedder = RealQueryEmbedder(real)
             kb = KnowledgeBase.open(workdir / f"kb-{size}-{n_mode}.sqlite", analyzer)
+            label = f"synthetic {size:,} {mode}"
             t = time.perf_counter()
-            Ingestor(kb, embedder).ingest([folder])
+            files = sum(1 for p in folder.iterdir() if p.is_file())  # guides are JSON lines, many a file
+            Ingestor(kb, embedder).ingest([folder], on_file=_FileCounter(step, f"{label}: ingesting", files))
             ingest_s = time.perf_counter() - t
             sections = kb.counts()["sections"]
-            lat, stages = _latencies(Retriever(kb, embedder), queries, repeat=1 if size >= 100_000 else 2)
+            repeat = 1 if size >= 100_000 else 2
+            lat, stages = _latencies(Retriever(kb, embedder), queries, repeat, step, f"{label}: searching")
             report(
                 Figures(
                     f"synthetic {size:,}",
@@ -194,9 +223,12 @@ def bench_scale(
             kb.close()
 
 
-def bench_guangdong(analyzer: Analyzer, path: Path, workdir: Path, report: Callable[[Figures], None]) -> float:
+def bench_guangdong(
+    analyzer: Analyzer, path: Path, workdir: Path, report: Callable[[Figures], None], step: Step = _no_step
+) -> float:
     """Ingest the real Guangdong guides; time title-paraphrase queries; return title hit@1."""
     kb = KnowledgeBase.open(workdir / "kb-guangdong.sqlite", analyzer)
+    step("Guangdong guides: ingesting", 0, 0)
     t = time.perf_counter()
     Ingestor(kb).ingest([path])
     ingest_s = time.perf_counter() - t
@@ -205,7 +237,7 @@ def bench_guangdong(analyzer: Analyzer, path: Path, workdir: Path, report: Calla
     sample = rng.sample(docs, min(300, len(docs)))
     queries = [f"{d.title}需要什么材料" for d in sample]
     retriever = Retriever(kb)
-    lat, stages = _latencies(retriever, queries, repeat=1)
+    lat, stages = _latencies(retriever, queries, 1, step, "Guangdong guides: searching")
     hits = sum(
         1
         for d, q in zip(sample, queries, strict=True)

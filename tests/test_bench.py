@@ -112,3 +112,18 @@ def test_error_rates_compare_readings_not_spellings() -> None:
     assert error_rate("我想问我在滨海新区有房", heard, "zh", partial=True) == pytest.approx(1 / 11)
     assert error_rate("我想问我在滨海新区有房", heard, "zh") > 0.5
     assert error_rate("你好", "", "zh") == 1.0 and error_rate("", "什么", "zh") == 0.0
+
+
+def test_the_retrieval_bench_reports_how_far_each_long_step_has_got(tmp_path: Path) -> None:
+    from appliance.bench import bench_scale
+    from appliance.knowledge.text import Analyzer
+
+    steps: list[tuple[str, int, int]] = []
+    rows = []
+    questions = ["社保卡丢了怎么办", "养狗要登记吗", "老年卡在哪里办"]
+    bench_scale(Analyzer(), [60], questions, tmp_path, None, rows.append, hybrid=False, step=lambda *a: steps.append(a))
+    assert len(rows) == 1
+    ingest = [s for s in steps if s[0] == "synthetic 60 lexical: ingesting"]
+    search = [s for s in steps if s[0] == "synthetic 60 lexical: searching"]
+    assert ingest and ingest[-1][1] == ingest[-1][2] == len(list(tmp_path.glob("syn-60/*")))  # every file counted
+    assert [s[1] for s in search] == list(range(2 * len(questions))) and search[0][2] == 2 * len(questions)

@@ -7,6 +7,8 @@ import os
 import platform
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -50,6 +52,29 @@ def _embedding_time(s, queries: list[str]) -> None:
         f"  question embedding with {embedder.name}: p50 {bench.percentile(times, 50):.2f} ms, "
         f"p95 {bench.percentile(times, 95):.2f} ms (add to the hybrid figures)"
     )
+
+
+@contextmanager
+def _progress_bar() -> Iterator[Callable[[str, int, int], None]]:
+    """A progress bar on stderr for a bench's long steps (:data:`appliance.bench.Step`), gone when done;
+    the figures go on printing above it."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as progress:
+        task = progress.add_task("starting", total=None)
+
+        def step(what: str, done: int, total: int) -> None:
+            progress.update(task, description=what, completed=done, total=total or None)
+
+        yield step
 
 
 @app.command()
@@ -102,13 +127,13 @@ def retrieval(
         from models.store import ModelStore
 
         real, _ = load_embedder(s, ModelStore(s.models_path))
-    with tempfile.TemporaryDirectory(prefix="kiosk-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="kiosk-bench-") as tmp, _progress_bar() as step:
         work = Path(tmp)
         bench.bench_scale(
-            analyzer, size_list, queries, work, shared if shared.is_file() else None, report, hybrid, real
+            analyzer, size_list, queries, work, shared if shared.is_file() else None, report, hybrid, real, step
         )
         if shared.is_file():
-            hit = bench.bench_guangdong(analyzer, shared, work, report)
+            hit = bench.bench_guangdong(analyzer, shared, work, report, step)
             out.print(f"  Guangdong: title-paraphrase hit@1 {hit:.3f}")
         else:
             out.print(f"  Guangdong guides not found at {shared}: skipped")
