@@ -277,6 +277,19 @@ def test_staff_handoff_list_shows_the_callback_number(kiosk: Kiosk) -> None:
     assert not any("13912345678" in t or "139 1234" in t for t in shown)
     assert callback_label("02187654321", "en") == "Call back 021 87654321"
     assert callback_label("075512345678") == "回电 0755 12345678" and callback_label(None) == ""
+    assert all("[投诉或反映问题]" in t for t in shown if "投诉物业" in t)  # the reason in words,
+    assert not any("[complaint]" in t for t in shown)  # not the rule's id
+
+
+def test_every_handoff_reason_reads_as_words_in_both_languages() -> None:
+    from ui.staff import REASONS_EN, _handoff_reasons, reason_label
+
+    ids = set(_handoff_reasons())
+    assert ids and ids == set(REASONS_EN)  # a new handoff rule needs its English words here
+    for code in ids:
+        assert reason_label(code) != code and reason_label(code, "en") == REASONS_EN[code]
+    assert reason_label("distress") == "情绪困扰，需要社工关怀"
+    assert reason_label("something_new") == "something_new" and reason_label(None) == ""
 
 
 def test_without_a_pin_staff_mode_stays_closed(qapp, tmp_path: Path, demo_kb_file: Path) -> None:

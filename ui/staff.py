@@ -9,6 +9,7 @@ the guided explanations, clearing the emergency screen and the robot's e-stop.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -18,6 +19,11 @@ from PySide6.QtCore import Property, QObject, Signal, Slot
 
 from ui.bridge import Background
 from ui.services import KioskServices
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 
 if TYPE_CHECKING:
     from ui.controller import KioskController
@@ -35,6 +41,35 @@ def _short_ts(ts: str) -> str:
         return datetime.fromisoformat(ts).astimezone().strftime("%m-%d %H:%M")
     except ValueError:
         return ts
+
+
+REASONS_EN = {
+    "dispute": "dispute with a neighbour or the property company: needs mediation",
+    "complaint": "complaint or a problem reported",
+    "family_privacy": "family or privacy matter: to be handled in person",
+    "distress": "in distress: needs a social worker",
+    "ask_for_person": "asked for a member of staff",
+}
+"""The handoff reasons of ``appliance/triage/intents.toml`` in English (its ``reason`` is Chinese)."""
+
+
+@functools.cache
+def _handoff_reasons() -> dict[str, str]:
+    """Handoff id -> its reason as ``intents.toml`` words it, for staff."""
+    from importlib import resources
+
+    text = (resources.files("appliance.triage") / "intents.toml").read_text(encoding="utf-8")
+    return {h["id"]: h["reason"] for h in tomllib.loads(text).get("handoff", [])}
+
+
+def reason_label(code: str | None, lang: str = "zh") -> str:
+    """What the staff list says for a handoff's recorded reason: 'complaint' -> '投诉或反映问题'
+    (English from :data:`REASONS_EN`); an id the rules do not know is shown as it is; '' for none."""
+    if not code:
+        return ""
+    if lang == "en":
+        return REASONS_EN.get(code, code)
+    return _handoff_reasons().get(code, code)
 
 
 def callback_label(number: str | None, lang: str = "zh") -> str:
@@ -72,7 +107,7 @@ def load_staff_data(services: KioskServices, lang: str = "zh") -> dict[str, Any]
                     "id": r["id"],
                     "ts": _short_ts(r["ts"]),
                     "question": r["question"],
-                    "reason": r["reason"],
+                    "reason": reason_label(r["reason"], lang),
                     "callback": callback_label(r["callback"], lang),
                     "delivery": delivery_label(journal.outbox.delivery("handoff", r["turn_id"]), lang),
                     "open": r["status"] == "open",
