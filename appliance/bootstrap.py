@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from appliance.answer.engine import AnswerEngine
-from appliance.config import RobotSettings, Settings
+from appliance.config import RobotSettings, Settings, VadSettings
 from appliance.journal import Journal, Redactor
 from appliance.knowledge import origin as kb_origin
 from appliance.knowledge.ingest import FileOutcome, Ingestor, IngestReport, reindex
@@ -460,23 +460,25 @@ def build_conversation(appliance: Appliance, models: VoiceModels, sink, on_event
     appliance's engine, the speech models, ``sink`` and the configured VAD and conversation settings."""
     from appliance.conversation import Conversation
     from appliance.dialogue import Session
-    from voice.endpoint import EndpointConfig, Endpointer
+    from voice.endpoint import Endpointer
 
-    cfg, v = appliance.settings.conversation, appliance.settings.vad
-    endpointer = Endpointer(
-        EndpointConfig(
-            v.start_threshold,
-            v.end_threshold,
-            v.speaking_threshold,
-            v.pre_roll_ms,
-            v.min_speech_ms,
-            v.end_silence_ms,
-            v.max_utterance_s,
-        )
-    )
+    cfg = appliance.settings.conversation
+    endpointer = Endpointer(endpoint_config(appliance.settings.vad))
     session = Session(appliance.engine, cfg.session_timeout_s, cfg.history_turns)
     models.vad.reset()
     return Conversation(session, models.asr, models.voices, sink, models.vad, endpointer, cfg, on_event)
+
+
+def endpoint_config(vad: VadSettings):
+    """``[vad]`` as :class:`voice.endpoint.EndpointConfig`, field by name (the two hold the same
+    fields: a test keeps them equal, so a setting cannot be added to one and forgotten in the other).
+
+    Raises:
+        ValueError: the thresholds are out of order (EndpointConfig's own check).
+    """
+    from voice.endpoint import EndpointConfig
+
+    return EndpointConfig(**vad.model_dump())
 
 
 @dataclass

@@ -253,3 +253,17 @@ def test_end_of_stream_flushes_the_turn() -> None:
 def test_invalid_thresholds_are_refused() -> None:
     with pytest.raises(ValueError):
         EndpointConfig(start_threshold=0.3, end_threshold=0.5)
+
+
+def test_the_vad_settings_and_the_endpointer_hold_the_same_fields_passed_by_name() -> None:
+    import dataclasses
+
+    from appliance.bootstrap import endpoint_config
+    from appliance.config import VadSettings
+    from voice.endpoint import EndpointConfig
+
+    assert list(VadSettings.model_fields) == [f.name for f in dataclasses.fields(EndpointConfig)]
+    defaults = EndpointConfig()
+    assert endpoint_config(VadSettings()) == defaults  # one set of defaults
+    tuned = endpoint_config(VadSettings(end_silence_ms=900, pre_roll_ms=120))
+    assert tuned.end_silence_ms == 900 and tuned.pre_roll_ms == 120 and tuned.min_speech_ms == defaults.min_speech_ms
