@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -46,6 +45,11 @@ from appliance.validation import (
     problems,
     unknown_environment,
 )
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 
 APP_NAME = "kiosk"
 SYSTEM_CONFIG = Path("/etc/kiosk/kiosk.toml")

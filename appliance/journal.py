@@ -130,7 +130,7 @@ def _migrate(conn: sqlite3.Connection) -> None:
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
 def private_path(path: Path, *, folder: bool = False) -> None:
@@ -325,7 +325,9 @@ class Journal:
         """
         if not older_than_days >= 0:
             raise ValueError(f"the retention period must be 0 days or more, not {older_than_days}")
-        cutoff = ((now or dt.datetime.now(dt.UTC)) - dt.timedelta(days=older_than_days)).astimezone(dt.UTC)
+        cutoff = ((now or dt.datetime.now(dt.timezone.utc)) - dt.timedelta(days=older_than_days)).astimezone(
+            dt.timezone.utc
+        )
         ts = cutoff.isoformat(timespec="milliseconds")
         if older_than_days == 0:
             ts = "9999"  # everything, whatever clock wrote it

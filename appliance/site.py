@@ -7,7 +7,6 @@ the synonyms file (colloquial word -> official term) that feeds retrieval.
 
 from __future__ import annotations
 
-import tomllib
 from importlib import resources
 from pathlib import Path
 
@@ -15,6 +14,11 @@ from pydantic import Field, ValidationError
 
 from appliance.config import Language, Settings
 from appliance.validation import StrictModel, dotted, problems
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 
 
 class SiteError(RuntimeError):

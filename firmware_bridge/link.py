@@ -39,8 +39,10 @@ class Unsupported(LinkError):
     """The controller lacks the capability a command needs (from its HELLO)."""
 
 
-class LinkState(enum.StrEnum):
+class LinkState(str, enum.Enum):  # enum.StrEnum on 3.11+
     """Where the link is."""
+
+    __str__ = str.__str__  # the value, as StrEnum's
 
     DISCONNECTED = "disconnected"  # no port, or waiting to retry (degraded mode)
     CONNECTING = "connecting"  # port open, handshake running

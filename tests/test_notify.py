@@ -563,7 +563,7 @@ def test_kill_9_during_a_send_loses_nothing_and_resends_with_the_same_key(tmp_pa
 def test_the_journal_purge_removes_old_outbox_rows(tmp_path, triage, site) -> None:
     j = open_journal(tmp_path / "j.sqlite", triage, site)
     j.record(lift())
-    removed = j.purge(1, now=dt.datetime.now(dt.UTC) + dt.timedelta(days=2))
+    removed = j.purge(1, now=dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=2))
     assert removed["outbox"] == 1 and j.outbox.rows() == []
     j.close()
 

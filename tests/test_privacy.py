@@ -338,7 +338,7 @@ def test_a_shared_sticky_folder_is_left_alone(tmp_path: Path) -> None:
 
 def _age(journal: Journal, days: float) -> None:
     """Make every row ``days`` days old."""
-    ts = (dt.datetime.now(dt.UTC) - dt.timedelta(days=days)).isoformat(timespec="milliseconds")
+    ts = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=days)).isoformat(timespec="milliseconds")
     with journal.conn:
         for table in RESIDENT_TABLES:
             journal.conn.execute(f"UPDATE {table} SET ts = ?", (ts,))

@@ -321,7 +321,7 @@ def test_expired_metadata_is_refused_and_an_offline_kiosk_keeps_answering(tmp_pa
     state = pub.RepoState.load(street.repo)
     ts = state.timestamp.signed
     ts.version += 1
-    ts.expires = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(days=1)
+    ts.expires = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) - dt.timedelta(days=1)
     state.timestamp.signatures.clear()
     state.timestamp.sign(pub._signer(street.keys, "timestamp"))
     pub._write(state.timestamp, street.repo / "metadata" / "timestamp.json")

@@ -83,9 +83,15 @@ class ReaderProcess:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
         level = logging.getLogger("appliance").getEffectiveLevel()
-        # -P: the working directory (perhaps the folder being ingested) is not on sys.path.
+        # -P: the working directory (perhaps the folder being ingested) is not on sys.path. Python
+        # 3.10 has no -P: the child drops that entry itself before it imports anything of ours.
+        if sys.version_info >= (3, 11):
+            command = [sys.executable, "-P", "-m", __name__]
+        else:
+            run = f"import runpy, sys; del sys.path[0]; runpy.run_module({__name__!r}, run_name='__main__', alter_sys=True)"
+            command = [sys.executable, "-c", run]
         return subprocess.Popen(
-            [sys.executable, "-P", "-m", __name__, str(self.limits.max_memory_bytes), str(level)],
+            [*command, str(self.limits.max_memory_bytes), str(level)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             cwd="/",

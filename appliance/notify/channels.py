@@ -36,7 +36,6 @@ import os
 import stat
 import threading
 import time
-import tomllib
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -46,6 +45,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from appliance.notify.message import MessageKind, StaffMessage
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 
 if TYPE_CHECKING:
     from appliance.config import NotifyChannelSettings, NotifySettings

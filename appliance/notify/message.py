@@ -13,7 +13,7 @@ import datetime as dt
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from enum import IntEnum, StrEnum
+from enum import Enum, IntEnum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -27,8 +27,10 @@ SAID_CHARS = 300
 TOLD_CHARS = 160
 
 
-class MessageKind(StrEnum):
+class MessageKind(str, Enum):  # enum.StrEnum on 3.11+
     """What a message is about; a channel's ``kinds`` setting chooses among the first three."""
+
+    __str__ = str.__str__  # the value, as StrEnum's
 
     EMERGENCY = "emergency"
     HANDOFF = "handoff"

@@ -49,7 +49,7 @@ CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, channel, priority, next_
 
 
 def _utc_now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
 @dataclass(frozen=True)
@@ -276,7 +276,7 @@ class Outbox:
                 banner: an alert staff have long dealt with stops showing); None: all.
         """
         now = time.time() if now is None else now
-        since = "" if window_s is None else dt.datetime.fromtimestamp(now - window_s, dt.UTC).isoformat()
+        since = "" if window_s is None else dt.datetime.fromtimestamp(now - window_s, dt.timezone.utc).isoformat()
         with self.lock:
             counts = dict(self.conn.execute("SELECT state, count(*) FROM outbox GROUP BY state").fetchall())
             waiting, oldest, failed = self.conn.execute(

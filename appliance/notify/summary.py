@@ -20,7 +20,7 @@ GAPS_LISTED = 8
 
 
 def _utc(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds")
+    return moment.astimezone(dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
 class DailySummary:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
-import tomllib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +23,11 @@ from appliance.knowledge.store import KnowledgeBase, KnowledgeBaseError, text_sh
 from appliance.knowledge.text import Analyzer
 from appliance.sync.bundle import FILES, Manifest, Question
 from appliance.tours import IMAGE_TYPES, is_tour_file
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 
 __all__ = [
     "Built",

@@ -60,7 +60,7 @@ class SyncError(RuntimeError):
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
 @dataclass
@@ -417,7 +417,7 @@ class SyncClient:
                     raise SyncError(f"channel {c}: the bundle says channel {manifest.channel!r} v{manifest.version}")
                 staged.append((folder, manifest))
             # The merged sources stay beside the build (sources shown with answers, tours' images).
-            stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
+            stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%f")
             name = f"kb-{stamp}.sqlite"
             out = self.versions / name
             merged = self.versions / f"kb-{stamp}.sources"

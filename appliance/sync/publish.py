@@ -82,7 +82,7 @@ def default_keys_dir(repo: Path) -> Path:
 
 
 def _expiry(role: str, now: dt.datetime | None = None) -> dt.datetime:
-    now = now or dt.datetime.now(dt.UTC)
+    now = now or dt.datetime.now(dt.timezone.utc)
     return (now + dt.timedelta(days=EXPIRY_DAYS[role])).replace(microsecond=0)
 
 

@@ -34,7 +34,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
@@ -45,6 +44,11 @@ import numpy as np
 from appliance.triage.detector import NONE, Detection, EmergencyDetector, Thresholds
 from appliance.triage.domain import DomainDetector
 from appliance.triage.vector import VectorDetector
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 
 log = logging.getLogger(__name__)
 

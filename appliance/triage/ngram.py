@@ -19,10 +19,13 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Self
+from typing import TYPE_CHECKING
 
 from appliance.knowledge.text import stem
 from appliance.triage.stored import StoredModel
+
+if TYPE_CHECKING:
+    from typing import Self  # Python 3.11+; annotations are not evaluated
 
 _EN_WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
 _SPACES = re.compile(r"[\s\W_]+")

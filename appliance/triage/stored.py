@@ -7,7 +7,10 @@ import gzip
 import json
 from importlib import resources
 from pathlib import Path
-from typing import Self
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Self  # Python 3.11+; annotations are not evaluated
 
 
 class StoredModel:

@@ -21,12 +21,15 @@ matrix-vector product.
 
 from __future__ import annotations
 
-from typing import Self
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from appliance.triage.detector import Thresholds
 from appliance.triage.stored import StoredModel
+
+if TYPE_CHECKING:
+    from typing import Self  # Python 3.11+; annotations are not evaluated
 
 
 class VectorDetector(StoredModel):
