@@ -29,7 +29,7 @@ validates it without storing it::
     #                                     so a later step should turn back
     #   face = "smile"                    neutral, smile, listening, thinking, speaking, sad, alert
 
-Names and ranges are the robot's (``firmware_bridge/robot.py`` GESTURES and FACES, and the reference
+Names and ranges are the robot's (``firmware_bridge/messages.py`` GESTURES and FACES, and the reference
 limits of ``firmware_bridge/PROTOCOL.md`` section 11): a tour the body would refuse is refused when
 it is loaded, with the file, the step and the reason. Unknown fields are refused too (a misspelt
 ``naration`` is an error, not a silently empty step).
@@ -45,7 +45,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -54,6 +53,11 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from firmware_bridge.messages import FACES, GESTURES, Limits
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 
 if TYPE_CHECKING:
     from firmware_bridge.robot import Robot
@@ -161,7 +165,7 @@ class TourAction(BaseModel):
 
     Attributes:
         look: head pan and tilt, degrees (pan + left, tilt + up).
-        gesture: a gesture name (``firmware_bridge.robot.GESTURES``).
+        gesture: a gesture name (``firmware_bridge.messages.GESTURES``).
         point: "left", "right", or a bearing in degrees (+ left): the head looks that way, then the
             arm on that side points.
         turn: base rotation relative to where it faces now, degrees (+ anticlockwise).

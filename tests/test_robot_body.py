@@ -49,7 +49,7 @@ def body_rig():
 
 
 def test_parse_named_accepts_cli_spellings_and_lists_the_valid_names():
-    from firmware_bridge.robot import GESTURES
+    from firmware_bridge.messages import GESTURES
 
     assert parse_named("Point_Left", GESTURES, "gesture") is m.Gesture.POINT_LEFT
     with pytest.raises(ValueError, match="wave, nod, point-left"):
