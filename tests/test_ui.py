@@ -27,6 +27,7 @@ from appliance.dialogue import Session  # noqa: E402
 from appliance.staff import PinLock  # noqa: E402
 from appliance.text_conversation import TextConversation  # noqa: E402
 from ui.app import I18N_DIR, KioskUI  # noqa: E402
+from ui.layout import shown  # noqa: E402
 from ui.screenshots import Driver, settle  # noqa: E402
 from ui.services import KioskServices  # noqa: E402
 from ui.theme import COLORS, MIN_TARGET_PX, PAIRS, contrast_ratio  # noqa: E402
@@ -272,13 +273,13 @@ def test_staff_handoff_list_shows_the_callback_number(kiosk: Kiosk) -> None:
     kiosk.driver.wait(lambda: k.staff.active and len(k.staff.data["handoffs"]) == 2, "the handoff list")
     assert [h["callback"] for h in k.staff.data["handoffs"]] == ["回电 138 1234 5678", ""]
     kiosk.ui.app.processEvents()
-    shown = [it.property("text") or "" for it in _walk(kiosk.item("staffRows")) if _visible(it)]
-    assert any("回电〔手机号〕" in t and t.endswith("回电 138 1234 5678") for t in shown), shown
-    assert not any("13912345678" in t or "139 1234" in t for t in shown)
+    texts = [it.property("text") or "" for it in _walk(kiosk.item("staffRows")) if shown(it)]
+    assert any("回电〔手机号〕" in t and t.endswith("回电 138 1234 5678") for t in texts), texts
+    assert not any("13912345678" in t or "139 1234" in t for t in texts)
     assert callback_label("02187654321", "en") == "Call back 021 87654321"
     assert callback_label("075512345678") == "回电 0755 12345678" and callback_label(None) == ""
-    assert all("[投诉或反映问题]" in t for t in shown if "投诉物业" in t)  # the reason in words,
-    assert not any("[complaint]" in t for t in shown)  # not the rule's id
+    assert all("[投诉或反映问题]" in t for t in texts if "投诉物业" in t)  # the reason in words,
+    assert not any("[complaint]" in t for t in texts)  # not the rule's id
 
 
 def test_every_handoff_reason_reads_as_words_in_both_languages() -> None:
@@ -385,14 +386,6 @@ def _walk(item):
         stack.extend(it.childItems())
 
 
-def _visible(item) -> bool:
-    while item is not None:
-        if not item.isVisible() or item.opacity() == 0:
-            return False
-        item = item.parentItem()
-    return True
-
-
 def test_portrait_conversation_scrolls_as_one_column_down_to_the_checklist(kiosk: Kiosk) -> None:
     """At 800×1280 the answer is shown whole and the source card below it is reached by dragging
     the page, and its checklist still ticks under a finger."""
@@ -444,7 +437,7 @@ def test_text_and_touch_targets_are_big_enough_at_1080p(kiosk: Kiosk, screen: st
     root = kiosk.ui.window.contentItem()
     texts, targets = 0, 0
     for item in _walk(root):
-        if not _visible(item) or item.width() <= 0:
+        if not shown(item) or item.width() <= 0:
             continue
         cls = item.metaObject().className()
         if cls.startswith("QQuickText") and item.property("text"):
@@ -546,7 +539,8 @@ def test_screenshots_render_every_screen_with_content(qapp, tmp_path: Path, demo
     settings = Settings(data_dir=tmp_path / "data", kb_path=kb)
     written = render_screenshots(settings, tmp_path / "shots", {"portrait": (800, 1280)}, ["en", "zh"])
     assert len(written) == 2 * len(SCREENS)
-    for path in written:
+    assert [f"{shot.name}: {fault}" for shot in written for fault in shot.faults] == []
+    for path in (shot.path for shot in written):
         image = QImage(str(path))
         assert (image.width(), image.height()) == (800, 1280), path
         # Not blank: many distinct colours in a sampled grid.
@@ -555,6 +549,59 @@ def test_screenshots_render_every_screen_with_content(qapp, tmp_path: Path, demo
     zh = QImage(str(tmp_path / "shots" / "portrait-zh-conversation.png"))
     en = QImage(str(tmp_path / "shots" / "portrait-en-conversation.png"))
     assert zh != en
+
+
+@pytest.mark.parametrize(
+    ("sizes", "langs"),
+    [
+        ({"landscape-1080p": (1920, 1080), "portrait-1080p": (1080, 1920)}, ["zh"]),
+        ({"landscape-1280x800": (1280, 800)}, ["zh", "en"]),
+    ],
+    ids=["1080p", "1280x800"],
+)
+def test_every_screen_fits_at_every_size(qapp, tmp_path: Path, demo_kb_file: Path, sizes, langs) -> None:
+    """No text runs out of its box or card, is cut, or lies over another text or a button, on any
+    screen, at the sizes a kiosk ships with (800x1280 in both languages is checked above)."""
+    from ui.screenshots import SCREENS, render_screenshots
+
+    kb = tmp_path / "kb.sqlite"
+    shutil.copy(demo_kb_file, kb)
+    settings = Settings(data_dir=tmp_path / "data", kb_path=kb)
+    checked = render_screenshots(settings, None, sizes, langs)
+    assert len(checked) == len(sizes) * len(langs) * len(SCREENS)
+    assert [f"{shot.name}: {fault}" for shot in checked for fault in shot.faults] == []
+
+
+def test_the_layout_check_finds_text_that_does_not_fit(kiosk: Kiosk) -> None:
+    """The check sees what the attract screen did at 1280x800 (a notice running out of its card,
+    text over text and under the topic buttons), and leaves alone a screen wholly under an
+    overlay (the still-there prompt)."""
+    from ui.layout import layout_faults
+
+    kiosk.ui.resize(1280, 800)
+    kiosk.driver.ask("我社保卡掉了怎么办")
+    kiosk.k.expire_idle_now()
+    kiosk.driver.wait(lambda: kiosk.k.stillThere, "the still-there prompt")
+    settle(kiosk.ui.app)
+    assert layout_faults(kiosk.ui.window) == []  # the conversation under the prompt is hidden
+    kiosk.driver.home()
+    kiosk.driver.wait(lambda: kiosk.k.screen == "attract" and not kiosk.k.stillThere, "attract")
+    settle(kiosk.ui.app)
+    assert layout_faults(kiosk.ui.window) == []
+    title = kiosk.item("noticeTitle")
+    title.setProperty("maximumLineCount", 1000)
+    title.setProperty("text", "很长的通知标题" * 40)
+    settle(kiosk.ui.app)
+    assert ("cut", "很长的通知标题") in {(f.kind, f.text[:7]) for f in layout_faults(kiosk.ui.window)}
+    notice = kiosk.item("aiNotice")  # one line that does not wrap runs into the notice card beside it
+    notice.setProperty("wrapMode", 0)
+    notice.setProperty("text", "我是人工智能不是真人" * 6)
+    settle(kiosk.ui.app)
+    faults = {
+        (f.kind, f.detail.split(" at ")[0]) for f in layout_faults(kiosk.ui.window) if f.text.startswith("我是人工")
+    }
+    assert ("overlap", "runs under notice") in faults, faults
+    assert {kind for kind, _ in faults} >= {"overflow", "overlap", "off-card"}, faults
 
 
 def test_screenshots_skip_the_tour_screens_of_a_kb_without_tours(qapp, tmp_path: Path, analyzer) -> None:
@@ -573,7 +620,7 @@ def test_screenshots_skip_the_tour_screens_of_a_kb_without_tours(qapp, tmp_path:
     written = render_screenshots(
         settings, tmp_path / "shots", {"small": (1280, 800)}, ["zh"], ["attract", "tour"], progress=said.append
     )
-    assert [p.name for p in written] == ["small-zh-attract.png"]
+    assert [shot.path.name for shot in written] == ["small-zh-attract.png"]
     assert any(m.startswith("skipped small-zh-tour") and "no guided explanations" in m for m in said), said
 
 

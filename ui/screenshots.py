@@ -21,6 +21,17 @@ from pathlib import Path
 from appliance.config import Settings
 from appliance.triage.detector import Thresholds
 
+
+@dataclasses.dataclass(frozen=True)
+class Shot:
+    """One screen rendered: its name (``<size>-<lang>-<screen>``), the PNG (None when only
+    checked) and what does not fit on it (:func:`ui.layout.layout_faults`)."""
+
+    name: str
+    path: Path | None
+    faults: tuple = ()
+
+
 SIZES: dict[str, tuple[int, int]] = {
     "landscape-1080p": (1920, 1080),
     "portrait-1080p": (1080, 1920),
@@ -171,10 +182,12 @@ class Driver:
         QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
         return find_item(self.ui.window.contentItem(), name)
 
-    def grab(self, path: Path) -> Path:
-        """Save the window as PNG."""
+    def grab(self, path: Path | None) -> Path | None:
+        """Render the window and save it as PNG (``path`` None: render only)."""
         settle(self.app)
         image = self.ui.window.grabWindow()
+        if path is None:
+            return None
         path.parent.mkdir(parents=True, exist_ok=True)
         if not image.save(str(path)):
             raise ScreenshotError(f"cannot write {path}")
@@ -255,15 +268,17 @@ def _stage(driver: Driver, screen: str, lang: str) -> None:
 
 def render_screenshots(
     settings: Settings,
-    out_dir: Path,
+    out_dir: Path | None,
     sizes: dict[str, tuple[int, int]] | None = None,
     langs: list[str] | None = None,
     screens: list[str] | tuple[str, ...] = SCREENS,
     *,
     use_llm: bool = False,
     progress: Callable[[str], None] | None = None,
-) -> list[Path]:
-    """Render ``screens`` at each size and language to ``out_dir/<size>-<lang>-<screen>.png``.
+) -> list[Shot]:
+    """Render ``screens`` at each size and language to ``out_dir/<size>-<lang>-<screen>.png``
+    (``out_dir`` None: nothing is written), and check each for text that does not fit
+    (:func:`ui.layout.layout_faults`: overflowing its box or card, cut, or over another item).
 
     The knowledge base is the one ``settings`` names (built from the demo when empty); journal
     and staff PIN are temporary. A screen the knowledge base has nothing for (the tours without
@@ -278,12 +293,13 @@ def render_screenshots(
     from appliance.staff import PinLock
     from appliance.text_conversation import TextConversation
     from ui.app import KioskUI, application
+    from ui.layout import layout_faults
     from ui.services import KioskServices
 
     sizes = sizes or SIZES
     langs = langs or ["zh", "en"]
     say = progress or (lambda message: None)
-    written: list[Path] = []
+    written: list[Shot] = []
     application()
     with tempfile.TemporaryDirectory(prefix="kiosk-screens-") as tmp:
         scratch = settings.model_copy(
@@ -323,9 +339,17 @@ def render_screenshots(
                                 except ScreenUnavailable as exc:
                                     say(f"skipped {size_name}-{lang}-{screen}: {exc}")
                                     continue
-                                path = driver.grab(out_dir / f"{size_name}-{lang}-{screen}.png")
-                                written.append(path)
-                                say(f"{path.name}")
+                                name = f"{size_name}-{lang}-{screen}"
+                                if out_dir is None:
+                                    driver.grab(None)  # renders: layouts are polished before the check
+                                    path = None
+                                else:
+                                    path = driver.grab(out_dir / f"{name}.png")
+                                faults = tuple(layout_faults(ui.window))
+                                written.append(Shot(name, path, faults))
+                                say(name if path is None else path.name)
+                                for fault in faults:
+                                    say(f"  does not fit: {fault}")
                         driver.home()
                     finally:
                         holder[:] = []

@@ -168,7 +168,9 @@ def screenshots(
     llm: Annotated[bool, typer.Option("--llm", help="answer with the installed LLM (default: extractive)")] = False,
 ) -> None:
     """Render every screen, in both orientations and both languages, with the demo knowledge base's
-    real content, to PNG files: OUT_DIR/<size>-<lang>-<screen>.png. No display is needed."""
+    real content, to PNG files: OUT_DIR/<size>-<lang>-<screen>.png. No display is needed. Text that
+    runs out of its box or card, is cut, or overlaps another item is listed, and the exit status
+    is 1."""
     from ui.screenshots import SCREENS, SIZES, ScreenshotError, render_screenshots
 
     sizes = dict(SIZES)
@@ -193,3 +195,9 @@ def screenshots(
     except ScreenshotError as exc:
         fail(str(exc))
     out.print(f"wrote {len(written)} screenshots to {out_dir}")
+    if misfits := [shot for shot in written if shot.faults]:
+        n = sum(len(shot.faults) for shot in misfits)
+        fail(
+            f"{n} texts do not fit on {len(misfits)} screens (listed above): see ui/layout.py for what is checked",
+            code=1,
+        )

@@ -37,42 +37,42 @@
 <context>
     <name>AttractScreen</name>
     <message>
-        <location filename="../qml/AttractScreen.qml" line="27"/>
+        <location filename="../qml/AttractScreen.qml" line="39"/>
         <source>您好！我是%1</source>
         <translation>Hello! I am %1</translation>
     </message>
     <message>
-        <location filename="../qml/AttractScreen.qml" line="35"/>
+        <location filename="../qml/AttractScreen.qml" line="47"/>
         <source>我是人工智能（AI），不是真人。</source>
         <translation>I am an AI, not a person.</translation>
     </message>
     <message>
-        <location filename="../qml/AttractScreen.qml" line="36"/>
+        <location filename="../qml/AttractScreen.qml" line="48"/>
         <source>我是人工智能（AI），不是真人。办事的问题可以问我。</source>
         <translation>I am an AI, not a person. Ask me about community services.</translation>
     </message>
     <message>
-        <location filename="../qml/AttractScreen.qml" line="44"/>
+        <location filename="../qml/AttractScreen.qml" line="57"/>
         <source>点这里开始，或直接说话</source>
         <translation>Tap here or just speak</translation>
     </message>
     <message>
-        <location filename="../qml/AttractScreen.qml" line="44"/>
+        <location filename="../qml/AttractScreen.qml" line="57"/>
         <source>点这里开始</source>
         <translation>Tap here to start</translation>
     </message>
     <message>
-        <location filename="../qml/AttractScreen.qml" line="63"/>
+        <location filename="../qml/AttractScreen.qml" line="81"/>
         <source>社区通知</source>
         <translation>Community notice</translation>
     </message>
     <message>
-        <location filename="../qml/AttractScreen.qml" line="86"/>
+        <location filename="../qml/AttractScreen.qml" line="103"/>
         <source>时间：</source>
         <translation>Hours: </translation>
     </message>
     <message>
-        <location filename="../qml/AttractScreen.qml" line="87"/>
+        <location filename="../qml/AttractScreen.qml" line="104"/>
         <source>地点：</source>
         <translation>Place: </translation>
     </message>
@@ -193,27 +193,27 @@
         <translation>Staff have not been reached yet: please call the duty phone %1 yourself</translation>
     </message>
     <message>
-        <location filename="../qml/EmergencyScreen.qml" line="137"/>
+        <location filename="../qml/EmergencyScreen.qml" line="143"/>
         <source>危险已经解除</source>
         <translation>The danger is over</translation>
     </message>
     <message>
-        <location filename="../qml/EmergencyScreen.qml" line="144"/>
+        <location filename="../qml/EmergencyScreen.qml" line="150"/>
         <source>工作人员处理</source>
         <translation>Staff only</translation>
     </message>
     <message>
-        <location filename="../qml/EmergencyScreen.qml" line="157"/>
+        <location filename="../qml/EmergencyScreen.qml" line="163"/>
         <source>确定已经安全了吗？</source>
         <translation>Are you sure it is safe now?</translation>
     </message>
     <message>
-        <location filename="../qml/EmergencyScreen.qml" line="161"/>
+        <location filename="../qml/EmergencyScreen.qml" line="167"/>
         <source>是，已经安全</source>
         <translation>Yes, it is safe now</translation>
     </message>
     <message>
-        <location filename="../qml/EmergencyScreen.qml" line="167"/>
+        <location filename="../qml/EmergencyScreen.qml" line="173"/>
         <source>不，还需要帮助</source>
         <translation>No, I still need help</translation>
     </message>
@@ -259,12 +259,12 @@
 <context>
     <name>Keyboard</name>
     <message>
-        <location filename="../qml/Keyboard.qml" line="86"/>
+        <location filename="../qml/Keyboard.qml" line="88"/>
         <source>删除</source>
         <translation>Delete</translation>
     </message>
     <message>
-        <location filename="../qml/Keyboard.qml" line="96"/>
+        <location filename="../qml/Keyboard.qml" line="98"/>
         <source>空格</source>
         <translation>Space</translation>
     </message>
@@ -277,12 +277,12 @@
         <translation>Community service assistant</translation>
     </message>
     <message>
-        <location filename="../qml/Main.qml" line="70"/>
+        <location filename="../qml/Main.qml" line="71"/>
         <source>语音暂不可用：请点屏幕或打字提问，内容都会显示在屏幕上。</source>
         <translation>Voice is not available: tap or type your question; everything is shown on the screen.</translation>
     </message>
     <message>
-        <location filename="../qml/Main.qml" line="88"/>
+        <location filename="../qml/Main.qml" line="89"/>
         <source>本机还没有办事指南，暂时答不了办事问题。遇到紧急情况请直接告诉我；需要帮忙请找工作人员。</source>
         <translation>This kiosk has no service guides yet, so it cannot answer questions about services. In an emergency, tell me at once; for help, please find a staff member.</translation>
     </message>
@@ -441,47 +441,47 @@
         <translation>Closest: </translation>
     </message>
     <message>
-        <location filename="../qml/StaffScreen.qml" line="111"/>
+        <location filename="../qml/StaffScreen.qml" line="112"/>
         <source>已处理</source>
         <translation>Done</translation>
     </message>
     <message>
-        <location filename="../qml/StaffScreen.qml" line="121"/>
+        <location filename="../qml/StaffScreen.qml" line="122"/>
         <source>暂无记录</source>
         <translation>Nothing recorded</translation>
     </message>
     <message>
-        <location filename="../qml/StaffScreen.qml" line="147"/>
+        <location filename="../qml/StaffScreen.qml" line="148"/>
         <source>（%1 步）</source>
         <translation> (%1 steps)</translation>
     </message>
     <message>
-        <location filename="../qml/StaffScreen.qml" line="151"/>
+        <location filename="../qml/StaffScreen.qml" line="152"/>
         <source>开始讲解</source>
         <translation>Start</translation>
     </message>
     <message>
-        <location filename="../qml/StaffScreen.qml" line="183"/>
+        <location filename="../qml/StaffScreen.qml" line="184"/>
         <source>音量</source>
         <translation>Volume</translation>
     </message>
     <message>
-        <location filename="../qml/StaffScreen.qml" line="205"/>
+        <location filename="../qml/StaffScreen.qml" line="206"/>
         <source>语言</source>
         <translation>Language</translation>
     </message>
     <message>
-        <location filename="../qml/StaffScreen.qml" line="219"/>
+        <location filename="../qml/StaffScreen.qml" line="220"/>
         <source>字号 %1%</source>
         <translation>Text size %1%</translation>
     </message>
     <message>
-        <location filename="../qml/StaffScreen.qml" line="221"/>
+        <location filename="../qml/StaffScreen.qml" line="222"/>
         <source>换字号</source>
         <translation>Change size</translation>
     </message>
     <message>
-        <location filename="../qml/StaffScreen.qml" line="229"/>
+        <location filename="../qml/StaffScreen.qml" line="230"/>
         <source>机器人急停复位（先松开急停按钮）</source>
         <translation>Reset the robot&apos;s e-stop (release the button first)</translation>
     </message>
@@ -641,17 +641,22 @@
 <context>
     <name>TypingScreen</name>
     <message>
-        <location filename="../qml/TypingScreen.qml" line="16"/>
+        <location filename="../qml/TypingScreen.qml" line="20"/>
         <source>请输入您的问题（拼音输入，可打首字母，如 sbk = 社保卡）</source>
         <translation>Type your question (English, or Chinese by pinyin: sbk = 社保卡)</translation>
     </message>
     <message>
-        <location filename="../qml/TypingScreen.qml" line="28"/>
+        <location filename="../qml/TypingScreen.qml" line="32"/>
         <source>在这里输入</source>
         <translation>Type here</translation>
     </message>
     <message>
-        <location filename="../qml/TypingScreen.qml" line="37"/>
+        <location filename="../qml/TypingScreen.qml" line="32"/>
+        <source>在这里输入（拼音，可打首字母）</source>
+        <translation>Type here (English, or Chinese in pinyin)</translation>
+    </message>
+    <message>
+        <location filename="../qml/TypingScreen.qml" line="41"/>
         <source>提问</source>
         <translation>Ask</translation>
     </message>

@@ -13,46 +13,64 @@ Rectangle {
     }
     MouseArea { anchors.fill: parent; onClicked: kiosk.go("conversation") }
 
-    ColumnLayout {
+    // Portrait: one column. Landscape: the greeting and the start button beside the community
+    // notice, the topics across the bottom (a 1280x800 panel has no room for all of it in one
+    // column: the notice ran out of its card and under the topics).
+    GridLayout {
         anchors.fill: parent
         anchors.margins: 2 * win.pad
-        spacing: 2 * win.pad
+        columns: win.portrait ? 1 : 2
+        columnSpacing: 2 * win.pad
+        rowSpacing: 2 * win.pad
 
-        KText {
-            objectName: "greeting"
+        ColumnLayout {
             Layout.fillWidth: true
-            horizontalAlignment: Text.AlignHCenter
-            font.pixelSize: win.fsTitle
-            font.bold: true
-            text: qsTr("您好！我是%1").arg(kiosk.site.assistant)
-        }
-        KText {
-            Layout.fillWidth: true
-            horizontalAlignment: Text.AlignHCenter
-            color: theme.muted
-            // With no guides (an emptied site) it cannot promise answers: the notice above says why.
-            objectName: "aiNotice"
-            text: kiosk.status.kb === "empty" ? qsTr("我是人工智能（AI），不是真人。")
-                                              : qsTr("我是人工智能（AI），不是真人。办事的问题可以问我。")
-        }
-        KButton {
-            objectName: "startButton"
-            Layout.alignment: Qt.AlignHCenter
-            Layout.preferredWidth: Math.min(screen.width - 4 * win.pad, 1000 * win.u)
-            Layout.preferredHeight: win.target * 1.6
-            fontSize: win.fsLarge
-            text: kiosk.status.voice ? qsTr("点这里开始，或直接说话") : qsTr("点这里开始")
-            onClicked: kiosk.go("conversation")
+            Layout.fillHeight: !win.portrait
+            Layout.preferredWidth: 1  // with the notice's 1: half the width each in landscape
+            spacing: 2 * win.pad
+
+            Item { Layout.fillHeight: true; visible: !win.portrait }
+            KText {
+                objectName: "greeting"
+                Layout.fillWidth: true
+                horizontalAlignment: Text.AlignHCenter
+                font.pixelSize: win.fsTitle
+                font.bold: true
+                text: qsTr("您好！我是%1").arg(kiosk.site.assistant)
+            }
+            KText {
+                Layout.fillWidth: true
+                horizontalAlignment: Text.AlignHCenter
+                color: theme.muted
+                // With no guides (an emptied site) it cannot promise answers: the notice above says why.
+                objectName: "aiNotice"
+                text: kiosk.status.kb === "empty" ? qsTr("我是人工智能（AI），不是真人。")
+                                                  : qsTr("我是人工智能（AI），不是真人。办事的问题可以问我。")
+            }
+            KButton {
+                objectName: "startButton"
+                Layout.alignment: Qt.AlignHCenter
+                Layout.fillWidth: !win.portrait
+                Layout.preferredWidth: Math.min(screen.width - 4 * win.pad, 1000 * win.u)
+                Layout.preferredHeight: win.target * 1.6
+                fontSize: win.fsLarge
+                text: kiosk.status.voice ? qsTr("点这里开始，或直接说话") : qsTr("点这里开始")
+                onClicked: kiosk.go("conversation")
+            }
+            Item { Layout.fillHeight: true; visible: !win.portrait }
         }
         Rectangle {
+            id: notice
             objectName: "notice"
             Layout.fillWidth: true
             Layout.fillHeight: true
+            Layout.preferredWidth: 1
             Layout.minimumHeight: win.target * 2
             visible: kiosk.notices.length > 0
             color: theme.panel
             radius: 16 * win.u
-            property var notice: kiosk.notices.length > 0 ? kiosk.notices[screen.noticeIndex % kiosk.notices.length] : null
+            clip: true
+            property var current: kiosk.notices.length > 0 ? kiosk.notices[screen.noticeIndex % kiosk.notices.length] : null
             ColumnLayout {
                 anchors.fill: parent
                 anchors.margins: 1.5 * win.pad
@@ -67,39 +85,57 @@ Rectangle {
                     Layout.fillWidth: true
                     font.pixelSize: win.fsLarge
                     font.bold: true
-                    text: parent.parent.notice ? parent.parent.notice.title : ""
-                }
-                KText {
-                    Layout.fillWidth: true
-                    Layout.fillHeight: true
+                    maximumLineCount: 2
                     elide: Text.ElideRight
-                    text: parent.parent.notice ? parent.parent.notice.summary : ""
+                    text: notice.current ? notice.current.title : ""
                 }
                 KText {
+                    objectName: "noticeWhen"
                     Layout.fillWidth: true
                     color: theme.muted
                     visible: text !== ""
+                    maximumLineCount: 6
+                    elide: Text.ElideRight
                     text: {
-                        var n = parent.parent.notice
+                        var n = notice.current
                         if (!n) return ""
                         var parts = []
                         if (n.when) parts.push(qsTr("时间：") + n.when)
                         if (n.where) parts.push(qsTr("地点：") + n.where)
-                        return parts.join("    ")
+                        return parts.join("\n")
                     }
                 }
+                KText {
+                    // Whatever height is left under the title, time and place, in whole lines: the rest is elided.
+                    id: summary
+                    objectName: "noticeSummary"
+                    Layout.fillWidth: true
+                    Layout.fillHeight: true
+                    Layout.minimumHeight: 0
+                    maximumLineCount: Math.max(1, Math.floor(height / (summaryMetrics.height * lineHeight)))
+                    opacity: height >= summaryMetrics.height * lineHeight ? 1 : 0  // not one whole line: none
+                    elide: Text.ElideRight
+                    verticalAlignment: Text.AlignTop
+                    text: notice.current ? notice.current.summary : ""
+                }
+                FontMetrics { id: summaryMetrics; font: summary.font }
             }
         }
         GridLayout {
             Layout.fillWidth: true
+            Layout.fillHeight: false  // a layout fills by default: the notice takes what is left
+            Layout.columnSpan: win.portrait ? 1 : 2
             columns: win.portrait ? 2 : 4
             columnSpacing: win.pad
             rowSpacing: win.pad
             Repeater {
-                model: kiosk.topics.slice(0, win.portrait ? 4 : 4)
+                model: kiosk.topics.slice(0, 4)
                 KButton {
                     objectName: "attractTopic_" + index
                     Layout.fillWidth: true
+                    Layout.fillHeight: true
+                    Layout.preferredWidth: 1  // equal columns, whatever the titles' lengths
+                    maxLines: 2
                     text: modelData.title
                     fill: theme.panel; ink: theme.primary; outlined: true
                     onClicked: kiosk.ask(modelData.question)

@@ -19,14 +19,14 @@ Rectangle {
 
     ColumnLayout {
         anchors.fill: parent
-        anchors.margins: 1.5 * win.pad
-        spacing: win.pad
+        anchors.margins: win.short ? win.pad : 1.5 * win.pad
+        spacing: win.short ? win.pad / 2 : win.pad
 
         KText {
             objectName: "emergencyTitle"
             Layout.fillWidth: true
             color: theme.onDanger
-            font.pixelSize: win.fsTitle * 1.2
+            font.pixelSize: win.short ? win.fsTitle : win.fsTitle * 1.2
             font.bold: true
             text: kiosk.emergency.check ? qsTr("请确认：您现在有危险吗？") : qsTr("紧急情况  请按下面做")
         }
@@ -60,14 +60,20 @@ Rectangle {
                 Flickable {
                     id: guidanceFlick
                     anchors.fill: parent
-                    anchors.margins: 1.5 * win.pad
-                    contentHeight: guidance.implicitHeight
+                    anchors.margins: win.short ? win.pad : 1.5 * win.pad
+                    contentHeight: Math.max(guidance.height, guidance.contentHeight)
                     clip: true
                     ScrollMark { id: guidanceMark; flick: guidanceFlick; color: theme.onDangerPanel }
                     KText {
+                        // Every step in view without scrolling where it can be: the text shrinks to
+                        // fit its panel, down to the small size (a 1280x800 panel hid step 3, the
+                        // property's 24-hour phone, below the fold); past that it scrolls.
                         id: guidance
                         objectName: "emergencyGuidance"
                         width: guidanceFlick.width - guidanceMark.width - win.pad / 2
+                        height: guidanceFlick.height
+                        fontSizeMode: Text.VerticalFit
+                        minimumPixelSize: win.fsSmall
                         color: theme.onDangerPanel
                         font.pixelSize: win.fsLarge
                         font.bold: true

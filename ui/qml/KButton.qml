@@ -8,6 +8,7 @@ Rectangle {
     property color ink: theme.onPrimary
     property real fontSize: win.fs
     property bool outlined: false
+    property int maxLines: 100  // longer labels are elided (…) rather than growing the button
     signal clicked()
 
     implicitWidth: Math.max(win.target * 1.6, label.implicitWidth + win.pad * 2)
@@ -24,6 +25,8 @@ Rectangle {
         width: parent.width - win.pad
         horizontalAlignment: Text.AlignHCenter
         wrapMode: Text.Wrap
+        maximumLineCount: b.maxLines
+        elide: Text.ElideRight
         color: b.ink
         font.pixelSize: b.fontSize
         font.bold: true

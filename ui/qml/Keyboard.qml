@@ -7,7 +7,9 @@ ColumnLayout {
     property var field: null
     readonly property var kstate: kiosk.keyboard.state
     readonly property var rows: ["qwertyuiop", "asdfghjkl", "zxcvbnm"]
-    readonly property real keyW: Math.min((width - 9 * spacing) / 10, 150 * win.u)
+    // From the width the keyboard is given (its parent's), not its own: its own width follows the
+    // rows' (10 keys), so a keyboard first laid out wide stayed wide after a turn to portrait.
+    readonly property real keyW: Math.min(((parent ? parent.width : width) - 9 * spacing) / 10, 150 * win.u)
     spacing: win.pad / 3
 
     function insert(text) {

@@ -17,6 +17,7 @@ ApplicationWindow {
     readonly property real u: Math.max(0.75, Math.min(width, height) / 1080)
     readonly property bool portrait: height > width
     readonly property bool narrow: width < 1300
+    readonly property bool short: height < 1000  // e.g. a 1280x800 panel: less room around the content
     readonly property int fs: Math.round(theme.bodyPx * u * kiosk.textScale)
     readonly property int fsSmall: Math.round(32 * u * Math.min(kiosk.textScale, 1.2))
     readonly property int fsLarge: Math.round(fs * 1.3)

@@ -3,13 +3,17 @@ import QtQuick.Controls
 import QtQuick.Layouts
 
 // Type a question: the on-screen keyboard with pinyin, or the system input method.
+// Five rows of keys at least a touch target high must fit above the action bar: on a short
+// landscape screen (1280x800) the hint line goes (the field's placeholder says what to do) and the
+// margins shrink, or the bottom rows ran under the action bar.
 Rectangle {
     color: theme.bg
     ColumnLayout {
         anchors.fill: parent
-        anchors.margins: 1.5 * win.pad
-        spacing: win.pad
+        anchors.margins: win.short ? win.pad / 2 : win.pad
+        spacing: win.short ? win.pad / 2 : win.pad
         KText {
+            visible: !win.short
             Layout.fillWidth: true
             font.pixelSize: win.fsLarge
             font.bold: true
@@ -22,10 +26,10 @@ Rectangle {
                 id: field
                 objectName: "questionField"
                 Layout.fillWidth: true
-                Layout.preferredHeight: win.target * 1.2
+                Layout.preferredHeight: win.target
                 font.pixelSize: win.fsLarge
                 color: theme.fg
-                placeholderText: qsTr("在这里输入")
+                placeholderText: win.short ? qsTr("在这里输入（拼音，可打首字母）") : qsTr("在这里输入")
                 placeholderTextColor: theme.muted
                 background: Rectangle { color: theme.bg; border.width: 4; border.color: theme.primary; radius: 10 }
                 onAccepted: send.clicked()
@@ -33,7 +37,7 @@ Rectangle {
             KButton {
                 id: send
                 objectName: "sendButton"
-                Layout.preferredHeight: win.target * 1.2
+                Layout.preferredHeight: win.target
                 text: qsTr("提问")
                 onClicked: {
                     var text = field.text + (kiosk.keyboard.state.composing || "")
