@@ -552,21 +552,27 @@ def test_screenshots_render_every_screen_with_content(qapp, tmp_path: Path, demo
 
 
 @pytest.mark.parametrize(
-    ("sizes", "langs"),
+    ("sizes", "langs", "text_scale"),
     [
-        ({"landscape-1080p": (1920, 1080), "portrait-1080p": (1080, 1920)}, ["zh"]),
-        ({"landscape-1280x800": (1280, 800)}, ["zh", "en"]),
+        ({"landscape-1080p": (1920, 1080), "portrait-1080p": (1080, 1920)}, ["zh"], 1.0),
+        ({"landscape-1280x800": (1280, 800)}, ["zh", "en"], 1.0),
+        ({"landscape-1280x800": (1280, 800), "portrait-1080p": (1080, 1920)}, ["en"], 1.4),
     ],
-    ids=["1080p", "1280x800"],
+    ids=["1080p", "1280x800", "largest-text"],
 )
-def test_every_screen_fits_at_every_size(qapp, tmp_path: Path, demo_kb_file: Path, sizes, langs) -> None:
+def test_every_screen_fits_at_every_size(
+    qapp, tmp_path: Path, demo_kb_file: Path, sizes, langs, text_scale: float
+) -> None:
     """No text runs out of its box or card, is cut, or lies over another text or a button, on any
-    screen, at the sizes a kiosk ships with (800x1280 in both languages is checked above)."""
+    screen, at the sizes a kiosk ships with (800x1280 in both languages is checked above), and at
+    the largest text size a resident can choose (English: the longest labels)."""
+    from ui.controller import TEXT_SCALES
     from ui.screenshots import SCREENS, render_screenshots
 
+    assert text_scale in TEXT_SCALES
     kb = tmp_path / "kb.sqlite"
     shutil.copy(demo_kb_file, kb)
-    settings = Settings(data_dir=tmp_path / "data", kb_path=kb)
+    settings = Settings(data_dir=tmp_path / "data", kb_path=kb, ui={"text_scale": text_scale})
     checked = render_screenshots(settings, None, sizes, langs)
     assert len(checked) == len(sizes) * len(langs) * len(SCREENS)
     assert [f"{shot.name}: {fault}" for shot in checked for fault in shot.faults] == []

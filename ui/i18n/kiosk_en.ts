@@ -4,32 +4,32 @@
 <context>
     <name>ActionBar</name>
     <message>
-        <location filename="../qml/ActionBar.qml" line="21"/>
+        <location filename="../qml/ActionBar.qml" line="28"/>
         <source>点我说话</source>
         <translation>Tap to talk</translation>
     </message>
     <message>
-        <location filename="../qml/ActionBar.qml" line="29"/>
+        <location filename="../qml/ActionBar.qml" line="38"/>
         <source>停止朗读</source>
         <translation>Stop speaking</translation>
     </message>
     <message>
-        <location filename="../qml/ActionBar.qml" line="36"/>
+        <location filename="../qml/ActionBar.qml" line="47"/>
         <source>常见服务</source>
         <translation>Services</translation>
     </message>
     <message>
-        <location filename="../qml/ActionBar.qml" line="42"/>
+        <location filename="../qml/ActionBar.qml" line="55"/>
         <source>打字提问</source>
         <translation>Type a question</translation>
     </message>
     <message>
-        <location filename="../qml/ActionBar.qml" line="48"/>
+        <location filename="../qml/ActionBar.qml" line="63"/>
         <source>结束</source>
         <translation>Finish</translation>
     </message>
     <message>
-        <location filename="../qml/ActionBar.qml" line="55"/>
+        <location filename="../qml/ActionBar.qml" line="72"/>
         <source>找工作人员</source>
         <translation>Find a staff member</translation>
     </message>
@@ -37,42 +37,42 @@
 <context>
     <name>AttractScreen</name>
     <message>
-        <location filename="../qml/AttractScreen.qml" line="39"/>
+        <location filename="../qml/AttractScreen.qml" line="43"/>
         <source>您好！我是%1</source>
         <translation>Hello! I am %1</translation>
     </message>
     <message>
-        <location filename="../qml/AttractScreen.qml" line="47"/>
+        <location filename="../qml/AttractScreen.qml" line="51"/>
         <source>我是人工智能（AI），不是真人。</source>
         <translation>I am an AI, not a person.</translation>
     </message>
     <message>
-        <location filename="../qml/AttractScreen.qml" line="48"/>
+        <location filename="../qml/AttractScreen.qml" line="52"/>
         <source>我是人工智能（AI），不是真人。办事的问题可以问我。</source>
         <translation>I am an AI, not a person. Ask me about community services.</translation>
     </message>
     <message>
-        <location filename="../qml/AttractScreen.qml" line="57"/>
+        <location filename="../qml/AttractScreen.qml" line="61"/>
         <source>点这里开始，或直接说话</source>
         <translation>Tap here or just speak</translation>
     </message>
     <message>
-        <location filename="../qml/AttractScreen.qml" line="57"/>
+        <location filename="../qml/AttractScreen.qml" line="61"/>
         <source>点这里开始</source>
         <translation>Tap here to start</translation>
     </message>
     <message>
-        <location filename="../qml/AttractScreen.qml" line="81"/>
+        <location filename="../qml/AttractScreen.qml" line="84"/>
         <source>社区通知</source>
         <translation>Community notice</translation>
     </message>
     <message>
-        <location filename="../qml/AttractScreen.qml" line="103"/>
+        <location filename="../qml/AttractScreen.qml" line="115"/>
         <source>时间：</source>
         <translation>Hours: </translation>
     </message>
     <message>
-        <location filename="../qml/AttractScreen.qml" line="104"/>
+        <location filename="../qml/AttractScreen.qml" line="116"/>
         <source>地点：</source>
         <translation>Place: </translation>
     </message>
@@ -125,17 +125,17 @@
         <translation>(stopped speaking)</translation>
     </message>
     <message>
-        <location filename="../qml/ConversationScreen.qml" line="131"/>
+        <location filename="../qml/ConversationScreen.qml" line="135"/>
         <source>您是不是想问：</source>
         <translation>Did you mean:</translation>
     </message>
     <message>
-        <location filename="../qml/ConversationScreen.qml" line="132"/>
+        <location filename="../qml/ConversationScreen.qml" line="136"/>
         <source>还想了解：</source>
         <translation>Ask next:</translation>
     </message>
     <message>
-        <location filename="../qml/ConversationScreen.qml" line="132"/>
+        <location filename="../qml/ConversationScreen.qml" line="136"/>
         <source>您是想问：</source>
         <translation>Do you mean:</translation>
     </message>
@@ -193,27 +193,27 @@
         <translation>Staff have not been reached yet: please call the duty phone %1 yourself</translation>
     </message>
     <message>
-        <location filename="../qml/EmergencyScreen.qml" line="143"/>
+        <location filename="../qml/EmergencyScreen.qml" line="159"/>
         <source>危险已经解除</source>
         <translation>The danger is over</translation>
     </message>
     <message>
-        <location filename="../qml/EmergencyScreen.qml" line="150"/>
+        <location filename="../qml/EmergencyScreen.qml" line="166"/>
         <source>工作人员处理</source>
         <translation>Staff only</translation>
     </message>
     <message>
-        <location filename="../qml/EmergencyScreen.qml" line="163"/>
+        <location filename="../qml/EmergencyScreen.qml" line="179"/>
         <source>确定已经安全了吗？</source>
         <translation>Are you sure it is safe now?</translation>
     </message>
     <message>
-        <location filename="../qml/EmergencyScreen.qml" line="167"/>
+        <location filename="../qml/EmergencyScreen.qml" line="183"/>
         <source>是，已经安全</source>
         <translation>Yes, it is safe now</translation>
     </message>
     <message>
-        <location filename="../qml/EmergencyScreen.qml" line="173"/>
+        <location filename="../qml/EmergencyScreen.qml" line="189"/>
         <source>不，还需要帮助</source>
         <translation>No, I still need help</translation>
     </message>
@@ -641,22 +641,22 @@
 <context>
     <name>TypingScreen</name>
     <message>
-        <location filename="../qml/TypingScreen.qml" line="20"/>
+        <location filename="../qml/TypingScreen.qml" line="24"/>
         <source>请输入您的问题（拼音输入，可打首字母，如 sbk = 社保卡）</source>
         <translation>Type your question (English, or Chinese by pinyin: sbk = 社保卡)</translation>
     </message>
     <message>
-        <location filename="../qml/TypingScreen.qml" line="32"/>
+        <location filename="../qml/TypingScreen.qml" line="36"/>
         <source>在这里输入</source>
         <translation>Type here</translation>
     </message>
     <message>
-        <location filename="../qml/TypingScreen.qml" line="32"/>
+        <location filename="../qml/TypingScreen.qml" line="36"/>
         <source>在这里输入（拼音，可打首字母）</source>
         <translation>Type here (English, or Chinese in pinyin)</translation>
     </message>
     <message>
-        <location filename="../qml/TypingScreen.qml" line="41"/>
+        <location filename="../qml/TypingScreen.qml" line="45"/>
         <source>提问</source>
         <translation>Ask</translation>
     </message>

@@ -3,7 +3,12 @@ import QtQuick.Layouts
 
 // The resident's controls on every resident screen: talk, stop speaking, topics, typing, staff.
 Rectangle {
+    id: bar
     color: theme.panel
+    // At most two lines of whole words, shrunk to fit at the larger text sizes (labels broke
+    // mid-word, "Servic / es"); one line on the typing screen, whose five rows of keys need the
+    // height (a long English label is elided there at the largest text size).
+    readonly property int lines: kiosk.screen === "typing" ? 1 : 2
     implicitHeight: grid.implicitHeight + win.pad * 2
 
     GridLayout {
@@ -17,6 +22,8 @@ Rectangle {
         KButton {
             objectName: "talkButton"
             Layout.fillWidth: true
+            maxLines: bar.lines
+            Layout.fillHeight: true
             visible: kiosk.status.voice
             text: qsTr("点我说话")
             fill: theme.talk; ink: theme.onTalk
@@ -25,6 +32,8 @@ Rectangle {
         KButton {
             objectName: "stopButton"
             Layout.fillWidth: true
+            maxLines: bar.lines
+            Layout.fillHeight: true
             visible: kiosk.status.voice
             text: qsTr("停止朗读")
             fill: theme.bg; ink: theme.fg; outlined: true
@@ -33,18 +42,24 @@ Rectangle {
         KButton {
             objectName: "topicsButton"
             Layout.fillWidth: true
+            maxLines: bar.lines
+            Layout.fillHeight: true
             text: qsTr("常见服务")
             onClicked: kiosk.go("topics")
         }
         KButton {
             objectName: "typingButton"
             Layout.fillWidth: true
+            maxLines: bar.lines
+            Layout.fillHeight: true
             text: qsTr("打字提问")
             onClicked: kiosk.go("typing")
         }
         KButton {
             objectName: "homeButton"
             Layout.fillWidth: true
+            maxLines: bar.lines
+            Layout.fillHeight: true
             text: qsTr("结束")
             fill: theme.bg; ink: theme.fg; outlined: true
             onClicked: kiosk.home()
@@ -52,6 +67,8 @@ Rectangle {
         KButton {
             objectName: "findStaffButton"
             Layout.fillWidth: true
+            maxLines: bar.lines
+            Layout.fillHeight: true
             text: qsTr("找工作人员")
             fill: theme.staffButton; ink: theme.onStaffButton
             onClicked: kiosk.findStaff()

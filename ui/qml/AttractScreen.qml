@@ -18,24 +18,28 @@ Rectangle {
     // column: the notice ran out of its card and under the topics).
     GridLayout {
         anchors.fill: parent
-        anchors.margins: 2 * win.pad
+        anchors.margins: win.short ? win.pad : 2 * win.pad
         columns: win.portrait ? 1 : 2
         columnSpacing: 2 * win.pad
-        rowSpacing: 2 * win.pad
+        rowSpacing: win.short ? win.pad : 2 * win.pad
 
         ColumnLayout {
             Layout.fillWidth: true
-            Layout.fillHeight: !win.portrait
+            Layout.fillHeight: false
+            Layout.alignment: Qt.AlignVCenter  // in landscape, centred beside the notice
             Layout.preferredWidth: 1  // with the notice's 1: half the width each in landscape
             spacing: 2 * win.pad
 
-            Item { Layout.fillHeight: true; visible: !win.portrait }
             KText {
                 objectName: "greeting"
                 Layout.fillWidth: true
                 horizontalAlignment: Text.AlignHCenter
                 font.pixelSize: win.fsTitle
                 font.bold: true
+                maximumLineCount: 2  // at the larger text sizes it shrinks to two lines
+                fontSizeMode: Text.HorizontalFit
+                minimumPixelSize: win.fsLarge
+                elide: Text.ElideRight
                 text: qsTr("您好！我是%1").arg(kiosk.site.assistant)
             }
             KText {
@@ -52,12 +56,11 @@ Rectangle {
                 Layout.alignment: Qt.AlignHCenter
                 Layout.fillWidth: !win.portrait
                 Layout.preferredWidth: Math.min(screen.width - 4 * win.pad, 1000 * win.u)
-                Layout.preferredHeight: win.target * 1.6
+                Layout.preferredHeight: win.short ? win.target * 1.3 : win.target * 1.6
                 fontSize: win.fsLarge
                 text: kiosk.status.voice ? qsTr("点这里开始，或直接说话") : qsTr("点这里开始")
                 onClicked: kiosk.go("conversation")
             }
-            Item { Layout.fillHeight: true; visible: !win.portrait }
         }
         Rectangle {
             id: notice
@@ -73,7 +76,7 @@ Rectangle {
             property var current: kiosk.notices.length > 0 ? kiosk.notices[screen.noticeIndex % kiosk.notices.length] : null
             ColumnLayout {
                 anchors.fill: parent
-                anchors.margins: 1.5 * win.pad
+                anchors.margins: win.pad
                 spacing: win.pad
                 KText {
                     color: theme.primary
@@ -86,15 +89,24 @@ Rectangle {
                     font.pixelSize: win.fsLarge
                     font.bold: true
                     maximumLineCount: 2
+                    fontSizeMode: Text.HorizontalFit  // two lines at any text size: it shrinks, then elides
+                    minimumPixelSize: win.fs
                     elide: Text.ElideRight
                     text: notice.current ? notice.current.title : ""
                 }
                 KText {
+                    // As many whole lines as there is room for (up to 6), before the summary.
+                    id: noticeWhen
                     objectName: "noticeWhen"
                     Layout.fillWidth: true
+                    Layout.fillHeight: true
+                    Layout.minimumHeight: 0
+                    Layout.preferredHeight: whenWhole.implicitHeight
+                    Layout.maximumHeight: whenWhole.implicitHeight
                     color: theme.muted
                     visible: text !== ""
-                    maximumLineCount: 6
+                    opacity: height >= summaryMetrics.height * lineHeight ? 1 : 0  // not one whole line: none
+                    maximumLineCount: Math.max(1, Math.min(6, Math.floor(height / (summaryMetrics.height * lineHeight))))
                     elide: Text.ElideRight
                     text: {
                         var n = notice.current
@@ -112,6 +124,7 @@ Rectangle {
                     Layout.fillWidth: true
                     Layout.fillHeight: true
                     Layout.minimumHeight: 0
+                    Layout.preferredHeight: 0  // only what the title, time and place leave
                     maximumLineCount: Math.max(1, Math.floor(height / (summaryMetrics.height * lineHeight)))
                     opacity: height >= summaryMetrics.height * lineHeight ? 1 : 0  // not one whole line: none
                     elide: Text.ElideRight
@@ -119,6 +132,15 @@ Rectangle {
                     text: notice.current ? notice.current.summary : ""
                 }
                 FontMetrics { id: summaryMetrics; font: summary.font }
+                KText {
+                    // The time and place unelided, for their height (a text's own implicit height
+                    // follows its line limit, which follows its height).
+                    id: whenWhole
+                    visible: false
+                    width: parent.width
+                    maximumLineCount: 6
+                    text: noticeWhen.text
+                }
             }
         }
         GridLayout {

@@ -122,18 +122,19 @@ Rectangle {
                     }
                     ScrollMark { id: answerMark; flick: answerFlick }
                 }
-                RowLayout {
+                Flow {
+                    // The label flows with the questions: beside them in a column of their own
+                    // they wrapped one per line at the larger text sizes, leaving the answer one line.
                     Layout.fillWidth: true
                     visible: screen.turn.done && screen.turn.followUps.length > 0
                     spacing: win.pad / 2
                     KText {
+                        height: win.target
+                        verticalAlignment: Text.AlignVCenter
                         font.bold: true
                         text: screen.turn.mode === "no_answer" ? qsTr("您是不是想问：")
                             : screen.turn.mode === "clarify" ? qsTr("您是想问：") : qsTr("还想了解：")
                     }
-                    Flow {
-                        Layout.fillWidth: true
-                        spacing: win.pad / 2
                         Repeater {
                             model: screen.turn.followUps
                             KButton {
@@ -143,7 +144,6 @@ Rectangle {
                                 onClicked: kiosk.ask(modelData)
                             }
                         }
-                    }
                 }
             }
             Flickable {

@@ -82,7 +82,10 @@ Rectangle {
                 }
             }
             GridLayout {
+                // The numbers take the height there is and their text fits the tile, so with the
+                // largest text size the buttons below stay on screen (they were pushed off it).
                 Layout.fillWidth: true
+                Layout.fillHeight: true
                 Layout.preferredWidth: 2
                 columns: 2
                 columnSpacing: win.pad / 2
@@ -91,24 +94,37 @@ Rectangle {
                     model: kiosk.site.emergencyNumbers
                     Rectangle {
                         Layout.fillWidth: true
-                        implicitHeight: Math.max(win.target * 1.3, numCol.implicitHeight + win.pad)
+                        Layout.fillHeight: true
+                        Layout.preferredHeight: win.target * 1.3
+                        Layout.maximumHeight: win.target * 2
                         color: theme.dangerPanel
                         radius: 12 * win.u
-                        Column {
-                            id: numCol
-                            anchors.centerIn: parent
-                            KText {
-                                anchors.horizontalCenter: parent.horizontalCenter
+                        ColumnLayout {
+                            anchors.fill: parent
+                            anchors.margins: win.pad / 4
+                            spacing: 0
+                            Text {
+                                Layout.fillWidth: true
+                                Layout.fillHeight: true
+                                Layout.preferredHeight: 2
+                                horizontalAlignment: Text.AlignHCenter
+                                verticalAlignment: Text.AlignBottom
                                 color: theme.onDangerPanel
+                                font.pixelSize: win.fs
+                                fontSizeMode: Text.Fit
+                                minimumPixelSize: win.fsSmall * 0.75
                                 text: screen.numberLabel(modelData.key)
                             }
                             Text {
-                                width: numCol.parent.width - win.pad / 2
+                                Layout.fillWidth: true
+                                Layout.fillHeight: true
+                                Layout.preferredHeight: 3
                                 horizontalAlignment: Text.AlignHCenter
+                                verticalAlignment: Text.AlignVCenter
                                 color: theme.onDangerPanel
                                 font.pixelSize: win.fsTitle
-                                fontSizeMode: Text.HorizontalFit
-                                minimumPixelSize: win.fs
+                                fontSizeMode: Text.Fit
+                                minimumPixelSize: win.fsSmall
                                 font.bold: true
                                 text: modelData.number
                             }

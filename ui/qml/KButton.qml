@@ -24,7 +24,13 @@ Rectangle {
         anchors.centerIn: parent
         width: parent.width - win.pad
         horizontalAlignment: Text.AlignHCenter
-        wrapMode: Text.Wrap
+        height: parent.height - win.pad / 2
+        verticalAlignment: Text.AlignVCenter
+        // Whole words: a word too long for the button shrinks the label (never below the small
+        // size) instead of breaking in the middle ("Servic / es" at the largest text size).
+        wrapMode: Text.WordWrap
+        fontSizeMode: Text.Fit
+        minimumPixelSize: Math.min(b.fontSize, win.fsSmall)
         maximumLineCount: b.maxLines
         elide: Text.ElideRight
         color: b.ink

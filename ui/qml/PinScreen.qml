@@ -29,7 +29,7 @@ Rectangle {
     ColumnLayout {
         anchors.centerIn: parent
         width: Math.min(parent.width - 4 * win.pad, 900 * win.u)
-        spacing: win.pad
+        spacing: win.short ? win.pad / 2 : win.pad
         KText {
             objectName: "pinMessage"
             Layout.fillWidth: true
@@ -57,7 +57,7 @@ Rectangle {
                 KButton {
                     objectName: "pin_" + modelData
                     Layout.preferredWidth: win.target * 1.8
-                    Layout.preferredHeight: win.target * 1.1
+                    Layout.preferredHeight: win.short ? win.target : win.target * 1.1
                     text: modelData === "clear" ? qsTr("清除") : (modelData === "ok" ? qsTr("确定") : modelData)
                     fill: theme.staffPanel; ink: theme.onStaffPanel; outlined: true
                     onClicked: {

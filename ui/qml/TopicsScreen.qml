@@ -32,7 +32,7 @@ Rectangle {
                     KButton {
                         objectName: "topic_" + index
                         Layout.fillWidth: true
-                        Layout.preferredHeight: win.target * 1.5
+                        Layout.preferredHeight: Math.max(win.target * 1.5, implicitHeight)
                         text: modelData.title
                         fill: theme.panel; ink: theme.primary; outlined: true
                         onClicked: kiosk.ask(modelData.question)

@@ -14,8 +14,12 @@ Rectangle {
         spacing: win.short ? win.pad / 2 : win.pad
         KText {
             visible: !win.short
+            maximumLineCount: 1  // one line at any text size: it shrinks, then elides
+            fontSizeMode: Text.HorizontalFit
+            minimumPixelSize: win.fsSmall
+            elide: Text.ElideRight
             Layout.fillWidth: true
-            font.pixelSize: win.fsLarge
+            font.pixelSize: win.fs
             font.bold: true
             text: qsTr("请输入您的问题（拼音输入，可打首字母，如 sbk = 社保卡）")
         }
