@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 
 from appliance.answer.engine import AnswerEngine
 from appliance.answer.types import Answer
+from appliance.config import ConversationSettings
 from appliance.knowledge.confidence import char_bigrams, dice
 from appliance.knowledge.retrieval import SearchResponse
 
@@ -130,14 +131,16 @@ class Session:
 
     Args:
         engine: the answer engine.
-        timeout_s: silence after which the session ends, seconds.
-        history_turns: exchanges given to the LLM as history.
+        timeout_s: silence after which the session ends, seconds (default: ``[conversation]
+            session_timeout_s``'s).
+        history_turns: exchanges given to the LLM as history (default: ``[conversation]
+            history_turns``').
         clock: time source (``time.monotonic``; tests pass their own).
     """
 
     engine: AnswerEngine
-    timeout_s: float = 45.0
-    history_turns: int = 3
+    timeout_s: float = ConversationSettings.model_fields["session_timeout_s"].default
+    history_turns: int = ConversationSettings.model_fields["history_turns"].default
     clock: Callable[[], float] = time.monotonic
     exchanges: list[Exchange] = field(default_factory=list)
     last_activity: float | None = None
