@@ -325,7 +325,10 @@ class UISettings(StrictModel):
     notice_period_s: float = Field(default=8.0, ge=2, description="community notices rotate this often on attract")
     topics: int = Field(default=12, ge=4, le=24, description="services on the topics grid")
     reading_cps: float = Field(
-        default=6.0, gt=0, description="without a voice, narration is shown this many characters per second"
+        default=6.0,
+        gt=0,
+        description="without a voice, narration is shown as long as reading it takes at this many Chinese "
+        "characters a second (English at the same multiple of reading aloud)",
     )
     rotation: Literal[0, 90, 180, 270] = Field(
         default=0,

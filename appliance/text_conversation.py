@@ -23,6 +23,7 @@ from typing import Protocol
 from appliance.conversation import Event, Heard, ModeDecided, SessionEnded, Speaking, TurnDone, TurnResult
 from appliance.dialogue import Session
 from appliance.knowledge.text import detect_lang
+from appliance.reading import reading_seconds, speed_for
 from voice.asr import Transcript
 
 log = logging.getLogger(__name__)
@@ -58,8 +59,9 @@ class TextConversation:
     Args:
         session: dialogue state and the answer engine (answers are recorded in its journal).
         on_event: called on the worker thread with each event.
-        reading_cps: narration is shown for ``len(text) / reading_cps`` seconds (characters per
-            second; about 6 for an elderly reader of Chinese), at least ``min_reading_s``.
+        reading_cps: narration is shown as long as reading it takes at this many Chinese
+            characters a second (English at the same multiple of reading aloud:
+            :mod:`appliance.reading`), at least ``min_reading_s``.
     """
 
     def __init__(
@@ -101,7 +103,7 @@ class TextConversation:
 
     def say(self, text: str, lang: str, cancelled: threading.Event) -> None:
         """Wait while the narration is read from the screen (or until ``cancelled``)."""
-        cancelled.wait(max(self.min_reading_s, len(text) / self.reading_cps))
+        cancelled.wait(max(self.min_reading_s, reading_seconds(text, lang, speed_for(self.reading_cps))))
 
     def close(self, timeout: float = 5.0) -> None:
         """Cancel any answer and stop the worker thread."""

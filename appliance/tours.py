@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from appliance.reading import reading_seconds
 from firmware_bridge.messages import FACES, GESTURES, Limits
 
 try:
@@ -536,17 +537,9 @@ class Narrator(Protocol):
         ...
 
 
-def reading_seconds(text: str, lang: str) -> float:
-    """About how long reading ``text`` aloud takes, seconds: 4.5 characters a second in Chinese,
-    2.5 words a second in English."""
-    if lang == "en":
-        return len(text.split()) / 2.5
-    return len(text) / 4.5
-
-
 class ReadingNarrator:
     """A narrator without a voice: hands the text to ``show`` and waits for the time reading it
-    aloud would take (:func:`reading_seconds` divided by ``speed``; 0 does not wait).
+    aloud would take (:func:`appliance.reading.reading_seconds` at ``speed``; 0 does not wait).
 
     Args:
         show: called with each text (print it, put it on the screen).
@@ -561,7 +554,7 @@ class ReadingNarrator:
         """Show ``text``, then wait the reading time or until ``cancelled``."""
         self.show(text)
         if self.speed > 0:
-            cancelled.wait(reading_seconds(text, lang) / self.speed)
+            cancelled.wait(reading_seconds(text, lang, self.speed))
 
 
 RunnerState = Literal["idle", "running", "paused", "question", "finished", "stopped"]
