@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from appliance.knowledge.text import Analyzer, detect_lang
 
 
@@ -70,3 +72,20 @@ def test_a_second_analyzer_segments_without_loading_jiebas_dictionary_again(
     other.warm_up()
     assert other.words("我的社保卡掉了") == analyzer.words("我的社保卡掉了")
     assert "社会保障卡" in other.expand("社保卡掉了") and "社会保障卡" not in Analyzer().expand("社保卡掉了")
+
+
+def test_a_question_is_normalised_once_for_every_stage_of_a_search(analyzer: Analyzer, monkeypatch) -> None:
+    """Expansion, words, bigrams and the confidence features all normalise the question: the work
+    is done once per text (a short one), and a document is not kept."""
+    done: list[str] = []
+    work = analyzer._normalize
+    monkeypatch.setattr(analyzer, "_normalize", lambda text: done.append(text) or work(text))
+    monkeypatch.setattr(analyzer, "_normalized", functools.lru_cache(maxsize=256)(analyzer._normalize))
+    question = "我的經適房申請怎麼辦"
+    first = analyzer.expand(question)
+    assert analyzer.expand(question) == first and analyzer.words(question) and analyzer.normalize(question)
+    assert done == [question]
+    document = "社区" * 400
+    analyzer.normalize(document)
+    analyzer.normalize(document)
+    assert done.count(document) == 2

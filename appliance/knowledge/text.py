@@ -28,6 +28,7 @@ base indexed by another version rebuilds its lexical index from its stored text 
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import unicodedata
@@ -127,6 +128,9 @@ class Analyzer:
 
     def __init__(self, synonyms: Mapping[str, Iterable[str]] | None = None, cache_dir: Path | None = None):
         self._t2s = opencc.OpenCC("t2s")
+        # A question is normalised by every stage of a search (expansion, words, bigrams, the
+        # confidence features): the work is done once per text, for the last few texts.
+        self._normalized = functools.lru_cache(maxsize=256)(self._normalize)
         self._jieba = jieba.dt
         logging.getLogger("jieba").setLevel(logging.WARNING)
         if cache_dir is not None and not self._jieba.initialized and self._jieba.tmp_dir is None:
@@ -143,7 +147,11 @@ class Analyzer:
         self._expansions = sorted(expansions.items(), key=lambda kv: -len(kv[0]))
 
     def normalize(self, text: str) -> str:
-        """NFKC, traditional -> simplified, lower case, whitespace collapsed to single spaces."""
+        """NFKC, traditional -> simplified, lower case, whitespace collapsed to single spaces
+        (remembered for the last 256 texts of up to 512 characters: questions, not documents)."""
+        return self._normalized(text) if len(text) <= 512 else self._normalize(text)
+
+    def _normalize(self, text: str) -> str:
         text = unicodedata.normalize("NFKC", text)
         text = self._t2s.convert(text)
         return _SPACE.sub(" ", text).strip().lower()
