@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from appliance.bootstrap import Appliance, VoiceModels, build_conversation
-from appliance.conversation import TurnResult
+from appliance.events import TurnResult
 from voice.audio import FRAME_SAMPLES, SAMPLE_RATE, ArraySource, Frame, Framer, WavFileSource, read_audio, resample
 from voice.playback import SimulatedSpeaker, WavFileSink
 

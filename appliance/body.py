@@ -35,7 +35,7 @@ from collections.abc import Callable
 import numpy as np
 
 from appliance.config import RobotSettings
-from appliance.conversation import BargeIn, Heard, ModeDecided, SessionEnded, Speaking, TurnDone, UserSpeaking
+from appliance.events import BargeIn, Heard, ModeDecided, SessionEnded, Speaking, TurnDone, UserSpeaking
 from firmware_bridge import messages as m
 from firmware_bridge.reliable import LinkError
 from firmware_bridge.robot import Robot

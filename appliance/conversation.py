@@ -47,7 +47,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -55,6 +54,18 @@ import numpy as np
 from appliance.answer.types import Answer
 from appliance.config import ConversationSettings
 from appliance.dialogue import Session
+from appliance.events import (
+    BargeIn,
+    Event,
+    Heard,
+    Listening,
+    ModeDecided,
+    SessionEnded,
+    Speaking,
+    TurnDone,
+    TurnResult,
+    UserSpeaking,
+)
 from appliance.heap import release_free_heap
 from appliance.knowledge.text import detect_lang
 from voice.asr import Transcript
@@ -90,142 +101,6 @@ class SpeechProbability(Protocol):
     def reset(self) -> None:
         """Forget the recurrent state."""
         ...
-
-
-# Events for front ends (terminal, touchscreen) -------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Listening:
-    """The loop is waiting for speech."""
-
-
-@dataclass(frozen=True)
-class UserSpeaking:
-    """Speech started (t: source time, seconds)."""
-
-    t: float
-
-
-@dataclass(frozen=True)
-class Heard:
-    """A turn's transcript (dropped is set when it will not be answered)."""
-
-    turn_id: int
-    transcript: Transcript
-
-
-@dataclass(frozen=True)
-class ModeDecided:
-    """The answer's mode is known (before any text): 'answer', 'emergency', 'handoff', 'no_answer'."""
-
-    turn_id: int
-    mode: str
-
-
-@dataclass(frozen=True)
-class Speaking:
-    """A piece of the answer is about to be played (its display text)."""
-
-    turn_id: int
-    text: str
-
-
-@dataclass(frozen=True)
-class BargeIn:
-    """The resident interrupted turn ``turn_id``.
-
-    Attributes:
-        detect_ms: from the first frame of the interrupting speech to the decision, ms.
-    """
-
-    turn_id: int
-    detect_ms: float
-
-
-@dataclass(frozen=True)
-class TurnDone:
-    """A turn is over (answered, interrupted or dropped)."""
-
-    result: TurnResult
-
-
-@dataclass(frozen=True)
-class SessionEnded:
-    """The resident's session ended (goodbye or silence timeout)."""
-
-    number: int
-
-
-Event = Listening | UserSpeaking | Heard | ModeDecided | Speaking | BargeIn | TurnDone | SessionEnded
-
-
-# Turns and their timings ----------------------------------------------------------------------
-
-
-@dataclass
-class TurnTimings:
-    """Milliseconds from the end of the resident's speech (None: the stage did not happen).
-
-    Attributes:
-        endpoint: end-of-turn decision (the trailing silence waited for, ≈ ``end_silence_ms``).
-        asr: transcript ready.
-        first_token: the LLM's first token (LLM answers only).
-        first_text: the first answer text released to the front ends.
-        first_audio: the first sample of the answer handed to the speaker.
-        llm_done: the LLM finished (LLM answers only).
-        total: everything synthesised and queued (file runs: written).
-        asr_model / tts_model / llm_model / retrieval: time inside each model, ms (TTS summed
-            over pieces).
-        spoken_ms: length of the answer's synthesised audio, ms (tts_model / spoken_ms is the
-            voice's real-time factor).
-        overhead: time on the path to the first audio not spent inside a model: end of
-            endpointing → ASR → engine → first TTS piece → speaker, minus ASR, retrieval, the LLM
-            up to its first released text, and the first piece's synthesis.
-    """
-
-    endpoint: float = 0.0
-    asr: float | None = None
-    first_token: float | None = None
-    first_text: float | None = None
-    first_audio: float | None = None
-    llm_done: float | None = None
-    total: float | None = None
-    asr_model: float = 0.0
-    tts_model: float = 0.0
-    llm_model: float = 0.0
-    retrieval: float = 0.0
-    spoken_ms: float = 0.0
-    overhead: float | None = None
-
-    def as_dict(self) -> dict[str, float]:
-        """The timings that happened, rounded to 0.1 ms (journal and JSON output)."""
-        return {k: round(v, 1) for k, v in self.__dict__.items() if v is not None}
-
-
-@dataclass
-class TurnResult:
-    """What happened in one turn.
-
-    Attributes:
-        transcript: the ASR result (None if cancelled before ASR finished).
-        answer: the engine's answer (None when dropped or cancelled before answering).
-        heard: the answer text the resident heard (all of it unless interrupted).
-        interrupted: True when a barge-in cut the turn.
-        query: the completed follow-up query, when the session used one.
-        held_ms: how much later than at once a live run answers it, because its transcript ended
-            open (``hold_open_ms`` from the end of speech, less what ASR took anyway), ms.
-    """
-
-    turn_id: int
-    transcript: Transcript | None = None
-    answer: Answer | None = None
-    heard: str = ""
-    interrupted: bool = False
-    query: str | None = None
-    timings: TurnTimings = field(default_factory=TurnTimings)
-    utterance_ms: float = 0.0
-    held_ms: float = 0.0
 
 
 class Turn:

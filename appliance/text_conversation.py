@@ -20,8 +20,8 @@ import threading
 from collections.abc import Callable
 from typing import Protocol
 
-from appliance.conversation import Event, Heard, ModeDecided, SessionEnded, Speaking, TurnDone, TurnResult
 from appliance.dialogue import Session
+from appliance.events import Event, Heard, ModeDecided, SessionEnded, Speaking, TurnDone, TurnResult
 from appliance.knowledge.text import detect_lang
 from appliance.reading import reading_seconds, speed_for
 from voice.asr import Transcript

@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from appliance.events import StepStarted, TourEvent, TourFinished, TourPaused, TourResumed, TourStarted
 from appliance.reading import reading_seconds
 from firmware_bridge.messages import FACES, GESTURES, Limits
 
@@ -471,57 +472,6 @@ def load_tour(
         media.append(TourMedia(name, IMAGE_TYPES[suffix], blob))
         digest.update(b"\0" + name.encode() + b"\0" + hashlib.sha256(blob).digest())
     return LoadedTour(tour, tuple(media), digest.hexdigest())
-
-
-# --------------------------------------------------------------------------------------------
-# Events
-
-
-@dataclass(frozen=True)
-class TourStarted:
-    """The tour began (before its first step)."""
-
-    tour: Tour
-
-
-@dataclass(frozen=True)
-class StepStarted:
-    """A step (re)starts: show its slide and image. ``index`` is 0-based, of ``total`` steps."""
-
-    tour_id: str
-    index: int
-    total: int
-    step: TourStep
-
-
-@dataclass(frozen=True)
-class TourPaused:
-    """The tour waits: ``reason`` is 'staff' (paused) or 'question' (a resident asked)."""
-
-    tour_id: str
-    index: int
-    reason: str
-
-
-@dataclass(frozen=True)
-class TourResumed:
-    """The tour goes on: step ``index`` is told again from its start."""
-
-    tour_id: str
-    index: int
-
-
-@dataclass(frozen=True)
-class TourFinished:
-    """The tour ended: ``completed`` when it ran (or was skipped) past its last step, False when
-    stopped; ``steps_done`` counts the steps whose narration was told to the end."""
-
-    tour_id: str
-    completed: bool
-    steps_done: int
-
-
-TourEvent = TourStarted | StepStarted | TourPaused | TourResumed | TourFinished
 
 
 # --------------------------------------------------------------------------------------------

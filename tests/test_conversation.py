@@ -13,8 +13,9 @@ import soundfile as sf
 
 from appliance.answer.engine import AnswerEngine
 from appliance.config import ConversationSettings
-from appliance.conversation import BargeIn, Conversation, Heard, ModeDecided, Speaking, TurnDone
+from appliance.conversation import Conversation
 from appliance.dialogue import Session
+from appliance.events import BargeIn, Heard, ModeDecided, Speaking, TurnDone
 from appliance.journal import Journal, Redactor
 from appliance.knowledge.retrieval import Retriever
 from appliance.triage import Triage

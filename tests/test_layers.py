@@ -47,3 +47,17 @@ def test_only_the_composition_root_the_cli_and_the_robot_bench_import_the_simula
             if any(n == "firmware_bridge.sim" or n.startswith("firmware_bridge.sim.") for n in _imports(path)):
                 offenders.append(rel)
     assert not offenders, offenders
+
+
+def test_the_text_paths_and_their_events_load_no_audio_pipeline() -> None:
+    """The typed conversation, the touchscreen's controller and the tours take their events from
+    appliance.events, not from the voice loop (which pulls in the endpointer, playback and TTS)."""
+    code = (
+        "import sys, appliance.events, appliance.text_conversation, appliance.tours, appliance.body\n"
+        "bad = sorted(m for m in sys.modules if m in ('appliance.conversation', 'voice.playback',"
+        " 'voice.endpoint', 'voice.tts', 'voice.echo', 'sounddevice'))\n"
+        "print(','.join(bad))"
+    )
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "", f"loaded by the text path: {p.stdout.strip()}"

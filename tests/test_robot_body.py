@@ -9,16 +9,7 @@ import pytest
 
 from appliance.body import ALERT_TEXT, GREETING_TEXT, Body, mouth_level
 from appliance.config import RobotSettings
-from appliance.conversation import (
-    BargeIn,
-    Heard,
-    ModeDecided,
-    SessionEnded,
-    Speaking,
-    TurnDone,
-    TurnResult,
-    UserSpeaking,
-)
+from appliance.events import BargeIn, Heard, ModeDecided, SessionEnded, Speaking, TurnDone, TurnResult, UserSpeaking
 from firmware_bridge import messages as m
 from firmware_bridge.link import RobotLink
 from firmware_bridge.reliable import NotConnected

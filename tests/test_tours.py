@@ -16,22 +16,10 @@ from typer.testing import CliRunner
 from appliance.bootstrap import connect_robot, demo_kb_dir
 from appliance.cli import app
 from appliance.config import RobotSettings
+from appliance.events import StepStarted, TourFinished, TourPaused, TourResumed, TourStarted
 from appliance.knowledge.ingest import Ingestor, discover
 from appliance.knowledge.store import KnowledgeBase
-from appliance.tours import (
-    BRIDGE,
-    StepStarted,
-    Tour,
-    TourAction,
-    TourError,
-    TourFinished,
-    TourPaused,
-    TourResumed,
-    TourRunner,
-    TourStarted,
-    load_tour,
-    parse_tour,
-)
+from appliance.tours import BRIDGE, Tour, TourAction, TourError, TourRunner, load_tour, parse_tour
 from firmware_bridge import messages as m
 from firmware_bridge.reliable import NotConnected
 

@@ -22,8 +22,8 @@ from PySide6.QtTest import QTest  # noqa: E402
 
 from appliance.bootstrap import build_appliance  # noqa: E402
 from appliance.config import Settings  # noqa: E402
-from appliance.conversation import UserSpeaking  # noqa: E402
 from appliance.dialogue import Session  # noqa: E402
+from appliance.events import UserSpeaking  # noqa: E402
 from appliance.staff import PinLock  # noqa: E402
 from appliance.text_conversation import TextConversation  # noqa: E402
 from ui.app import I18N_DIR, KioskUI  # noqa: E402

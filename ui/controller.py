@@ -26,16 +26,7 @@ from typing import Any
 
 from PySide6.QtCore import Property, QObject, QTimer, Signal, Slot
 
-from appliance.conversation import (
-    BargeIn,
-    Heard,
-    Listening,
-    ModeDecided,
-    SessionEnded,
-    Speaking,
-    TurnDone,
-    UserSpeaking,
-)
+from appliance.events import BargeIn, Heard, Listening, ModeDecided, SessionEnded, Speaking, TurnDone, UserSpeaking
 from ui.bridge import Background, Bridge
 from ui.keyboard import KeyboardModel
 from ui.services import KioskServices

@@ -91,7 +91,7 @@ class TourModel(QObject):
     # -- runner events (GUI thread) ----------------------------------------------------------------
     def on_event(self, event: object) -> None:
         """One :mod:`appliance.tours` event."""
-        from appliance.tours import StepStarted, TourFinished, TourPaused, TourResumed
+        from appliance.events import StepStarted, TourFinished, TourPaused, TourResumed
 
         if isinstance(event, StepStarted):
             s = event.step

@@ -51,7 +51,7 @@ def stream_answer(engine, question: str, session=None, on_event=None, turn_id: i
     With a session (``kiosk run --text``), follow-ups are resolved against the previous topic.
     ``on_event`` receives the conversation's ModeDecided and Speaking events (the robot's body).
     """
-    from appliance.conversation import ModeDecided, Speaking
+    from appliance.events import ModeDecided, Speaking
 
     lang = detect_lang(question)
     streamed = False

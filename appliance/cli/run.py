@@ -83,8 +83,8 @@ def run(
 
         run_ui(ctx, kb, no_llm, robot, windowed, exit_after)
         return
-    from appliance.conversation import Heard, SessionEnded, TurnDone, TurnResult, UserSpeaking
     from appliance.dialogue import Session
+    from appliance.events import Heard, SessionEnded, TurnDone, TurnResult, UserSpeaking
     from voice.asr import Transcript
 
     appliance = open_appliance(ctx, kb, no_llm, serving=True)

@@ -180,7 +180,8 @@ def run(
     Without a voice the narration is printed and given the time reading it aloud takes. Ctrl-C
     stops the tour.
     """
-    from appliance.tours import ReadingNarrator, StepStarted, TourFinished, TourRunner
+    from appliance.events import StepStarted, TourFinished
+    from appliance.tours import ReadingNarrator, TourRunner
 
     tour, _ = _find(ctx, tour_ref, kb)
 

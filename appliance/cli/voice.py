@@ -107,7 +107,7 @@ def run_voice(
 ) -> None:
     """The voice loop on the configured devices, or on files (see ``kiosk run --help``)."""
     from appliance.bootstrap import VoiceUnavailable, build_conversation, load_voice_models
-    from appliance.conversation import Listening, TurnDone
+    from appliance.events import Listening, TurnDone
     from appliance.service import BeatingSource, Heartbeat
     from voice.audio import AudioError, WavFileSource
     from voice.devices import MicrophoneSource, SpeakerSink
