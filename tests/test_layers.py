@@ -13,16 +13,23 @@ ROOT = Path(__file__).resolve().parents[1]
 MAY_IMPORT_SIM = ("appliance/bootstrap.py", "appliance/cli/", "firmware_bridge/bench.py", "firmware_bridge/sim/")
 
 
-def test_answering_and_ingesting_load_no_serial_port_code() -> None:
+def _loaded(modules: str, watched: tuple[str, ...]) -> list[str]:
+    """The modules named in ``watched`` (or under them) that importing ``modules`` (comma
+    separated) loads, in a fresh interpreter."""
     code = (
-        "import sys, appliance.answer.engine, appliance.knowledge.ingest, appliance.tours, appliance.cli.ask\n"
-        "bad = sorted(m for m in sys.modules if m == 'serial' or m.startswith(('serial.', 'firmware_bridge.sim',"
-        " 'firmware_bridge.link', 'firmware_bridge.robot')))\n"
-        "print(','.join(bad))"
+        f"import sys, {modules}\n"
+        f"watched = {watched!r}\n"
+        "print(','.join(sorted(m for m in sys.modules if m in watched or m.startswith(tuple(w + '.' for w in watched)))))"
     )
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert p.returncode == 0, p.stderr
-    assert p.stdout.strip() == "", f"loaded by the text path: {p.stdout.strip()}"
+    return [m for m in p.stdout.strip().split(",") if m]
+
+
+def test_answering_and_ingesting_load_no_serial_port_code() -> None:
+    modules = "appliance.answer.engine, appliance.knowledge.ingest, appliance.tours, appliance.cli.ask"
+    watched = ("serial", "firmware_bridge.sim", "firmware_bridge.link", "firmware_bridge.robot")
+    assert _loaded(modules, watched) == [], "loaded by the text path"
 
 
 def _imports(path: Path) -> set[str]:
@@ -52,12 +59,6 @@ def test_only_the_composition_root_the_cli_and_the_robot_bench_import_the_simula
 def test_the_text_paths_and_their_events_load_no_audio_pipeline() -> None:
     """The typed conversation, the touchscreen's controller and the tours take their events from
     appliance.events, not from the voice loop (which pulls in the endpointer, playback and TTS)."""
-    code = (
-        "import sys, appliance.events, appliance.text_conversation, appliance.tours, appliance.body\n"
-        "bad = sorted(m for m in sys.modules if m in ('appliance.conversation', 'voice.playback',"
-        " 'voice.endpoint', 'voice.tts', 'voice.echo', 'sounddevice'))\n"
-        "print(','.join(bad))"
-    )
-    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
-    assert p.returncode == 0, p.stderr
-    assert p.stdout.strip() == "", f"loaded by the text path: {p.stdout.strip()}"
+    modules = "appliance.events, appliance.text_conversation, appliance.tours, appliance.body"
+    watched = ("appliance.conversation", "voice.playback", "voice.endpoint", "voice.tts", "voice.echo", "sounddevice")
+    assert _loaded(modules, watched) == [], "loaded by the text path"
