@@ -290,5 +290,5 @@ class Session:
         offered = tuple(answer.offered) if answer.mode == "clarify" else ()
         self.exchanges.append(Exchange(answer.question, heard, answer.mode, topic, offered, check))
         self.last_activity = self.clock()
-        if answer.reason == "goodbye":
+        if answer.intent == "goodbye":
             self.ended = True

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from appliance.answer.types import Answer
+    from appliance.answer.types import Answer, Mode
     from appliance.tours import Tour, TourStep
     from voice.asr import Transcript
 
@@ -44,10 +44,10 @@ class Heard:
 
 @dataclass(frozen=True)
 class ModeDecided:
-    """The answer's mode is known (before any text): 'answer', 'emergency', 'handoff', 'no_answer'."""
+    """The answer's mode is known (before any text)."""
 
     turn_id: int
-    mode: str
+    mode: Mode
 
 
 @dataclass(frozen=True)

@@ -293,8 +293,12 @@ def test_session_times_out_and_goodbye_ends_it(demo_kb, site) -> None:
     answer, query = session.ask("那要带什么材料")
     assert query is None and session.number == 2  # a new resident: no topic carried over
     session.add(answer, answer.answer)
+    answer, _ = session.ask("谢谢你")
+    session.add(answer, answer.answer)
+    assert (answer.intent, answer.reason) == ("thanks", None) and not session.expired()
     answer, _ = session.ask("再见")
     session.add(answer, answer.answer)
+    assert answer.intent == "goodbye" and answer.reason is None  # its own intent, not a reason
     assert session.expired()
 
 

@@ -11,6 +11,7 @@ import pytest
 from appliance.answer import generative
 from appliance.answer.engine import AnswerEngine
 from appliance.answer.generative import GroundingGate, PromptSource, estimate_tokens, fit_sources
+from appliance.answer.types import Answer, Generator, Mode
 from appliance.config import LLMSettings
 from appliance.journal import Journal, Redactor
 from appliance.knowledge.retrieval import Retriever
@@ -432,3 +433,14 @@ def test_an_emptied_knowledge_base_still_handles_emergencies_handoffs_and_says_i
         assert site.duty_phone in a.answer
     assert [g["question"] for g in journal.rows("gaps")][::-1] == ["居住证在哪里办", "How do I get a residence permit?"]
     kb.close()
+
+
+def test_modes_and_generators_are_typed_and_checked(demo_kb, site) -> None:
+    answer = engine(demo_kb, site).ask("我社保卡掉了怎么办")
+    assert answer.mode is Mode.ANSWER and answer.generator is Generator.EXTRACTIVE
+    assert answer.mode == "answer" and f"{answer.mode}" == "answer"  # still reads as its string
+    assert json.loads(json.dumps(answer.to_json()))["mode"] == "answer"
+    with pytest.raises(ValueError, match="bogus"):
+        Answer("q", "a", "bogus", "scripted")
+    with pytest.raises(ValueError, match="unknown intent"):
+        Answer("q", "a", "answer", "scripted", intent="hello")

@@ -43,7 +43,7 @@ from appliance.answer.generative import (
     generate,
 )
 from appliance.answer.scripts import Scripts
-from appliance.answer.types import Answer, Source
+from appliance.answer.types import Answer, Mode, Source
 from appliance.config import LLMSettings, RetrievalSettings
 from appliance.journal import Journal
 from appliance.knowledge.retrieval import DocResult, Retriever, SearchResponse
@@ -288,7 +288,7 @@ class AnswerEngine:
         def text_after_mode(mode: str) -> Callable[[str], None] | None:
             if on_mode is not None and not announced:
                 announced.append(mode)
-                on_mode(mode)
+                on_mode(Mode(mode))
             return on_text
 
         turn = _Turn(query, resolve, tuple(history), cancelled, speech, topic, safe)
@@ -322,7 +322,7 @@ class AnswerEngine:
         lang = self._lang(question)
         cat = self.triage.category(category)
         if on_mode:
-            on_mode("emergency")
+            on_mode(Mode.EMERGENCY)
         answer = self._emergency(question, lang, Assessment(cat, "alarm", "resident", 1.0), {}, lambda _m: on_text)
         return self._finish(answer, t0, record)
 
@@ -342,7 +342,7 @@ class AnswerEngine:
         lang = self._lang(question)
         text = self.scripts.text("clarify_declined", lang)
         if on_mode:
-            on_mode("no_answer")
+            on_mode(Mode.NO_ANSWER)
         if on_text:
             on_text(text)
         answer = Answer(question, text, "no_answer", "scripted", [], {}, lang, None, "declined", list(offered))
@@ -370,11 +370,13 @@ class AnswerEngine:
         norm = self.analyzer.normalize(question)
         timings: dict[str, float] = {}
 
-        def scripted(text: str, mode: str, reason: str | None = None, sources: Sequence[Source] = ()) -> Answer:
+        def scripted(
+            text: str, mode: str, reason: str | None = None, sources: Sequence[Source] = (), intent: str | None = None
+        ) -> Answer:
             on_text = mode_then_text(mode)
             if on_text:
                 on_text(text)
-            return Answer(question, text, mode, "scripted", list(sources), timings, lang, None, reason)
+            return Answer(question, text, mode, "scripted", list(sources), timings, lang, None, reason, intent=intent)
 
         if not norm:
             return scripted(self.scripts.text("empty", lang), "no_answer", "empty")
@@ -386,7 +388,7 @@ class AnswerEngine:
 
         small = self.triage.small_talk(norm)
         if small is not None:
-            return scripted(self.scripts.text(small, lang), "answer", small)
+            return scripted(self.scripts.text(small, lang), "answer", intent=small)
         if self.triage.is_out_of_scope(norm):
             return scripted(self.scripts.text("out_of_scope", lang), "no_answer", "out_of_scope")
 

@@ -2,10 +2,36 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import asdict, dataclass, field
 
-MODES = ("answer", "emergency", "handoff", "clarify", "no_answer")
-GENERATORS = ("llm", "extractive", "scripted")
+
+class Mode(str, enum.Enum):  # enum.StrEnum on 3.11+
+    """What kind of answer the resident gets (``kiosk ask --json``'s ``mode``; README's table)."""
+
+    __str__ = str.__str__  # the value, as StrEnum's
+
+    ANSWER = "answer"
+    EMERGENCY = "emergency"
+    HANDOFF = "handoff"
+    CLARIFY = "clarify"
+    NO_ANSWER = "no_answer"
+
+
+class Generator(str, enum.Enum):
+    """What wrote the answer's text: the LLM, sentences chosen from the guide, or a script."""
+
+    __str__ = str.__str__
+
+    LLM = "llm"
+    EXTRACTIVE = "extractive"
+    SCRIPTED = "scripted"
+
+
+MODES = tuple(m.value for m in Mode)
+GENERATORS = tuple(g.value for g in Generator)
+#: Small talk the appliance answers from its scripts (``intents.toml``'s ``[smalltalk]``).
+SMALL_TALK = ("identity", "greeting", "thanks", "goodbye")
 
 
 @dataclass(frozen=True)
@@ -28,8 +54,8 @@ class Answer:
     """One answered question.
 
     Attributes:
-        mode: 'answer', 'emergency', 'handoff', 'clarify' or 'no_answer'.
-        generator: 'llm', 'extractive' or 'scripted'.
+        mode: a :class:`Mode` (a string given is converted; an unknown one raises ValueError).
+        generator: a :class:`Generator` (likewise).
         sources: what the answer is based on (empty for scripted small talk).
         timings_ms: milliseconds per stage ('triage', 'retrieval', 'llm_first_token', 'llm',
             'total' ...).
@@ -44,6 +70,8 @@ class Answer:
         spoken: the short form said by the voice, when it differs from ``answer`` (extractive
             answers: the most relevant items, then "详细内容在屏幕上"); None: ``answer`` is said.
         offered: (doc_id, title) of the topics a clarification asks about.
+        intent: the small talk answered (one of :data:`SMALL_TALK`; 'goodbye' ends the session),
+            else None.
     """
 
     question: str
@@ -58,6 +86,13 @@ class Answer:
     suggestions: list[str] = field(default_factory=list)
     spoken: str | None = None
     offered: list[tuple[str, str]] = field(default_factory=list)
+    intent: str | None = None
+
+    def __post_init__(self) -> None:
+        self.mode = Mode(self.mode)
+        self.generator = Generator(self.generator)
+        if self.intent is not None and self.intent not in SMALL_TALK:
+            raise ValueError(f"unknown intent {self.intent!r}: one of {', '.join(SMALL_TALK)}")
 
     @property
     def checked_category(self) -> str | None:
@@ -70,6 +105,7 @@ class Answer:
     def to_json(self) -> dict[str, object]:
         """The JSON object printed by ``kiosk ask --json`` (timings rounded to 0.1 ms)."""
         out = asdict(self)
+        out["mode"], out["generator"] = self.mode.value, self.generator.value
         out["timings_ms"] = {k: round(v, 1) for k, v in self.timings_ms.items()}
         if self.confidence is not None:
             out["confidence"] = round(self.confidence, 4)
