@@ -272,19 +272,46 @@ class Conversation:
 
     async def _say(self, text: str, lang: str, cancelled: threading.Event) -> None:
         clip_id = next(self._ids)
-        voice = self.voices.for_lang(lang)
         chunker = SentenceChunker(first_min_chars=self.settings.first_clause_chars)
         try:
             for sentence in [*chunker.feed(text), *chunker.flush()]:
-                if cancelled.is_set():
+                if not await self._speak_sentence(clip_id, sentence, lang, cancelled):
                     return
-                self.on_event(Speaking(clip_id, sentence))
-                audio, _ = await asyncio.to_thread(timed_synthesize, voice, speakable(sentence, lang))
-                if audio.size and not cancelled.is_set():
-                    self.sink.play(Clip(clip_id, sentence, resample(audio, voice.sample_rate, self.sink.sample_rate)))
             await self.sink.drain()
         finally:
             self.sink.forget(clip_id)
+
+    async def _speak_sentence(
+        self, clip_id: int, sentence: str, lang: str, cancelled: threading.Event, turn: Turn | None = None
+    ) -> bool:
+        """The speaking stage, for a turn's answer and a tour's narration alike: one sentence →
+        :class:`Speaking` → speakable text → TTS (in a worker thread) → resampled to the sink's
+        rate → queued on the sink as clip ``clip_id``, checking ``cancelled`` before each hand-on.
+        Without a voice for ``lang`` only the event is emitted. A ``turn`` gets its TTS time,
+        spoken length and first-play mark.
+
+        Returns:
+            False once cancelled (nothing more of the clip is to be played), else True.
+        """
+        if cancelled.is_set():
+            return False
+        self.on_event(Speaking(clip_id, sentence))
+        voice = self.voices.for_lang(lang)
+        if voice is None:
+            return True
+        audio, ms = await asyncio.to_thread(timed_synthesize, voice, speakable(sentence, lang))
+        if turn is not None:
+            turn.result.timings.tts_model += ms
+            turn.result.timings.spoken_ms += audio.size * 1e3 / voice.sample_rate
+            turn.marks.setdefault("first_tts_ms", ms)
+        if cancelled.is_set():
+            return False
+        if audio.size:
+            audio = resample(audio, voice.sample_rate, self.sink.sample_rate)
+            if turn is not None:
+                turn.mark("first_play")
+            self.sink.play(Clip(clip_id, sentence, audio))
+        return True
 
     @property
     def running(self) -> bool:
@@ -544,28 +571,13 @@ class Conversation:
     async def _speak(self, turn: Turn, pieces: asyncio.Queue[str | None], lang: str) -> None:
         """Cut the text stream into sentences, synthesise each in a worker thread, queue the audio."""
         chunker = SentenceChunker(first_min_chars=self.settings.first_clause_chars)
-        timings = turn.result.timings
         lang = "en" if lang == "en" else "zh"
         while True:
             text = await pieces.get()
             sentences = list(chunker.feed(text)) if text is not None else list(chunker.flush())
             for sentence in sentences:
-                if turn.cancelled.is_set():
+                if not await self._speak_sentence(turn.id, sentence, lang, turn.cancelled, turn):
                     return
-                self.on_event(Speaking(turn.id, sentence))
-                voice = self.voices.for_lang(lang)
-                if voice is None:
-                    continue
-                audio, ms = await asyncio.to_thread(timed_synthesize, voice, speakable(sentence, lang))
-                timings.tts_model += ms
-                timings.spoken_ms += audio.size * 1e3 / voice.sample_rate
-                turn.marks.setdefault("first_tts_ms", ms)
-                if turn.cancelled.is_set():
-                    return
-                if audio.size:
-                    audio = resample(audio, voice.sample_rate, self.sink.sample_rate)
-                    turn.mark("first_play")
-                    self.sink.play(Clip(turn.id, sentence, audio))
             if text is None:
                 return
 
