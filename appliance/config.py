@@ -481,6 +481,13 @@ class ServiceSettings(StrictModel):
     ui_limit_s: float = Field(
         default=10.0, ge=1, le=600, description="the touchscreen's GUI thread runs no timer for this long: hung, s"
     )
+    outbox_limit_s: float = Field(
+        default=120.0,
+        ge=10,
+        le=3600,
+        description="a lane sending messages to staff overruns its step (a send past its channel's timeout, at "
+        "most 60 s) by this long: hung, s",
+    )
 
 
 class Settings(BaseSettings, StrictModel):

@@ -650,3 +650,48 @@ def test_the_staff_lists_show_each_alerts_delivery(tmp_path, triage, site, serve
     assert delivery_label(j.outbox.delivery("handoff", handoff_turn), "en") == "staff messages duty: NOT DELIVERED"
     assert delivery_label(j.outbox.delivery("handoff", 999), "zh") == ""
     j.close()
+
+
+class _HangingChannel:
+    """A channel whose send blocks until released (a connection that neither answers nor times out)."""
+
+    name = "duty"
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.entered = threading.Event()
+
+    def send(self, message, key: str) -> None:
+        self.entered.set()
+        self.release.wait(30)
+
+    def close(self) -> None:
+        self.release.set()
+
+
+def test_the_watchdog_sees_a_lane_hung_in_a_send_but_not_one_asleep(tmp_path, triage, site) -> None:
+    """A lane asleep between polls (or paused for a rate limit) is not overdue; one stuck in a send
+    past the limit is, so the service stops its pings and systemd restarts the appliance."""
+    from appliance.service import PolledHeartbeat
+
+    j = open_journal(tmp_path / "j.sqlite", triage, site)
+    channel = _HangingChannel()
+    sender = OutboxSender(j.outbox, {"duty": channel}, NotifySettings(poll_s=0.5), kiosk_id="kiosk-1", kiosk="一号机")
+    lane = sender.workers["duty"]
+    beat = PolledHeartbeat("outbox duty", 0.3, lambda: lane.progress)
+    assert not beat.overdue()  # not started: another process may hold the sender lock
+    sender.start()
+    try:
+        time.sleep(1.2)  # more than two polls, each longer than the limit, with nothing to send
+        assert not beat.overdue(), beat.state()
+        j.record(lift())
+        sender.wake()
+        assert channel.entered.wait(5)
+        time.sleep(0.6)
+        assert beat.overdue(), beat.state()
+        channel.release.set()
+        time.sleep(0.2)
+        assert not beat.overdue(), beat.state()
+    finally:
+        sender.stop()
+        j.close()

@@ -203,3 +203,23 @@ def test_kiosk_health_names_a_hung_worker_and_fails(tmp_path: Path) -> None:
         assert r.exit_code == 1 and "hung: answers" in r.stdout, r.stdout
     finally:
         writer.close()
+
+
+def test_the_service_watches_each_lane_that_delivers_messages_to_staff(monkeypatch) -> None:
+    from types import SimpleNamespace
+
+    from appliance.cli.common import as_service
+    from appliance.config import ServiceSettings
+
+    monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
+    lanes = {"duty": SimpleNamespace(progress=time.monotonic()), "mqtt": SimpleNamespace(progress=time.monotonic())}
+    appliance = SimpleNamespace(
+        settings=SimpleNamespace(service=ServiceSettings()), engine=SimpleNamespace(activity=None)
+    )
+    with as_service(appliance, None, SimpleNamespace(workers=lanes)) as service:
+        report = service.liveness.report()
+        assert {"outbox duty", "outbox mqtt", "answers"} <= set(report) and not service.liveness.overdue()
+        lanes["mqtt"].progress -= ServiceSettings().outbox_limit_s + 1  # stuck in a send
+        assert [b.name for b in service.liveness.overdue()] == ["outbox mqtt"]
+    with as_service(appliance, None) as service:  # notify off: no lanes
+        assert not any(name.startswith("outbox") for name in service.liveness.report())

@@ -162,9 +162,10 @@ def open_journal_file(s: Settings, retention_days: float | None):
 
 
 @contextmanager
-def notify_staff(appliance: Appliance) -> Iterator[None]:
+def notify_staff(appliance: Appliance) -> Iterator:
     """Deliver the journal's messages to staff (``[notify]`` channels) while the block runs; a
-    channel that cannot be built is noted and the others work."""
+    channel that cannot be built is noted and the others work. Yields the
+    :class:`~appliance.notify.sender.OutboxSender`, or None when nothing is sent."""
     from appliance.bootstrap import start_sender
 
     sender = None
@@ -174,7 +175,7 @@ def notify_staff(appliance: Appliance) -> Iterator[None]:
             note(escape(p))
             appliance.notes.append(p)
     try:
-        yield
+        yield sender
     finally:
         if sender is not None:
             sender.stop()
@@ -208,11 +209,15 @@ def syncing(appliance: Appliance) -> Iterator[None]:
 
 
 @contextmanager
-def as_service(appliance, body) -> Iterator:
+def as_service(appliance, body, sender=None) -> Iterator:
     """systemd's readiness and watchdog while the block runs (:class:`appliance.service.ServiceNotifier`,
-    yielded): the answer worker's heartbeat and, with a body, the robot link's are watched; the
+    yielded): the answer worker's heartbeat, with a body the robot link's, and with a ``sender``
+    (:func:`notify_staff`'s) each lane that delivers messages to staff, are watched (a hung lane
+    means alerts not reaching the duty worker: the restart resends them from the outbox); the
     front end adds its own (the voice loop, the touchscreen) and calls ``ready()`` once it serves.
-    Outside systemd nothing is sent, and the workers' state still goes to ``health.json``."""
+    Outside systemd nothing is sent, and the workers' state still goes to ``health.json``.
+    The knowledge-base sync is not watched: a stalled download hurts nobody while the kiosk
+    answers from the base it has, and restarting the appliance for it would."""
     from appliance.service import Heartbeat, Liveness, PolledHeartbeat, ServiceNotifier
 
     cfg = appliance.settings.service
@@ -221,6 +226,8 @@ def as_service(appliance, body) -> Iterator:
     if body is not None:
         link = body.robot.link
         liveness.add(PolledHeartbeat("robot link", cfg.robot_limit_s, lambda: link.progress))
+    for name, lane in (sender.workers if sender is not None else {}).items():
+        liveness.add(PolledHeartbeat(f"outbox {name}", cfg.outbox_limit_s, lambda lane=lane: lane.progress))
     notifier = ServiceNotifier(liveness)
     try:
         yield notifier

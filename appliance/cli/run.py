@@ -90,10 +90,10 @@ def run(
     appliance = open_appliance(ctx, kb, no_llm, serving=True)
     with (
         appliance,
-        notify_staff(appliance),
+        notify_staff(appliance) as sender,
         syncing(appliance),
         start_body(ctx, robot, appliance.settings.language) as body,
-        as_service(appliance, body) as service,
+        as_service(appliance, body, sender) as service,
         report_health(ctx, appliance, body, service.liveness),
     ):
         emit = body.handle if body is not None else (lambda event: None)

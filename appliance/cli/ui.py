@@ -73,9 +73,9 @@ def run_ui(
         sink = voice[2] if voice else None
         window = (lambda: sink.reference(time.monotonic() - 0.04, time.monotonic())) if sink is not None else None
         body = stack.enter_context(start_body(ctx, robot, cfg.language, audio_window=window))
-        stack.enter_context(notify_staff(appliance))
+        sender = stack.enter_context(notify_staff(appliance))
         stack.enter_context(syncing(appliance))
-        service = stack.enter_context(as_service(appliance, body))
+        service = stack.enter_context(as_service(appliance, body, sender))
         stack.enter_context(report_health(ctx, appliance, body, service.liveness))
 
         targets: list = []

@@ -142,9 +142,9 @@ def run_voice(
                 ctx, robot, cfg.language, audio_window=lambda: sink.reference(time.monotonic() - 0.04, time.monotonic())
             )
         )
-        stack.enter_context(notify_staff(appliance))
+        sender = stack.enter_context(notify_staff(appliance))
         stack.enter_context(syncing(appliance))
-        service = stack.enter_context(as_service(appliance, body))
+        service = stack.enter_context(as_service(appliance, body, sender))
         voice_beat = service.liveness.add(Heartbeat("voice loop", cfg.service.voice_limit_s, always=True))
         stack.enter_context(report_health(ctx, appliance, body, service.liveness))
 

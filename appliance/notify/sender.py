@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import random
 import threading
 import time
@@ -113,7 +114,13 @@ def digest_message(rows: list[OutboxRow], kiosk: str, place: str, ts: str) -> St
 
 
 class _Worker:
-    """One channel's lane: its bucket, pause and thread."""
+    """One channel's lane: its bucket, pause and thread.
+
+    ``progress`` is the service watchdog's view of the lane (``time.monotonic()``, s): the time
+    of its last step — a pass begun, a send attempt ended — or, while it sleeps, the time it is due
+    back. It is infinite until the lane's thread starts (another process may hold the sender lock),
+    so a lane is overdue only when a step overruns: a send hung past its channel's timeout.
+    """
 
     def __init__(self, sender: OutboxSender, channel: Channel, per_min: int):
         self.sender = sender
@@ -122,6 +129,7 @@ class _Worker:
         self.paused_until = 0.0
         self.event = threading.Event()
         self.thread: threading.Thread | None = None
+        self.progress = math.inf
 
     def drain(self) -> int:
         """Send what is due now; the number delivered."""
@@ -163,6 +171,12 @@ class _Worker:
         return kept
 
     def _send(self, row: OutboxRow) -> bool:
+        try:
+            return self._attempt(row)
+        finally:
+            self.progress = time.monotonic()
+
+    def _attempt(self, row: OutboxRow) -> bool:
         s = self.sender
         try:
             self.channel.send(row.message, row.key)
@@ -193,6 +207,7 @@ class _Worker:
     def loop(self) -> None:
         s = self.sender
         while not s.stopping.is_set():
+            self.progress = time.monotonic()
             try:
                 self.drain()
             except Exception:  # the database is busy or broken: keep the lane alive, try again
@@ -205,6 +220,7 @@ class _Worker:
             if self.paused_until > now:
                 wait = max(wait, self.paused_until - now)
             wait = max(wait, self.bucket.wait_s(now))
+            self.progress = time.monotonic() + max(0.02, wait)  # asleep on purpose until then
             self.event.wait(max(0.02, wait))
             self.event.clear()
 
