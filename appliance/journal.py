@@ -42,8 +42,8 @@ import os
 import sqlite3
 import stat
 import threading
-from collections.abc import Callable
-from dataclasses import asdict
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -116,17 +116,52 @@ CREATE TABLE IF NOT EXISTS alerts (
 );
 """
 
-#: Columns added since a table was first written: (table, column, declaration), added with
-#: ``ALTER TABLE`` to a journal that lacks them.
-MIGRATIONS = (("handoffs", "callback", "TEXT"),)
+
+@dataclass(frozen=True)
+class Migration:
+    """One named change to the journal's schema since its tables were first written (as
+    sqlite-migrate names them): applied once, in order, and recorded in ``_migrations``.
+
+    ``apply`` must also be harmless on a journal whose tables :data:`SCHEMA` created already in
+    their present form (a new journal records every migration without changing anything).
+    """
+
+    name: str
+    apply: Callable[[sqlite3.Connection], None]
 
 
-def _migrate(conn: sqlite3.Connection) -> None:
-    """Add the :data:`MIGRATIONS` columns an older journal lacks (NULL in its existing rows)."""
-    with conn:
-        for table, column, decl in MIGRATIONS:
-            if column not in {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}:
-                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+def _add_column(table: str, column: str, decl: str) -> Callable[[sqlite3.Connection], None]:
+    def apply(conn: sqlite3.Connection) -> None:
+        if column not in {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+
+    return apply
+
+
+#: The journal's migrations, oldest first. Append; never rename or reorder one that has shipped.
+MIGRATIONS = (Migration("0001-handoffs-callback", _add_column("handoffs", "callback", "TEXT")),)
+
+
+def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIONS) -> list[str]:
+    """Apply the migrations ``conn``'s journal has not had, each in its own transaction with its
+    record in ``_migrations`` (name, UTC time): a failure leaves that one and the later ones
+    unapplied and raises.
+
+    Returns:
+        The names applied now.
+    """
+    conn.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    done = {row[0] for row in conn.execute("SELECT name FROM _migrations")}
+    applied = []
+    for migration in migrations:
+        if migration.name in done:
+            continue
+        with conn:  # commits, or rolls the migration and its record back together
+            conn.execute("BEGIN")  # SQLite's DDL is transactional; the module opens none for it
+            migration.apply(conn)
+            conn.execute("INSERT INTO _migrations (name, applied_at) VALUES (?, ?)", (migration.name, _now()))
+        applied.append(migration.name)
+    return applied
 
 
 def _now() -> str:
@@ -197,7 +232,8 @@ class Journal:
         self.conn.execute("PRAGMA secure_delete = ON")  # deleted rows are overwritten, not left in free pages
         self.conn.execute("PRAGMA journal_mode = WAL")  # -wal/-shm take the file's mode (0600)
         self.conn.executescript(SCHEMA)
-        _migrate(self.conn)
+        if applied := migrate(self.conn):
+            log.info("journal %s: migrated (%s)", path, ", ".join(applied))
         for companion in ("-wal", "-shm", "-journal"):
             private_path(path.with_name(path.name + companion))
         self.redact = redactor or Redactor()
