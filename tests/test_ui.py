@@ -736,3 +736,30 @@ def test_a_knowledge_base_taken_over_after_a_sync_reloads_the_topics(kiosk: Kios
     finally:
         kiosk.services.kb = kiosk.appliance.kb
         kb.close()
+
+
+def test_leaving_staff_mode_or_the_pin_pad_returns_to_what_the_state_calls_for(kiosk: Kiosk) -> None:
+    """One place decides where "back" goes (KioskController.back): a running tour, else attract;
+    an emergency before anything."""
+    k = kiosk.k
+    k.staff.open()
+    k.staff.cancelPin()
+    assert k.screen == "attract"
+    k.staff.open()
+    k.staff.submitPin(PIN)
+    kiosk.driver.wait(lambda: k.staff.active and k.staff.data["tours"], "staff mode")
+    k.staff.startTour(k.staff.data["tours"][0]["id"])
+    kiosk.driver.wait(lambda: k.screen == "tour" and k.tour.active, "the tour")
+    k.staff.open()  # staff mode is still open: back to it from the tour
+    assert k.screen == "staff"
+    k.staff.exit()
+    assert k.screen == "tour"  # the tour goes on
+    k.staff.open()
+    assert k.screen == "pin"
+    k.staff.cancelPin()
+    assert k.screen == "tour"  # not attract with the narration still running
+    kiosk.driver.ask("电梯里有人被困住了")
+    kiosk.driver.wait(lambda: k.screen == "emergency" and not k.tour.active, "the emergency")
+    k.staff.open()
+    k.staff.cancelPin()
+    assert k.screen == "emergency"

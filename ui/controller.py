@@ -340,6 +340,19 @@ class KioskController(QObject):
         """The big 找工作人员 button: a handoff, recorded for staff, with the duty phone on screen."""
         self.ask(FIND_STAFF[self._lang])
 
+    def back(self) -> None:
+        """Leave a screen opened over the others (the PIN pad, staff mode, a finished tour) for
+        the one the appliance's state calls for, decided here for every screen: an emergency
+        first, then a running guided explanation, then staff mode, else attract."""
+        if self._emergency["active"]:
+            self.set_screen("emergency")
+        elif self._tour.active:
+            self.set_screen("tour")
+        elif self.staff.active:
+            self.set_screen("staff")
+        else:
+            self.set_screen("attract")
+
     @Slot(str)
     def go(self, name: str) -> None:
         """Open a resident screen (conversation, topics, typing, handoff) or attract."""

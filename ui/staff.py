@@ -311,17 +311,14 @@ class StaffModel(QObject):
     @Slot()
     def cancelPin(self) -> None:
         """Back from the PIN pad without entering."""
-        self.kiosk.set_screen("emergency" if self.kiosk.emergency["active"] else "attract")
+        self.kiosk.back()
 
     @Slot()
     def exit(self) -> None:
         """Leave staff mode (also after ``staff.idle_exit_s`` untouched)."""
         self._active = False
         self.activeChanged.emit()
-        if self.kiosk.tour.active:
-            self.kiosk.set_screen("tour")
-        else:
-            self.kiosk.set_screen("emergency" if self.kiosk.emergency["active"] else "attract")
+        self.kiosk.back()
 
     # -- inside staff mode (each refuses when not active) --------------------------------------
     def _allowed(self) -> bool:

@@ -116,7 +116,7 @@ class TourModel(QObject):
             self._set(active=False, state="finished" if event.completed else "stopped")
             self.kiosk.set_activity(None)
             if self.kiosk.screen == "tour":
-                self.kiosk.set_screen("staff" if self.kiosk.staff.active else "attract")
+                self.kiosk.back()
 
     # -- controls ----------------------------------------------------------------------------------
     def _control(self, name: str) -> None:
