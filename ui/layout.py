@@ -8,9 +8,12 @@ item tree of a window and reports each visible text that
   of an item that neither clips nor elides, outside a scroller);
 - draws outside the nearest opaque container it sits on (a ``Rectangle`` with a visible colour,
   or the window), i.e. runs off its card or off the screen;
-- (or a card or button that) is cut by a clipping ancestor that is not a scroller (a ``Flickable``'s content is meant to move
+- is cut by a clipping ancestor that is not a scroller (a ``Flickable``'s content is meant to move
   under its viewport; the scroll marks say so);
 - overlaps another text, or runs under an opaque rectangle (a button, a card) drawn after it.
+
+A card or button (an opaque ``Rectangle``) outside the card or screen it sits on, outside a
+scroller, is reported too ("off-card": a key row pushed under the action bar).
 
 A text wholly under an opaque item drawn after it is hidden on purpose (the still-there prompt
 over the conversation, a panel over its screen) and is not checked.
