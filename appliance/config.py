@@ -35,6 +35,7 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from appliance.compat import tomllib
 from appliance.validation import (
     EnvName,
     Loc,
@@ -45,11 +46,6 @@ from appliance.validation import (
     problems,
     unknown_environment,
 )
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib
 
 APP_NAME = "kiosk"
 SYSTEM_CONFIG = Path("/etc/kiosk/kiosk.toml")

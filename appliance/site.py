@@ -12,13 +12,9 @@ from pathlib import Path
 
 from pydantic import Field, ValidationError
 
+from appliance.compat import tomllib
 from appliance.config import Language, Settings
 from appliance.validation import StrictModel, dotted, problems
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib
 
 
 class SiteError(RuntimeError):

@@ -52,14 +52,10 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from appliance.compat import tomllib
 from appliance.events import StepStarted, TourEvent, TourFinished, TourPaused, TourResumed, TourStarted
 from appliance.reading import reading_seconds
 from firmware_bridge.messages import FACES, GESTURES, Limits
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib
 
 if TYPE_CHECKING:
     from firmware_bridge.robot import Robot

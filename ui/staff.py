@@ -17,13 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Property, QObject, Signal, Slot
 
+from appliance.compat import tomllib
 from ui.bridge import Background
 from ui.services import KioskServices
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib
 
 if TYPE_CHECKING:
     from ui.controller import KioskController

@@ -6,13 +6,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from appliance.compat import tomllib
 from appliance.site import Site
 from appliance.triage import EmergencyCategory
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib
 
 NATIONAL_CRISIS_LINE = "12356"
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import enum
 from dataclasses import asdict, dataclass, field
 
+from appliance.compat import StrEnum
 
-class Mode(str, enum.Enum):  # enum.StrEnum on 3.11+
+
+class Mode(StrEnum):
     """What kind of answer the resident gets (``kiosk ask --json``'s ``mode``; README's table)."""
-
-    __str__ = str.__str__  # the value, as StrEnum's
 
     ANSWER = "answer"
     EMERGENCY = "emergency"
@@ -18,10 +17,8 @@ class Mode(str, enum.Enum):  # enum.StrEnum on 3.11+
     NO_ANSWER = "no_answer"
 
 
-class Generator(str, enum.Enum):
+class Generator(StrEnum):
     """What wrote the answer's text: the LLM, sentences chosen from the guide, or a script."""
-
-    __str__ = str.__str__
 
     LLM = "llm"
     EXTRACTIVE = "extractive"

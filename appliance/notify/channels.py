@@ -44,12 +44,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from appliance.compat import tomllib
 from appliance.notify.message import MessageKind, StaffMessage
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib
 
 if TYPE_CHECKING:
     from appliance.config import NotifyChannelSettings, NotifySettings

@@ -13,8 +13,10 @@ import datetime as dt
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from enum import Enum, IntEnum
+from enum import IntEnum
 from typing import TYPE_CHECKING
+
+from appliance.compat import StrEnum
 
 if TYPE_CHECKING:
     from appliance.answer.types import Answer
@@ -27,10 +29,8 @@ SAID_CHARS = 300
 TOLD_CHARS = 160
 
 
-class MessageKind(str, Enum):  # enum.StrEnum on 3.11+
+class MessageKind(StrEnum):
     """What a message is about; a channel's ``kinds`` setting chooses among the first three."""
-
-    __str__ = str.__str__  # the value, as StrEnum's
 
     EMERGENCY = "emergency"
     HANDOFF = "handoff"

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from appliance.compat import tomllib
 from appliance.config import Settings
 from appliance.knowledge.db import sqlite_module
 from appliance.knowledge.ingest import Ingestor, IngestReport, reindex
@@ -23,11 +24,6 @@ from appliance.knowledge.store import KnowledgeBase, KnowledgeBaseError, text_sh
 from appliance.knowledge.text import Analyzer
 from appliance.sync.bundle import FILES, Manifest, Question
 from appliance.tours import IMAGE_TYPES, is_tour_file
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib
 
 __all__ = [
     "Built",

@@ -41,14 +41,10 @@ from pathlib import Path
 
 import numpy as np
 
+from appliance.compat import tomllib
 from appliance.triage.detector import NONE, Detection, EmergencyDetector, Thresholds
 from appliance.triage.domain import DomainDetector
 from appliance.triage.vector import VectorDetector
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib
 
 log = logging.getLogger(__name__)
 
