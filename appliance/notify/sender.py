@@ -219,9 +219,9 @@ class _Worker:
                 wait = min(wait, max(0.0, next_due - now))
             if self.paused_until > now:
                 wait = max(wait, self.paused_until - now)
-            wait = max(wait, self.bucket.wait_s(now))
-            self.progress = time.monotonic() + max(0.02, wait)  # asleep on purpose until then
-            self.event.wait(max(0.02, wait))
+            wait = max(0.02, wait, self.bucket.wait_s(now))
+            self.progress = time.monotonic() + wait  # asleep on purpose until then
+            self.event.wait(wait)
             self.event.clear()
 
 
