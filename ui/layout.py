@@ -149,14 +149,15 @@ class _Placed:
 
 
 def _painted(root):
-    """The shown items under ``root`` in paint order (pre-order, siblings by z), with their parents."""
+    """``root`` (shown) and the shown items under it in paint order (pre-order, siblings by z),
+    each with its parents, nearest first. Only shown items are descended into, so an item is
+    shown when it is itself visible and not fully transparent."""
     stack = [(root, [])]
     while stack:
         item, parents = stack.pop()
         yield item, parents
-        if shown(item):
-            children = sorted(item.childItems(), key=lambda c: c.z())  # stable: equal z keeps tree order
-            stack.extend((c, [item, *parents]) for c in reversed(children))
+        children = sorted(item.childItems(), key=lambda c: c.z())  # stable: equal z keeps tree order
+        stack.extend((c, [item, *parents]) for c in reversed(children) if c.isVisible() and c.opacity() != 0)
 
 
 def layout_faults(window) -> list[LayoutFault]:
@@ -173,27 +174,31 @@ def layout_faults(window) -> list[LayoutFault]:
     texts: list[_Placed] = []
     blocks: list[_Placed] = []
     for order, (item, parents) in enumerate(_painted(root)):
-        if item is root or not shown(item):
+        if item is root:
             continue
         ids = frozenset(id(p) for p in parents)
-        view = _viewport(parents)
+        view = _viewport(parents)  # None: not in a scroller
         if _opaque(item):
-            box = _scene_box(item) if view is None else _scene_box(item).intersect(view)
+            own = _scene_box(item)
+            box = own if view is None else own.intersect(view)
             if box is not None:
-                blocks.append(_Placed(item, box, order, ids, tuple(_block_misfits(item, parents))))
+                faults = () if view is not None else tuple(_block_misfits(item, own, parents))
+                blocks.append(_Placed(item, box, order, ids, faults))
         if not item.inherits("QQuickText") or not _label(item) or item.width() <= 0:
             continue
-        visible = _drawn_box(item) if view is None else _drawn_box(item).intersect(view)
+        drawn = _drawn_box(item)
+        visible = drawn if view is None else drawn.intersect(view)
         if visible is not None:
-            texts.append(_Placed(item, visible, order, ids, tuple(_misfits(item, parents, screen))))
+            texts.append(_Placed(item, visible, order, ids, tuple(_misfits(item, drawn, parents, view, screen))))
     return _unhidden(texts, blocks)
 
 
-def _misfits(item, parents, screen: Box) -> list[LayoutFault]:
-    """How a text fails its own box, its clip and its card."""
-    text, drawn, own = _label(item), _drawn_box(item), _scene_box(item)
+def _misfits(item, drawn: Box, parents, view: Box | None, screen: Box) -> list[LayoutFault]:
+    """How a text (its glyphs at ``drawn``) fails its own box, its clip and its card; ``view``:
+    its scrollers' viewport (None: not in a scroller)."""
+    text, own = _label(item), _scene_box(item)
     faults = []
-    scrolled = any(parent.inherits("QQuickFlickable") for parent in parents)  # the rest scrolls into view
+    scrolled = view is not None  # the rest scrolls into view
     if not scrolled and not item.clip() and not item.property("truncated") and not drawn.inside(own):
         faults.append(LayoutFault("overflow", text, f"draws {drawn} beyond its box {own}"))
     for parent in parents:
@@ -212,11 +217,8 @@ def _misfits(item, parents, screen: Box) -> list[LayoutFault]:
     return faults
 
 
-def _block_misfits(item, parents) -> list[LayoutFault]:
-    """A card or button outside the card or screen it sits on (not in a scroller)."""
-    if any(parent.inherits("QQuickFlickable") for parent in parents):
-        return []
-    box = _scene_box(item)
+def _block_misfits(item, box: Box, parents) -> list[LayoutFault]:
+    """A card or button (at ``box``, not in a scroller) outside the card or screen it sits on."""
     for parent in parents:
         if _opaque(parent) or parent.parentItem() is None:
             card = _scene_box(parent)
@@ -250,14 +252,14 @@ def _viewport(parents) -> Box | None:
 
 def _unhidden(texts: list[_Placed], blocks: list[_Placed]) -> list[LayoutFault]:
     """The misfits and overlaps of the texts that show (not wholly under an item drawn later)."""
-    shown = [
+    showing = [
         t
         for t in texts
         if not any(b.order > t.order and id(b.item) not in t.ancestors and t.box.inside(b.box) for b in blocks)
     ]
-    kept = [f for t in shown for f in t.faults] + [f for b in blocks for f in b.faults]
-    for i, a in enumerate(shown):
-        for b in shown[i + 1 :]:
+    kept = [f for t in showing for f in t.faults] + [f for b in blocks for f in b.faults]
+    for i, a in enumerate(showing):
+        for b in showing[i + 1 :]:
             if id(b.item) not in a.ancestors and id(a.item) not in b.ancestors:
                 common = a.box.intersect(b.box)
                 if common is not None:
