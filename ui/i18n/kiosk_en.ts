@@ -4,7 +4,7 @@
 <context>
     <name>ActionBar</name>
     <message>
-        <location filename="../qml/ActionBar.qml" line="28"/>
+        <location filename="../qml/ActionBar.qml" line="31"/>
         <source>点我说话</source>
         <translation>Tap to talk</translation>
     </message>
@@ -14,22 +14,22 @@
         <translation>Stop speaking</translation>
     </message>
     <message>
-        <location filename="../qml/ActionBar.qml" line="47"/>
+        <location filename="../qml/ActionBar.qml" line="44"/>
         <source>常见服务</source>
         <translation>Services</translation>
     </message>
     <message>
-        <location filename="../qml/ActionBar.qml" line="55"/>
+        <location filename="../qml/ActionBar.qml" line="49"/>
         <source>打字提问</source>
         <translation>Type a question</translation>
     </message>
     <message>
-        <location filename="../qml/ActionBar.qml" line="63"/>
+        <location filename="../qml/ActionBar.qml" line="54"/>
         <source>结束</source>
         <translation>Finish</translation>
     </message>
     <message>
-        <location filename="../qml/ActionBar.qml" line="72"/>
+        <location filename="../qml/ActionBar.qml" line="60"/>
         <source>找工作人员</source>
         <translation>Find a staff member</translation>
     </message>
@@ -62,17 +62,17 @@
         <translation>Tap here to start</translation>
     </message>
     <message>
-        <location filename="../qml/AttractScreen.qml" line="84"/>
+        <location filename="../qml/AttractScreen.qml" line="98"/>
         <source>社区通知</source>
         <translation>Community notice</translation>
     </message>
     <message>
-        <location filename="../qml/AttractScreen.qml" line="115"/>
+        <location filename="../qml/AttractScreen.qml" line="124"/>
         <source>时间：</source>
         <translation>Hours: </translation>
     </message>
     <message>
-        <location filename="../qml/AttractScreen.qml" line="116"/>
+        <location filename="../qml/AttractScreen.qml" line="125"/>
         <source>地点：</source>
         <translation>Place: </translation>
     </message>

@@ -11,6 +11,12 @@ Rectangle {
     readonly property int lines: kiosk.screen === "typing" ? 1 : 2
     implicitHeight: grid.implicitHeight + win.pad * 2
 
+    component BarButton: KButton {
+        Layout.fillWidth: true
+        Layout.fillHeight: true
+        maxLines: bar.lines
+    }
+
     GridLayout {
         id: grid
         anchors.fill: parent
@@ -19,56 +25,38 @@ Rectangle {
         rowSpacing: win.pad / 2
         columnSpacing: win.pad / 2
 
-        KButton {
+        BarButton {
             objectName: "talkButton"
-            Layout.fillWidth: true
-            maxLines: bar.lines
-            Layout.fillHeight: true
             visible: kiosk.status.voice
             text: qsTr("点我说话")
             fill: theme.talk; ink: theme.onTalk
             onClicked: kiosk.talk()
         }
-        KButton {
+        BarButton {
             objectName: "stopButton"
-            Layout.fillWidth: true
-            maxLines: bar.lines
-            Layout.fillHeight: true
             visible: kiosk.status.voice
             text: qsTr("停止朗读")
             fill: theme.bg; ink: theme.fg; outlined: true
             onClicked: kiosk.stopSpeaking()
         }
-        KButton {
+        BarButton {
             objectName: "topicsButton"
-            Layout.fillWidth: true
-            maxLines: bar.lines
-            Layout.fillHeight: true
             text: qsTr("常见服务")
             onClicked: kiosk.go("topics")
         }
-        KButton {
+        BarButton {
             objectName: "typingButton"
-            Layout.fillWidth: true
-            maxLines: bar.lines
-            Layout.fillHeight: true
             text: qsTr("打字提问")
             onClicked: kiosk.go("typing")
         }
-        KButton {
+        BarButton {
             objectName: "homeButton"
-            Layout.fillWidth: true
-            maxLines: bar.lines
-            Layout.fillHeight: true
             text: qsTr("结束")
             fill: theme.bg; ink: theme.fg; outlined: true
             onClicked: kiosk.home()
         }
-        KButton {
+        BarButton {
             objectName: "findStaffButton"
-            Layout.fillWidth: true
-            maxLines: bar.lines
-            Layout.fillHeight: true
             text: qsTr("找工作人员")
             fill: theme.staffButton; ink: theme.onStaffButton
             onClicked: kiosk.findStaff()

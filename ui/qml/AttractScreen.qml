@@ -74,6 +74,20 @@ Rectangle {
             radius: 16 * win.u
             clip: true
             property var current: kiosk.notices.length > 0 ? kiosk.notices[screen.noticeIndex % kiosk.notices.length] : null
+            readonly property real linePx: lineMetrics.height * summary.lineHeight  // one line of body text
+            FontMetrics { id: lineMetrics; font: summary.font }
+
+            // Body text given whatever height the layout has for it, shown in whole lines (at
+            // most maxLines; the rest elided), or not at all when not one line fits.
+            component WholeLines: KText {
+                property int maxLines: 1000
+                Layout.fillWidth: true
+                Layout.fillHeight: true
+                Layout.minimumHeight: 0
+                opacity: height >= notice.linePx ? 1 : 0
+                maximumLineCount: Math.max(1, Math.min(maxLines, Math.floor(height / notice.linePx)))
+                elide: Text.ElideRight
+            }
             ColumnLayout {
                 anchors.fill: parent
                 anchors.margins: win.pad
@@ -94,20 +108,15 @@ Rectangle {
                     elide: Text.ElideRight
                     text: notice.current ? notice.current.title : ""
                 }
-                KText {
+                WholeLines {
                     // As many whole lines as there is room for (up to 6), before the summary.
                     id: noticeWhen
                     objectName: "noticeWhen"
-                    Layout.fillWidth: true
-                    Layout.fillHeight: true
-                    Layout.minimumHeight: 0
+                    maxLines: 6
                     Layout.preferredHeight: whenWhole.implicitHeight
                     Layout.maximumHeight: whenWhole.implicitHeight
                     color: theme.muted
                     visible: text !== ""
-                    opacity: height >= summaryMetrics.height * lineHeight ? 1 : 0  // not one whole line: none
-                    maximumLineCount: Math.max(1, Math.min(6, Math.floor(height / (summaryMetrics.height * lineHeight))))
-                    elide: Text.ElideRight
                     text: {
                         var n = notice.current
                         if (!n) return ""
@@ -117,21 +126,14 @@ Rectangle {
                         return parts.join("\n")
                     }
                 }
-                KText {
-                    // Whatever height is left under the title, time and place, in whole lines: the rest is elided.
+                WholeLines {
+                    // Whatever height is left under the title, time and place.
                     id: summary
                     objectName: "noticeSummary"
-                    Layout.fillWidth: true
-                    Layout.fillHeight: true
-                    Layout.minimumHeight: 0
                     Layout.preferredHeight: 0  // only what the title, time and place leave
-                    maximumLineCount: Math.max(1, Math.floor(height / (summaryMetrics.height * lineHeight)))
-                    opacity: height >= summaryMetrics.height * lineHeight ? 1 : 0  // not one whole line: none
-                    elide: Text.ElideRight
                     verticalAlignment: Text.AlignTop
                     text: notice.current ? notice.current.summary : ""
                 }
-                FontMetrics { id: summaryMetrics; font: summary.font }
                 KText {
                     // The time and place unelided, for their height (a text's own implicit height
                     // follows its line limit, which follows its height).
