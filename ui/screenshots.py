@@ -340,11 +340,8 @@ def render_screenshots(
                                     say(f"skipped {size_name}-{lang}-{screen}: {exc}")
                                     continue
                                 name = f"{size_name}-{lang}-{screen}"
-                                if out_dir is None:
-                                    driver.grab(None)  # renders: layouts are polished before the check
-                                    path = None
-                                else:
-                                    path = driver.grab(out_dir / f"{name}.png")
+                                # rendered either way: layouts are polished before the check
+                                path = driver.grab(None if out_dir is None else out_dir / f"{name}.png")
                                 faults = tuple(layout_faults(ui.window))
                                 written.append(Shot(name, path, faults))
                                 say(name if path is None else path.name)
